@@ -1,0 +1,184 @@
+// triage: record one incident window with eBPF and turn it into a postmortem.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "core/result.h"
+#include "record/recorder.h"
+#include "record/recording.h"
+#include "report/report.h"
+#include "snapshot/snapshot.h"
+
+namespace {
+
+using namespace triage;
+
+const std::vector<std::string> kAllFamilies = {"sched", "block", "tcp", "oom"};
+
+std::vector<std::string> split_families(const std::string &list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty()) out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Writes `text` to `path` (mode 0600: reports name processes and addresses), or to stdout for "-"/"".
+int write_output(const std::string &path, const std::string &text) {
+  if (path.empty() || path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
+    return kExitRuntime;
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
+      ::close(fd);
+      return kExitRuntime;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
+    return kExitRuntime;
+  }
+  return kExitOk;
+}
+
+json probes_json(const std::vector<ProbeStatus> &probes) {
+  json out = json::array();
+  for (const auto &p : probes)
+    out.push_back({{"name", p.name}, {"family", p.family}, {"hook", p.hook}, {"method", p.method},
+                   {"status", p.status}, {"reason", p.reason}});
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"triage: record one incident window with eBPF and turn it into a postmortem"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", TRIAGE_VERSION);
+
+  RecordRequest record;
+  std::string probes_list = "sched,block,tcp,oom";
+  double threshold_ms = 10;
+  auto *rec = app.add_subcommand("record", "attach the probes, record a window, save it and print the report");
+  rec->add_option("-d,--duration", record.options.duration_s, "seconds to record (0: until Ctrl-C)")
+      ->check(CLI::Range(0.0, 7 * 86400.0));
+  rec->add_option("-o,--output", record.output, "recording file (default triage-<host>-<UTC time>.db)");
+  rec->add_option("--probes", probes_list, "comma list of families: sched,block,tcp,oom");
+  rec->add_option("-p,--pid", record.options.pid, "only this process (thread group id)")
+      ->check(CLI::Range(1u, 4194304u));
+  rec->add_option("--cgroup", record.options.cgroup_path, "only tasks in this cgroup directory (or below)");
+  rec->add_option("-i,--interval", record.options.interval_s, "time-series interval in seconds")
+      ->check(CLI::Range(0.1, 3600.0));
+  rec->add_option("--threshold-ms", threshold_ms, "scheduler waits at least this long go to the timeline")
+      ->check(CLI::Range(0.0, 3600e3));
+  rec->add_option("--no-probe", record.options.disabled_probes, "do not attach this probe (as if the kernel lacked it)");
+  rec->add_option("--force-hook", record.options.forced_hooks, "FAMILY=METHOD, e.g. sched=raw_tp");
+  rec->add_flag("-q,--quiet", record.quiet, "no live status line");
+  rec->add_flag("--measure-overhead", record.measure_overhead, "enable bpf_stats during the window to measure the tracer's cost");
+  rec->add_flag("--debug", record.options.debug, "libbpf and loader diagnostics on stderr");
+
+  std::string report_file, report_format = "text", report_output;
+  auto *rep = app.add_subcommand("report", "render a saved recording (needs no root)");
+  rep->add_option("file", report_file, "recording file")->required();
+  rep->add_option("--format", report_format, "text, json or html")->check(CLI::IsMember({"text", "json", "html"}));
+  rep->add_option("-o,--output", report_output, "write to this file instead of stdout");
+
+  std::string snapshot_format = "text";
+  auto *snap = app.add_subcommand("snapshot", "the /proc checklist alone: no BPF, works unprivileged");
+  snap->add_option("--format", snapshot_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  std::string probes_format = "text";
+  auto *prb = app.add_subcommand("probes", "what this kernel and privilege level allow, probe by probe");
+  prb->add_option("--format", probes_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  prb->add_option("--probes", probes_list, "comma list of families");
+  prb->add_option("--force-hook", record.options.forced_hooks, "FAMILY=METHOD, e.g. sched=raw_tp");
+  prb->add_flag("--debug", record.options.debug, "libbpf and loader diagnostics on stderr");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &) {
+    fmt::print("{}", app.help());
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp &) {
+    fmt::print("{}", app.help("", CLI::AppFormatMode::All));
+    return kExitOk;
+  } catch (const CLI::Success &) {
+    return kExitOk;
+  } catch (const CLI::ParseError &e) {
+    if (std::string(e.what()).find("--version") != std::string::npos) return kExitOk;
+    fmt::print(stderr, "triage: {} (see triage --help)\n", e.what());
+    return kExitUsage;
+  }
+
+  std::vector<std::string> families = split_families(probes_list);
+  for (const auto &f : families) {
+    if (std::find(kAllFamilies.begin(), kAllFamilies.end(), f) == kAllFamilies.end()) {
+      fmt::print(stderr, "triage: --probes: unknown family '{}' (known: sched,block,tcp,oom)\n", f);
+      return kExitUsage;
+    }
+  }
+  if (families.empty()) {
+    fmt::print(stderr, "triage: --probes: no family given (known: sched,block,tcp,oom)\n");
+    return kExitUsage;
+  }
+
+  if (*rec) {
+    record.families = families;
+    record.options.outlier_threshold_ns = static_cast<uint64_t>(threshold_ms * 1e6);
+    return run_record(record);
+  }
+  if (*rep) {
+    auto reader = RecordingReader::open(report_file);
+    if (!reader) {
+      fmt::print(stderr, "triage report: {}\n", reader.error().message);
+      return reader.error().exit_code;
+    }
+    json report = build_report(**reader);
+    if (report_format == "html") {
+      fmt::print(stderr, "triage report: --format html is not built yet (text and json are)\n");
+      return kExitUsage;
+    }
+    std::string text = report_format == "json" ? report.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
+                                               : render_text(report);
+    return write_output(report_output, text);
+  }
+  if (*snap) {
+    json s = take_snapshot();
+    return write_output("", snapshot_format == "json" ? s.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
+                                                      : render_snapshot_text(s));
+  }
+  if (*prb) {
+    auto probes = probe_kernel(families, record.options);
+    if (probes_format == "json") return write_output("", probes_json(probes).dump(2) + "\n");
+    std::string text = fmt::format("{:<18} {:<6} {:<8} {:<9} {:<40} {}\n", "PROBE", "FAMILY", "METHOD", "STATUS", "HOOK", "REASON");
+    for (const auto &p : probes)
+      text += fmt::format("{:<18} {:<6} {:<8} {:<9} {:<40} {}\n", p.name, p.family, p.method, p.status, p.hook, p.reason);
+    bool any = std::any_of(probes.begin(), probes.end(), [](const ProbeStatus &p) { return p.status == "attached"; });
+    int rc = write_output("", text);
+    return rc != kExitOk ? rc : any ? kExitOk : kExitNoProbes;
+  }
+  return kExitUsage;
+}

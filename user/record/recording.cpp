@@ -1,0 +1,369 @@
+#include "record/recording.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace triage {
+namespace {
+
+constexpr const char *kSchemaSql = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE probes(name TEXT, family TEXT, hook TEXT, method TEXT, status TEXT, reason TEXT);
+CREATE TABLE series(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE hist(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE events(t_ns INTEGER NOT NULL, family TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE state(family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(family, name));
+CREATE TABLE snapshots(which TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE INDEX series_by_name ON series(family, name, t_ns);
+CREATE INDEX hist_by_name ON hist(family, name, t_ns);
+CREATE INDEX events_by_family ON events(family, t_ns);
+)sql";
+
+std::string sqlite_message(sqlite3 *db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
+
+json parse_stored(const unsigned char *text) {
+  if (!text) return nullptr;
+  // A row that is not valid JSON (a damaged file) reads as null instead of ending the report.
+  return json::parse(reinterpret_cast<const char *>(text), nullptr, /*allow_exceptions=*/false);
+}
+
+std::string column_text(sqlite3_stmt *stmt, int col) {
+  const unsigned char *text = sqlite3_column_text(stmt, col);
+  return text ? reinterpret_cast<const char *>(text) : "";
+}
+
+}  // namespace
+
+// ---- writer ----
+
+Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string &path) {
+  // O_EXCL|O_NOFOLLOW: never write through a planted symlink or over an existing file.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EEXIST)
+      return usage_error(fmt::format("{}: already exists; choose another file with -o", path));
+    return Error{fmt::format("{}: cannot create: {}", path, std::strerror(err)), kExitRuntime};
+  }
+  ::close(fd);
+
+  std::unique_ptr<RecordingWriter> writer(new RecordingWriter());
+  writer->path_ = path;
+  sqlite3 *raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  writer->db_.reset(raw);
+  if (rc != SQLITE_OK)
+    return runtime_error(fmt::format("{}: cannot open: {}", path, sqlite_message(raw)));
+  std::string pragmas = fmt::format(
+      "PRAGMA application_id={}; PRAGMA user_version={}; PRAGMA journal_mode=DELETE; "
+      "PRAGMA synchronous=NORMAL;",
+      kRecordingApplicationId, kRecordingSchemaVersion);
+  if (!writer->exec(pragmas.c_str()) || !writer->exec("BEGIN") || !writer->exec(kSchemaSql) ||
+      !writer->exec("COMMIT"))
+    return runtime_error(fmt::format("{}: cannot write the schema: {}", path, writer->first_error_));
+  return writer;
+}
+
+bool RecordingWriter::exec(const char *sql) {
+  char *message = nullptr;
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
+  if (first_error_.empty()) first_error_ = message ? message : sqlite_message(db_.get());
+  sqlite3_free(message);
+  return false;
+}
+
+sqlite3_stmt *RecordingWriter::prepare(UniqueStatement &slot, const char *sql) {
+  if (!slot) {
+    sqlite3_stmt *stmt = nullptr;
+    if (sqlite3_prepare_v2(db_.get(), sql, -1, &stmt, nullptr) != SQLITE_OK) {
+      if (first_error_.empty()) first_error_ = sqlite_message(db_.get());
+      return nullptr;
+    }
+    slot.reset(stmt);
+  }
+  sqlite3_reset(slot.get());
+  sqlite3_clear_bindings(slot.get());
+  return slot.get();
+}
+
+bool RecordingWriter::step(sqlite3_stmt *stmt) {
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return true;
+  if (first_error_.empty()) first_error_ = sqlite_message(db_.get());
+  return false;
+}
+
+void RecordingWriter::begin_if_needed() {
+  if (!in_transaction_ && !failed()) in_transaction_ = exec("BEGIN");
+}
+
+namespace {
+void bind_text(sqlite3_stmt *stmt, int index, const std::string &text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+std::string dump(const json &value) {
+  // Invalid UTF-8 from the traced machine (process names) is replaced, never a throw mid-window.
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
+void RecordingWriter::set_meta(const std::string &key, const json &value) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(meta_stmt_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  if (!stmt) return;
+  bind_text(stmt, 1, key);
+  bind_text(stmt, 2, dump(value));
+  step(stmt);
+}
+
+void RecordingWriter::set_probes(const std::vector<ProbeStatus> &probes) {
+  begin_if_needed();
+  if (failed() || !exec("DELETE FROM probes")) return;
+  for (const auto &p : probes) {
+    auto *stmt = prepare(probe_stmt_,
+                         "INSERT INTO probes(name, family, hook, method, status, reason) VALUES(?,?,?,?,?,?)");
+    if (!stmt) return;
+    bind_text(stmt, 1, p.name);
+    bind_text(stmt, 2, p.family);
+    bind_text(stmt, 3, p.hook);
+    bind_text(stmt, 4, p.method);
+    bind_text(stmt, 5, p.status);
+    bind_text(stmt, 6, p.reason);
+    if (!step(stmt)) return;
+  }
+}
+
+namespace {
+void insert_row(RecordingWriter &, sqlite3_stmt *stmt, uint64_t t_ns, const std::string &a,
+                const std::string &b, const json &data) {
+  sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(t_ns));
+  bind_text(stmt, 2, a);
+  bind_text(stmt, 3, b);
+  bind_text(stmt, 4, dump(data));
+}
+}  // namespace
+
+void RecordingWriter::add_series(uint64_t t_ns, const std::string &family, const std::string &name,
+                                 const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(series_stmt_, "INSERT INTO series(t_ns, family, name, data) VALUES(?,?,?,?)");
+  if (!stmt) return;
+  insert_row(*this, stmt, t_ns, family, name, data);
+  step(stmt);
+}
+
+void RecordingWriter::add_hist(uint64_t t_ns, const std::string &family, const std::string &name,
+                               const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(hist_stmt_, "INSERT INTO hist(t_ns, family, name, data) VALUES(?,?,?,?)");
+  if (!stmt) return;
+  insert_row(*this, stmt, t_ns, family, name, data);
+  step(stmt);
+}
+
+void RecordingWriter::add_event(uint64_t t_ns, const std::string &family, const std::string &kind,
+                                const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(event_stmt_, "INSERT INTO events(t_ns, family, kind, data) VALUES(?,?,?,?)");
+  if (!stmt) return;
+  insert_row(*this, stmt, t_ns, family, kind, data);
+  step(stmt);
+}
+
+void RecordingWriter::put_state(const std::string &family, const std::string &name, const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(state_stmt_, "INSERT OR REPLACE INTO state(family, name, data) VALUES(?,?,?)");
+  if (!stmt) return;
+  bind_text(stmt, 1, family);
+  bind_text(stmt, 2, name);
+  bind_text(stmt, 3, dump(data));
+  step(stmt);
+}
+
+void RecordingWriter::put_snapshot(const std::string &which, const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  auto *stmt = prepare(snapshot_stmt_, "INSERT OR REPLACE INTO snapshots(which, data) VALUES(?,?)");
+  if (!stmt) return;
+  bind_text(stmt, 1, which);
+  bind_text(stmt, 2, dump(data));
+  step(stmt);
+}
+
+Result<void> RecordingWriter::flush() {
+  if (in_transaction_) {
+    in_transaction_ = false;
+    if (!failed() && !exec("COMMIT")) exec("ROLLBACK");
+  }
+  if (failed()) return runtime_error(fmt::format("{}: {}", path_, first_error_));
+  return {};
+}
+
+uint64_t RecordingWriter::file_size_bytes() const {
+  struct stat st {};
+  return ::stat(path_.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// ---- reader ----
+
+Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string &path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return usage_error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) return usage_error(fmt::format("{}: not a regular file", path));
+  if (st.st_size == 0) return usage_error(fmt::format("{}: empty file, not a triage recording", path));
+  if (::access(path.c_str(), R_OK) != 0)
+    return usage_error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+
+  std::unique_ptr<RecordingReader> reader(new RecordingReader());
+  reader->path_ = path;
+  sqlite3 *raw = nullptr;
+  // Read-write when allowed, so that SQLite can roll back a transaction a killed recorder left
+  // half-written (a hot journal); otherwise read-only.
+  int flags = ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  reader->db_.reset(raw);
+  if (rc != SQLITE_OK)
+    return usage_error(fmt::format("{}: cannot open: {}", path, sqlite_message(raw)));
+
+  auto pragma_int = [&](const char *sql, int &out) -> Result<void> {
+    sqlite3_stmt *stmt = nullptr;
+    if (sqlite3_prepare_v2(raw, sql, -1, &stmt, nullptr) != SQLITE_OK)
+      return usage_error(fmt::format("{}: not a triage recording ({})", path, sqlite_message(raw)));
+    UniqueStatement owner(stmt);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+      return usage_error(fmt::format("{}: not a triage recording ({})", path, sqlite_message(raw)));
+    out = sqlite3_column_int(stmt, 0);
+    return {};
+  };
+  int app_id = 0, version = 0;
+  if (auto r = pragma_int("PRAGMA application_id", app_id); !r) return r.error();
+  if (app_id != kRecordingApplicationId)
+    return usage_error(fmt::format("{}: a SQLite file, but not a triage recording", path));
+  if (auto r = pragma_int("PRAGMA user_version", version); !r) return r.error();
+  if (version > kRecordingSchemaVersion)
+    return usage_error(fmt::format("{}: recording schema {} is newer than this triage reads ({}); upgrade triage",
+                                   path, version, kRecordingSchemaVersion));
+  if (version < 1) return usage_error(fmt::format("{}: recording has no schema version", path));
+
+  // Every table must be readable end to end: a truncated or damaged file fails here, with one
+  // line, instead of halfway through a report.
+  int integrity_ok = 0;
+  {
+    sqlite3_stmt *stmt = nullptr;
+    if (sqlite3_prepare_v2(raw, "PRAGMA quick_check", -1, &stmt, nullptr) != SQLITE_OK)
+      return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
+    UniqueStatement owner(stmt);
+    int step_rc = sqlite3_step(stmt);
+    if (step_rc == SQLITE_ROW && column_text(stmt, 0) == "ok") integrity_ok = 1;
+    if (!integrity_ok) {
+      std::string why = step_rc == SQLITE_ROW ? column_text(stmt, 0) : sqlite_message(raw);
+      return usage_error(fmt::format("{}: damaged recording (truncated or corrupt): {}", path, why));
+    }
+  }
+  for (const char *table : {"meta", "probes", "series", "hist", "events", "state", "snapshots"}) {
+    std::string sql = fmt::format("SELECT count(*) FROM {}", table);
+    sqlite3_stmt *stmt = nullptr;
+    if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+      return usage_error(fmt::format("{}: damaged recording: table {} missing", path, table));
+    UniqueStatement owner(stmt);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+      return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
+  }
+  if (!reader->meta("start_ns"))
+    return usage_error(fmt::format("{}: damaged recording: the window's start is missing", path));
+  return reader;
+}
+
+namespace {
+// Runs a query with text parameters and calls `row` for each result row.
+void query(sqlite3 *db, const char *sql, std::initializer_list<std::string> params,
+           const std::function<void(sqlite3_stmt *)> &row) {
+  sqlite3_stmt *stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) return;
+  UniqueStatement owner(stmt);
+  int index = 1;
+  for (const auto &p : params) bind_text(stmt, index++, p);
+  while (sqlite3_step(stmt) == SQLITE_ROW) row(stmt);
+}
+}  // namespace
+
+std::optional<json> RecordingReader::meta(const std::string &key) const {
+  std::optional<json> out;
+  query(db_.get(), "SELECT value FROM meta WHERE key = ?", {key},
+        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
+  return out;
+}
+
+json RecordingReader::all_meta() const {
+  json out = json::object();
+  query(db_.get(), "SELECT key, value FROM meta ORDER BY key", {}, [&](sqlite3_stmt *s) {
+    out[column_text(s, 0)] = parse_stored(sqlite3_column_text(s, 1));
+  });
+  return out;
+}
+
+std::vector<ProbeStatus> RecordingReader::probes() const {
+  std::vector<ProbeStatus> out;
+  query(db_.get(), "SELECT name, family, hook, method, status, reason FROM probes ORDER BY rowid", {},
+        [&](sqlite3_stmt *s) {
+          out.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3),
+                         column_text(s, 4), column_text(s, 5)});
+        });
+  return out;
+}
+
+void RecordingReader::for_each_series(const std::string &family, const std::string &name,
+                                      const std::function<void(uint64_t, const json &)> &fn) const {
+  query(db_.get(), "SELECT t_ns, data FROM series WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
+        {family, name}, [&](sqlite3_stmt *s) {
+          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
+        });
+}
+
+void RecordingReader::for_each_hist(const std::string &family, const std::string &name,
+                                    const std::function<void(uint64_t, const json &)> &fn) const {
+  query(db_.get(), "SELECT t_ns, data FROM hist WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
+        {family, name}, [&](sqlite3_stmt *s) {
+          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
+        });
+}
+
+void RecordingReader::for_each_event(
+    const std::string &family, const std::string &kind,
+    const std::function<void(uint64_t, const std::string &, const json &)> &fn) const {
+  const char *sql = kind.empty()
+                        ? "SELECT t_ns, kind, data FROM events WHERE family = ? AND ? = '' ORDER BY t_ns, rowid"
+                        : "SELECT t_ns, kind, data FROM events WHERE family = ? AND kind = ? ORDER BY t_ns, rowid";
+  query(db_.get(), sql, {family, kind}, [&](sqlite3_stmt *s) {
+    fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), column_text(s, 1),
+       parse_stored(sqlite3_column_text(s, 2)));
+  });
+}
+
+std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {
+  std::optional<json> out;
+  query(db_.get(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},
+        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
+  return out;
+}
+
+std::optional<json> RecordingReader::snapshot(const std::string &which) const {
+  std::optional<json> out;
+  query(db_.get(), "SELECT data FROM snapshots WHERE which = ?", {which},
+        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
+  return out;
+}
+
+}  // namespace triage

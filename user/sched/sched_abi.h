@@ -1,0 +1,18 @@
+// The sched family's shared structs as C++ sees them, with their layout pinned: a change on one
+// side that the other does not follow fails to compile instead of misreading the maps.
+#pragma once
+
+#include <linux/types.h>
+
+#include <cstddef>
+
+#include "sched/sched.h"
+
+static_assert(sizeof(triage_log2_hist) == 8 * (TRIAGE_HIST_SLOTS + 4));
+static_assert(sizeof(sched_cpu_acc) == 8 * (3 * SCHED_WAIT_KINDS + 7));
+static_assert(offsetof(sched_cpu_acc, closed_ns) == 8 * 2 * SCHED_WAIT_KINDS);
+static_assert(offsetof(sched_cpu_acc, proc_map_full) == 8 * (3 * SCHED_WAIT_KINDS + 6));
+static_assert(sizeof(sched_hists) == SCHED_WAIT_KINDS * sizeof(triage_log2_hist));
+static_assert(sizeof(sched_proc_stats) == 8 * 3 * SCHED_WAIT_KINDS + 16);
+static_assert(sizeof(sched_event) == 72);
+static_assert(offsetof(sched_event, comm) == 40 && offsetof(sched_event, waker_comm) == 56);

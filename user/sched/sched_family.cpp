@@ -1,0 +1,378 @@
+// The sched family's loader and sampler: chooses the hook set by trying the kernel, attaches each
+// program on its own, seeds the tasks already waiting, and every interval turns the in-kernel
+// accumulators into the load series, histogram deltas and per-process totals.
+#include "sched/sched_family.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "core/bpf_maps.h"
+#include "core/bpf_raii.h"
+#include "core/clock.h"
+#include "core/histogram.h"
+#include "core/log.h"
+#include "sched.skel.h"
+#include "sched/sched_abi.h"
+#include "sched/sched_load.h"
+
+namespace triage::sched {
+namespace {
+
+using SchedSkeleton = UniqueSkeleton<sched_bpf, sched_bpf__destroy>;
+
+constexpr size_t kTopProcesses = 50;  // rows kept per top list in the recording
+constexpr double kMinIntervalS = 0.02;
+
+struct HookSet {
+  const char *method;
+  bpf_program *(*switch_prog)(sched_bpf *);
+  bpf_program *(*wakeup_prog)(sched_bpf *);
+  bpf_program *(*wakeup_new_prog)(sched_bpf *);
+  bpf_program *(*seed_prog)(sched_bpf *);
+};
+
+const HookSet kHookSets[] = {
+    {"tp_btf", [](sched_bpf *s) { return s->progs.switch_btf; }, [](sched_bpf *s) { return s->progs.wakeup_btf; },
+     [](sched_bpf *s) { return s->progs.wakeup_new_btf; }, [](sched_bpf *s) { return s->progs.seed_btf; }},
+    {"raw_tp", [](sched_bpf *s) { return s->progs.switch_raw; }, [](sched_bpf *s) { return s->progs.wakeup_raw; },
+     [](sched_bpf *s) { return s->progs.wakeup_new_raw; }, [](sched_bpf *s) { return s->progs.seed_raw; }},
+};
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// The cgroup a process belongs to, as /proc/<pid>/cgroup names it: the v2 path when the process
+// sits below the v2 root, else the cpu controller's v1 path.
+std::string read_cgroup_path(uint32_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/cgroup", pid));
+  std::string line, v2, cpu_v1;
+  while (std::getline(in, line)) {
+    auto first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string path = line.substr(second + 1);
+    if (controllers.empty()) v2 = path;
+    else if (controllers.find("cpu") != std::string::npos && controllers.find("cpuset") == std::string::npos)
+      cpu_v1 = path;
+  }
+  if (!v2.empty() && v2 != "/") return v2;
+  if (!cpu_v1.empty()) return cpu_v1;
+  return v2;
+}
+
+const char *kind_name(uint32_t kind) {
+  switch (kind) {
+    case SCHED_WAIT_RUNQ: return "runq";
+    case SCHED_WAIT_D_IO: return "d_io";
+    case SCHED_WAIT_D_MEM: return "d_mem";
+    default: return "d_other";
+  }
+}
+
+std::string comm_of(const char (&comm)[16]) { return std::string(comm, strnlen(comm, sizeof comm)); }
+
+class SchedFamily final : public Family {
+ public:
+  std::string name() const override { return "sched"; }
+
+  void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
+    options_ = options;
+    std::vector<const HookSet *> candidates;
+    for (const auto &set : kHookSets) candidates.push_back(&set);
+    for (const auto &forced : options.forced_hooks) {
+      if (forced.rfind("sched=", 0) != 0) continue;
+      std::string method = forced.substr(6);
+      std::erase_if(candidates, [&](const HookSet *s) { return method != s->method; });
+    }
+    std::string reasons;
+    for (const HookSet *set : candidates) {
+      auto loaded = load(*set, kernel);
+      if (loaded) {
+        hooks_ = set;
+        break;
+      }
+      reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", set->method, loaded.error().message);
+    }
+    if (!hooks_) {
+      if (candidates.empty()) reasons = "no hook set matches --force-hook";
+      for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_seed"})
+        probes_.push_back({probe, "sched", hook_of(probe), "", "failed", reasons});
+      return;
+    }
+    attach_programs();
+    if (!attached()) return;
+    seed_waiting_tasks();
+    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
+    if (!ring_) log_warning("sched: no ring buffer ({}): outliers will be missing", errno_text(errno));
+    pending_.reserve(4096);
+    last_integrals_ = integrate_now(monotonic_ns());
+    last_cpu_times_ = read_proc_stat_cpus();
+    std::array<Log2Histogram, SCHED_WAIT_KINDS> none{};
+    last_hists_ = none;
+  }
+
+  bool attached() const override { return !links_.empty() && switch_attached_; }
+  std::vector<ProbeStatus> probes() const override { return probes_; }
+
+  void drain(RecordingWriter &out) override {
+    if (!ring_) return;
+    ring_buffer__consume(ring_.get());
+    for (const auto &e : pending_) {
+      out.add_event(e.end_ns, "sched", kind_name(e.kind),
+                    {{"pid", e.pid},
+                     {"tgid", e.tgid},
+                     {"comm", comm_of(e.comm)},
+                     {"cpu", e.cpu},
+                     {"duration_ns", e.duration_ns},
+                     {"waker_pid", e.waker_pid},
+                     {"waker_comm", comm_of(e.waker_comm)}});
+    }
+    pending_.clear();
+  }
+
+  void sample(uint64_t now_ns, RecordingWriter &out) override {
+    if (!attached()) return;
+    LoadIntegrals integrals = integrate_now(now_ns);
+    std::vector<CpuTimes> cpu_times = read_proc_stat_cpus();
+    LoadInterval load = load_between(last_integrals_, integrals, last_cpu_times_, cpu_times);
+    double dt_s = static_cast<double>(integrals.t_ns - last_integrals_.t_ns) / 1e9;
+    // The final flush usually lands right after the last tick: a sliver of an interval would
+    // show as noise in the timeline, so it joins no row (its waits are in the histograms).
+    if (dt_s >= kMinIntervalS) {
+      out.add_series(now_ns, "sched", "load",
+                     {{"dt_s", dt_s},
+                      {"running", load.running},
+                      {"runnable", load.runnable},
+                      {"blocked", load.blocked},
+                      {"blocked_io", load.blocked_io},
+                      {"blocked_mem", load.blocked_mem},
+                      {"blocked_other", load.blocked_other}});
+      json cpus = json::array();
+      for (const auto &c : load.cpus) cpus.push_back({{"cpu", c.cpu}, {"busy_pct", c.busy_pct}, {"runnable", c.runnable}});
+      out.add_series(now_ns, "sched", "cpus", {{"dt_s", dt_s}, {"cpus", cpus}});
+    }
+    last_integrals_ = std::move(integrals);
+    last_cpu_times_ = std::move(cpu_times);
+
+    sample_histograms(now_ns, out);
+    sample_processes(out);
+    out.put_state("sched", "counters",
+                  {{"method", hooks_->method},
+                   {"switches", last_integrals_.switches},
+                   {"wakeups", last_integrals_.wakeups},
+                   {"events_produced", last_integrals_.events_produced},
+                   {"events_lost", last_integrals_.events_lost},
+                   {"task_state_missing", last_integrals_.task_state_missing},
+                   {"proc_map_full", last_integrals_.proc_map_full},
+                   {"outlier_threshold_ns", options_.outlier_threshold_ns}});
+  }
+
+  LossCounters loss() const override {
+    return {last_integrals_.events_produced, last_integrals_.events_lost,
+            last_integrals_.task_state_missing + last_integrals_.proc_map_full};
+  }
+
+  std::vector<int> program_fds() const override {
+    std::vector<int> fds;
+    if (!skel_ || !hooks_) return fds;
+    for (auto prog_of : {hooks_->switch_prog, hooks_->wakeup_prog, hooks_->wakeup_new_prog}) {
+      int fd = bpf_program__fd(prog_of(skel_.get()));
+      if (fd >= 0) fds.push_back(fd);
+    }
+    return fds;
+  }
+
+  void detach() override {
+    ring_.reset();
+    links_.clear();
+    skel_.reset();
+  }
+
+ private:
+  static const char *hook_of(const std::string &probe) {
+    if (probe == "sched_switch") return "tracepoint sched:sched_switch";
+    if (probe == "sched_wakeup") return "tracepoint sched:sched_wakeup";
+    if (probe == "sched_wakeup_new") return "tracepoint sched:sched_wakeup_new";
+    return "iter/task (tasks already waiting at start)";
+  }
+
+  Result<void> load(const HookSet &set, const KernelFeatures &kernel) {
+    SchedSkeleton skel(sched_bpf__open());
+    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
+    const bool by_pid = std::string(set.method) == "raw_tp";
+    if (!by_pid && !KernelFeatures::map_type_supported(BPF_MAP_TYPE_TASK_STORAGE))
+      return runtime_error("task storage maps are not supported (kernel < 5.11)");
+
+    base_ns_ = monotonic_ns();
+    skel->rodata->base_ns = base_ns_;
+    skel->rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
+    skel->rodata->filter_tgid = options_.pid;
+    skel->rodata->filter_cgroup_id = options_.cgroup_id;
+    skel->rodata->filter_cgroup_subsys = options_.cgroup_subsys;
+    // 5.18 added prev_state to sched_switch; count the arguments rather than trust a version.
+    skel->rodata->switch_has_prev_state = kernel.tracepoint_arg_count("sched_switch") >= 4;
+
+    for (const auto &other : kHookSets) {
+      bool mine = &other == &set;
+      for (auto prog_of : {other.switch_prog, other.wakeup_prog, other.wakeup_new_prog, other.seed_prog})
+        bpf_program__set_autoload(prog_of(skel.get()), mine);
+    }
+    // The unused set's per-task map is never created: task storage may not exist on this kernel.
+    bpf_map__set_autocreate(by_pid ? skel->maps.task_states : skel->maps.task_states_by_pid, false);
+
+    if (int err = sched_bpf__load(skel.get()); err)
+      return runtime_error(fmt::format("load failed: {}", errno_text(err)));
+    skel_ = std::move(skel);
+    return {};
+  }
+
+  void attach_programs() {
+    auto attach_one = [&](const char *probe, bpf_program *prog) {
+      if (contains(options_.disabled_probes, probe)) {
+        probes_.push_back({probe, "sched", hook_of(probe), hooks_->method, "skipped", "disabled by --no-probe"});
+        return false;
+      }
+      UniqueLink link(bpf_program__attach(prog));
+      if (!link) {
+        probes_.push_back({probe, "sched", hook_of(probe), hooks_->method, "failed",
+                           fmt::format("attach failed: {}", errno_text(errno))});
+        return false;
+      }
+      links_.push_back(std::move(link));
+      probes_.push_back({probe, "sched", hook_of(probe), hooks_->method, "attached", ""});
+      return true;
+    };
+    switch_attached_ = attach_one("sched_switch", hooks_->switch_prog(skel_.get()));
+    bool wakeup = attach_one("sched_wakeup", hooks_->wakeup_prog(skel_.get()));
+    attach_one("sched_wakeup_new", hooks_->wakeup_new_prog(skel_.get()));
+    if (switch_attached_ && !wakeup)
+      log_warning("sched: without sched_wakeup, D-state waits end at the next switch-in and include run-queue time");
+  }
+
+  // Runs the seeding iterator once: tasks that were already queued or in D when we attached.
+  void seed_waiting_tasks() {
+    const char *probe = "sched_seed";
+    if (contains(options_.disabled_probes, probe)) {
+      probes_.push_back({probe, "sched", hook_of(probe), "iter", "skipped", "disabled by --no-probe"});
+      return;
+    }
+    UniqueLink link(bpf_program__attach_iter(hooks_->seed_prog(skel_.get()), nullptr));
+    int iter_fd = link ? bpf_iter_create(bpf_link__fd(link.get())) : -1;
+    if (iter_fd < 0) {
+      probes_.push_back({probe, "sched", hook_of(probe), "iter", "failed",
+                         fmt::format("{}: tasks waiting before the window are counted from their next event",
+                                     errno_text(errno))});
+      return;
+    }
+    char buf[256];
+    while (::read(iter_fd, buf, sizeof buf) > 0) {
+    }
+    ::close(iter_fd);
+    probes_.push_back({probe, "sched", hook_of(probe), "iter", "attached", ""});
+  }
+
+  static int on_event(void *ctx, void *data, size_t size) {
+    auto *self = static_cast<SchedFamily *>(ctx);
+    if (size >= sizeof(sched_event)) self->pending_.push_back(*static_cast<const sched_event *>(data));
+    return 0;
+  }
+
+  LoadIntegrals integrate_now(uint64_t now_ns) {
+    std::vector<sched_cpu_acc> per_cpu;
+    if (!read_percpu(bpf_map__fd(skel_->maps.cpu_acc), 0, per_cpu)) per_cpu.clear();
+    return integrate(per_cpu, now_ns > base_ns_ ? now_ns - base_ns_ : 0);
+  }
+
+  void sample_histograms(uint64_t now_ns, RecordingWriter &out) {
+    std::vector<sched_hists> per_cpu;
+    if (!read_percpu(bpf_map__fd(skel_->maps.hists), 0, per_cpu)) return;
+    for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
+      Log2Histogram total;
+      for (const auto &h : per_cpu) total.merge(h.by_kind[kind]);
+      Log2Histogram delta = total.minus(last_hists_[kind]);
+      if (delta.count()) out.add_hist(now_ns, "sched", kind_name(kind), delta.to_json("us"));
+      out.put_state("sched", std::string("hist_") + kind_name(kind), total.to_json("us"));
+      last_hists_[kind] = total;
+    }
+  }
+
+  void sample_processes(RecordingWriter &out) {
+    struct Row {
+      uint32_t tgid;
+      sched_proc_stats stats;
+    };
+    std::vector<Row> rows;
+    for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
+                                               [&](uint32_t tgid, const sched_proc_stats &s) { rows.push_back({tgid, s}); });
+    auto d_total = [](const sched_proc_stats &s) {
+      return s.total_ns[SCHED_WAIT_D_IO] + s.total_ns[SCHED_WAIT_D_MEM] + s.total_ns[SCHED_WAIT_D_OTHER];
+    };
+    auto top = [&](auto key) {
+      std::vector<const Row *> sorted;
+      for (const auto &r : rows)
+        if (key(r.stats) > 0) sorted.push_back(&r);
+      std::sort(sorted.begin(), sorted.end(), [&](const Row *a, const Row *b) { return key(a->stats) > key(b->stats); });
+      if (sorted.size() > kTopProcesses) sorted.resize(kTopProcesses);
+      return sorted;
+    };
+    auto cgroup_of = [&](uint32_t tgid) -> const std::string & {
+      auto it = cgroup_cache_.find(tgid);
+      if (it == cgroup_cache_.end()) it = cgroup_cache_.emplace(tgid, read_cgroup_path(tgid)).first;
+      return it->second;
+    };
+    json top_runq = json::array();
+    for (const Row *r : top([](const sched_proc_stats &s) { return s.total_ns[SCHED_WAIT_RUNQ]; })) {
+      top_runq.push_back({{"pid", r->tgid},
+                          {"comm", comm_of(r->stats.comm)},
+                          {"cgroup", cgroup_of(r->tgid)},
+                          {"total_ns", r->stats.total_ns[SCHED_WAIT_RUNQ]},
+                          {"count", r->stats.count[SCHED_WAIT_RUNQ]},
+                          {"max_ns", r->stats.max_ns[SCHED_WAIT_RUNQ]}});
+    }
+    json top_dstate = json::array();
+    for (const Row *r : top(d_total)) {
+      const auto &s = r->stats;
+      top_dstate.push_back(
+          {{"pid", r->tgid},
+           {"comm", comm_of(s.comm)},
+           {"cgroup", cgroup_of(r->tgid)},
+           {"total_ns", d_total(s)},
+           {"count", s.count[SCHED_WAIT_D_IO] + s.count[SCHED_WAIT_D_MEM] + s.count[SCHED_WAIT_D_OTHER]},
+           {"max_ns", std::max({s.max_ns[SCHED_WAIT_D_IO], s.max_ns[SCHED_WAIT_D_MEM], s.max_ns[SCHED_WAIT_D_OTHER]})},
+           {"io_ns", s.total_ns[SCHED_WAIT_D_IO]},
+           {"mem_ns", s.total_ns[SCHED_WAIT_D_MEM]},
+           {"other_ns", s.total_ns[SCHED_WAIT_D_OTHER]}});
+    }
+    out.put_state("sched", "top_runq", top_runq);
+    out.put_state("sched", "top_dstate", top_dstate);
+  }
+
+  RecordOptions options_;
+  SchedSkeleton skel_;
+  const HookSet *hooks_ = nullptr;
+  std::vector<UniqueLink> links_;
+  UniqueRingBuffer ring_;
+  std::vector<ProbeStatus> probes_;
+  bool switch_attached_ = false;
+  uint64_t base_ns_ = 0;
+  LoadIntegrals last_integrals_;
+  std::vector<CpuTimes> last_cpu_times_;
+  std::array<Log2Histogram, SCHED_WAIT_KINDS> last_hists_{};
+  std::vector<sched_event> pending_;
+  std::unordered_map<uint32_t, std::string> cgroup_cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<Family> make_sched_family() { return std::make_unique<SchedFamily>(); }
+
+}  // namespace triage::sched

@@ -1,0 +1,288 @@
+#include "sched/sched_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/histogram.h"
+#include "report/text_util.h"
+
+namespace triage::sched {
+namespace {
+
+// A run queue longer than the CPUs can serve: on average more tasks wait than there are CPUs.
+constexpr double kSaturatedRunnablePerCpu = 1.0;
+// Waiting tasks at half the CPU count with a p99 wait above two scheduler periods (~2 x 12 ms on
+// a small box) already shows as latency to users.
+constexpr double kBusyRunnablePerCpu = 0.5;
+constexpr double kSlowRunqP99Us = 25'000;
+// D-state tasks that are a real share of the load: at least one task on average.
+constexpr double kBlockedTasksWarning = 1.0;
+// One CPU at least this busy while another is at least this much less busy, with tasks waiting:
+// the work is pinned or not spread (affinity, a single-threaded bottleneck, IRQ affinity).
+constexpr double kImbalanceBusyPct = 90.0;
+constexpr double kImbalanceGapPct = 50.0;
+constexpr size_t kOutliersKept = 200;
+
+double window_average(const json &load, const char *key) {
+  double weighted = 0, span = 0;
+  for (const auto &row : load) {
+    double dt = row.value("dt_s", 0.0);
+    weighted += row.value(key, 0.0) * dt;
+    span += dt;
+  }
+  return span > 0 ? weighted / span : 0;
+}
+
+json hist_or_empty(const RecordingReader &r, const std::string &name) {
+  auto h = r.state("sched", name);
+  return h ? *h : Log2Histogram().to_json("us");
+}
+
+}  // namespace
+
+json build_section(const RecordingReader &r, uint64_t start_mono) {
+  auto counters = r.state("sched", "counters");
+  if (!counters) return nullptr;
+  json s;
+  s["method"] = counters->value("method", "");
+  s["runq_latency"] = hist_or_empty(r, "hist_runq");
+
+  Log2Histogram dstate;
+  json by_kind = json::object();
+  for (const char *kind : {"d_io", "d_mem", "d_other"}) {
+    json h = hist_or_empty(r, std::string("hist_") + kind);
+    dstate.merge(Log2Histogram::from_json(h));
+    by_kind[kind + 2] = h;  // "io", "mem", "other"
+  }
+  s["dstate_time"] = dstate.to_json("us");
+  s["dstate_by_kind"] = by_kind;
+
+  auto seconds_since_start = [&](uint64_t t_ns) {
+    return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
+  };
+  json load = json::array();
+  r.for_each_series("sched", "load", [&](uint64_t t, const json &d) {
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    load.push_back(row);
+  });
+  s["load"] = load;
+  s["load_avg"] = {{"running", window_average(load, "running")},
+                   {"runnable", window_average(load, "runnable")},
+                   {"blocked", window_average(load, "blocked")},
+                   {"blocked_io", window_average(load, "blocked_io")},
+                   {"blocked_mem", window_average(load, "blocked_mem")},
+                   {"blocked_other", window_average(load, "blocked_other")}};
+
+  // Per-CPU window averages, plus each CPU's busy series for the timeline.
+  json cpus = json::array();
+  std::vector<double> busy_weighted, runnable_weighted;
+  double span = 0;
+  json busy_series = json::array();
+  r.for_each_series("sched", "cpus", [&](uint64_t t, const json &d) {
+    double dt = d.value("dt_s", 0.0);
+    span += dt;
+    json row = {{"t", seconds_since_start(t)}, {"busy_pct", json::array()}};
+    for (const auto &c : d.value("cpus", json::array())) {
+      size_t cpu = c.value("cpu", 0);
+      if (cpu >= busy_weighted.size()) {
+        busy_weighted.resize(cpu + 1);
+        runnable_weighted.resize(cpu + 1);
+      }
+      busy_weighted[cpu] += c.value("busy_pct", 0.0) * dt;
+      runnable_weighted[cpu] += c.value("runnable", 0.0) * dt;
+      row["busy_pct"].push_back(c.value("busy_pct", 0.0));
+    }
+    busy_series.push_back(row);
+  });
+  for (size_t cpu = 0; cpu < busy_weighted.size(); cpu++)
+    cpus.push_back({{"cpu", cpu},
+                    {"busy_pct", span > 0 ? busy_weighted[cpu] / span : 0},
+                    {"runnable", span > 0 ? runnable_weighted[cpu] / span : 0}});
+  s["cpus"] = cpus;
+  s["cpu_busy_series"] = busy_series;
+
+  s["top_runq"] = r.state("sched", "top_runq").value_or(json::array());
+  s["top_dstate"] = r.state("sched", "top_dstate").value_or(json::array());
+
+  // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
+  json heatmap = json::array();
+  r.for_each_hist("sched", "runq", [&](uint64_t t, const json &h) {
+    heatmap.push_back({{"t", seconds_since_start(t)}, {"buckets", h.value("buckets", json::array())}});
+  });
+  s["runq_heatmap"] = heatmap;
+
+  json outliers = json::array();
+  size_t outlier_count = 0;
+  r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
+    outlier_count++;
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    row["kind"] = kind;
+    outliers.push_back(row);
+  });
+  // Keep the worst waits when there are too many to show.
+  if (outliers.size() > kOutliersKept) {
+    std::vector<json> rows(outliers.begin(), outliers.end());
+    std::nth_element(rows.begin(), rows.begin() + kOutliersKept, rows.end(), [](const json &a, const json &b) {
+      return a.value("duration_ns", 0ULL) > b.value("duration_ns", 0ULL);
+    });
+    rows.resize(kOutliersKept);
+    std::sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return a["t"] < b["t"]; });
+    outliers = rows;
+  }
+  s["outliers"] = outliers;
+  s["outlier_count"] = outlier_count;
+  s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
+  s["lost_events"] = counters->value("events_lost", 0ULL);
+  s["events_produced"] = counters->value("events_produced", 0ULL);
+  s["untracked_tasks"] = counters->value("task_state_missing", 0ULL);
+  s["dropped_processes"] = counters->value("proc_map_full", 0ULL);
+  s["switches"] = counters->value("switches", 0ULL);
+  s["wakeups"] = counters->value("wakeups", 0ULL);
+  return s;
+}
+
+namespace {
+
+void render_top(const json &rows, const char *title, std::string &out) {
+  out += fmt::format("\n{}\n", title);
+  if (rows.empty()) {
+    out += "  (none)\n";
+    return;
+  }
+  out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", "TOTAL", "COUNT", "MAX", "CGROUP");
+  size_t shown = 0;
+  for (const auto &p : rows) {
+    if (shown++ == 10) break;
+    out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(p.value("comm", "")),
+                       format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
+                       format_duration_ns(p.value("max_ns", 0ULL)), printable(p.value("cgroup", "")));
+  }
+}
+
+}  // namespace
+
+void render_text(const json &s, std::string &out) {
+  heading("Scheduler: waiting for a CPU (R) or stuck in D?", out);
+  if (s.is_null()) {
+    out += "  not recorded\n";
+    return;
+  }
+  const auto &avg = s["load_avg"];
+  out += fmt::format(
+      "  load over the window: {:.2f} running + {:.2f} runnable (waiting for a CPU) + {:.2f} blocked in D\n"
+      "  blocked by cause: {:.2f} I/O wait, {:.2f} memory stall, {:.2f} other (locks, ...)\n",
+      avg.value("running", 0.0), avg.value("runnable", 0.0), avg.value("blocked", 0.0), avg.value("blocked_io", 0.0),
+      avg.value("blocked_mem", 0.0), avg.value("blocked_other", 0.0));
+
+  out += "\n  per interval (average tasks):\n";
+  out += fmt::format("  {:>7} {:>8} {:>9} {:>8} {:>6} {:>6} {:>6}\n", "t(s)", "running", "runnable", "blocked", "io",
+                     "mem", "other");
+  for (const auto &row : s["load"])
+    out += fmt::format("  {:>7.1f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f} {:>6.2f} {:>6.2f}\n", row.value("t", 0.0),
+                       row.value("running", 0.0), row.value("runnable", 0.0), row.value("blocked", 0.0),
+                       row.value("blocked_io", 0.0), row.value("blocked_mem", 0.0), row.value("blocked_other", 0.0));
+
+  out += "\n  per CPU (window average):\n";
+  out += fmt::format("  {:>4} {:>7} {:>9}\n", "CPU", "busy%", "runnable");
+  for (const auto &c : s["cpus"])
+    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f}\n", c.value("cpu", 0), c.value("busy_pct", 0.0), c.value("runnable", 0.0));
+
+  out += "\nrun-queue latency (wakeup or preemption to running)\n";
+  render_histogram(s["runq_latency"], "usecs", out);
+  out += "\nD-state time (uninterruptible sleep that counts toward the load)\n";
+  render_histogram(s["dstate_time"], "usecs", out);
+
+  render_top(s["top_runq"], "top processes by run-queue wait", out);
+  render_top(s["top_dstate"], "top processes by D-state time", out);
+
+  const auto &outliers = s["outliers"];
+  out += fmt::format("\nwaits above {} ({} in the window, lost events {})\n",
+                     format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), s.value("outlier_count", 0ULL),
+                     s.value("lost_events", 0ULL));
+  size_t first = outliers.size() > 15 ? outliers.size() - 15 : 0;
+  for (size_t i = first; i < outliers.size(); i++) {
+    const auto &e = outliers[i];
+    std::string waker = e.value("waker_pid", 0) ? fmt::format(" woken by {} ({})", printable(e.value("waker_comm", "")),
+                                                               e.value("waker_pid", 0))
+                                                 : "";
+    out += fmt::format("  {:>7.2f}s cpu{:<2} {:<7} {:>9} {} ({}){}\n", e.value("t", 0.0), e.value("cpu", 0),
+                       e.value("kind", ""), format_duration_ns(e.value("duration_ns", 0ULL)),
+                       printable(e.value("comm", "")), e.value("pid", 0), waker);
+  }
+}
+
+void add_findings(const json &report, json &findings) {
+  const json &s = report["sched"];
+  if (s.is_null()) return;
+  double ncpu = std::max(1, report["window"].value("ncpu", 1));
+  const auto &avg = s["load_avg"];
+  double runnable = avg.value("runnable", 0.0), blocked = avg.value("blocked", 0.0);
+  double runq_p99 = s["runq_latency"].value("p99", 0.0);
+
+  auto top_names = [](const json &rows) {
+    std::string names;
+    size_t n = 0;
+    for (const auto &p : rows) {
+      if (n++ == 3) break;
+      names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", p.value("comm", ""), p.value("pid", 0));
+    }
+    return names.empty() ? std::string("-") : names;
+  };
+
+  if (runnable > kSaturatedRunnablePerCpu * ncpu ||
+      (runnable > kBusyRunnablePerCpu * ncpu && runq_p99 > kSlowRunqP99Us)) {
+    bool critical = runnable > kSaturatedRunnablePerCpu * ncpu;
+    findings.push_back(
+        {{"id", "cpu-saturation"},
+         {"severity", critical ? "critical" : "warning"},
+         {"title", fmt::format("CPU-bound: on average {:.1f} tasks waited for {} CPU(s)", runnable, ncpu)},
+         {"evidence",
+          {{"runnable_avg", runnable}, {"ncpu", ncpu}, {"runq_p99_us", runq_p99}, {"top_runq", top_names(s["top_runq"])}}},
+         {"advice",
+          "Find what burns the CPUs (top processes by run-queue wait and CPU time); throttle or move it, add CPUs, "
+          "or lower its priority (nice, cgroup cpu.weight)."}});
+  }
+  if (blocked >= kBlockedTasksWarning && blocked > runnable) {
+    bool critical = blocked >= ncpu;
+    double io_share = blocked > 0 ? avg.value("blocked_io", 0.0) / blocked : 0;
+    findings.push_back(
+        {{"id", "io-saturation"},
+         {"severity", critical ? "critical" : "warning"},
+         {"title", fmt::format("I/O-bound: on average {:.1f} tasks were blocked in D ({:.0f}% in I/O wait)", blocked,
+                               io_share * 100)},
+         {"evidence",
+          {{"blocked_avg", blocked},
+           {"blocked_io_avg", avg.value("blocked_io", 0.0)},
+           {"blocked_mem_avg", avg.value("blocked_mem", 0.0)},
+           {"blocked_other_avg", avg.value("blocked_other", 0.0)},
+           {"top_dstate", top_names(s["top_dstate"])}}},
+         {"advice",
+          "The load is tasks waiting in uninterruptible sleep: check the block devices' latency (block section, "
+          "iostat), a hung NFS/network mount, or memory reclaim when the memory-stall share is high."}});
+  }
+  const auto &cpus = s["cpus"];
+  if (cpus.size() >= 2) {
+    double hi = 0, lo = 100;
+    int hi_cpu = 0, lo_cpu = 0;
+    for (const auto &c : cpus) {
+      double b = c.value("busy_pct", 0.0);
+      if (b > hi) hi = b, hi_cpu = c.value("cpu", 0);
+      if (b < lo) lo = b, lo_cpu = c.value("cpu", 0);
+    }
+    if (hi >= kImbalanceBusyPct && hi - lo >= kImbalanceGapPct) {
+      findings.push_back(
+          {{"id", "cpu-imbalance"},
+           {"severity", "warning"},
+           {"title", fmt::format("CPU imbalance: cpu{} {:.0f}% busy while cpu{} was {:.0f}% busy", hi_cpu, hi, lo_cpu, lo)},
+           {"evidence", {{"busiest_cpu", hi_cpu}, {"busiest_pct", hi}, {"idlest_cpu", lo_cpu}, {"idlest_pct", lo}}},
+           {"advice",
+            "Work is pinned or not spread: check CPU affinity (taskset, cpusets), a single-threaded bottleneck, or "
+            "IRQ affinity."}});
+    }
+  }
+}
+
+}  // namespace triage::sched

@@ -1,0 +1,19 @@
+// The sched section of the report: built from the recording, rendered as text, and its findings.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "record/recording.h"
+
+namespace triage::sched {
+
+// `sched` as INTERFACE.md defines it, or null when the family was not recorded.
+json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
+void render_text(const json &section, std::string &out);
+// cpu-saturation, io-saturation, cpu-imbalance: appended to `findings`.
+void add_findings(const json &report, json &findings);
+
+}  // namespace triage::sched
