@@ -23,7 +23,7 @@
 #include "core/family.h"
 #include "core/log.h"
 #include "report/report.h"
-#include "sched/sched_family.h"
+#include "families.h"
 #include "snapshot/snapshot.h"
 
 namespace triage {
@@ -74,8 +74,8 @@ std::string v1_controller_of(const std::string &path) {
 }  // namespace
 
 std::unique_ptr<Family> make_family(const std::string &name) {
-  if (name == "sched") return sched::make_sched_family();
-  return nullptr;
+  const FamilyEntry *entry = find_family(name);
+  return entry ? entry->make() : nullptr;
 }
 
 std::vector<ProbeStatus> probe_kernel(const std::vector<std::string> &families, const RecordOptions &options) {
@@ -85,7 +85,10 @@ std::vector<ProbeStatus> probe_kernel(const std::vector<std::string> &families, 
   std::vector<ProbeStatus> out;
   for (const auto &name : families) {
     auto family = make_family(name);
-    if (!family) continue;
+    if (!family) {
+      out.push_back({name, name, "", "", "skipped", "family not implemented in this version"});
+      continue;
+    }
     if (!KernelFeatures::is_root()) {
       out.push_back({name, name, "", "", "failed", "not root: loading BPF programs needs CAP_BPF and CAP_PERFMON"});
       continue;
@@ -255,7 +258,10 @@ int run_record(const RecordRequest &request) {
   std::vector<ProbeStatus> all_probes;
   for (const auto &name : request.families) {
     auto family = make_family(name);
-    if (!family) continue;
+    if (!family) {
+      all_probes.push_back({name, name, "", "", "skipped", "family not implemented in this version"});
+      continue;
+    }
     family->attach(options, kernel);
     for (auto &p : family->probes()) all_probes.push_back(p);
     if (family->attached()) families.push_back(std::move(family));
@@ -282,6 +288,8 @@ int run_record(const RecordRequest &request) {
   out.set_meta("start_ns", window_start);
   out.set_meta("start_realtime_ns", realtime_ns());
   out.set_meta("last_flush_ns", window_start);
+  out.set_meta("attached", true);  // tests and tools wait for this before creating load
+  (void)out.flush();
   const uint64_t interval_ns = static_cast<uint64_t>(options.interval_s * 1e9);
   const uint64_t deadline = options.duration_s > 0 ? window_start + static_cast<uint64_t>(options.duration_s * 1e9) : 0;
   // Ring buffers are drained on this period, never woken per event.

@@ -5,12 +5,13 @@
 #include <algorithm>
 
 #include "report/text_util.h"
-#include "sched/sched_report.h"
+#include "families.h"
 #include "snapshot/snapshot.h"
 
 namespace triage {
 namespace {
 
+// Every family of the contract has a key in the report, recorded or not (then null).
 const char *const kFamilies[] = {"sched", "block", "tcp", "oom"};
 
 json window_of(const RecordingReader &r) {
@@ -94,13 +95,11 @@ json build_report(const RecordingReader &r) {
   report["overhead"] = overhead_of(r, report["window"]["duration_s"], report["window"]["ncpu"]);
   report["snapshot"] = {{"start", r.snapshot("start").value_or(nullptr)}, {"end", r.snapshot("end").value_or(nullptr)}};
   uint64_t start_mono = r.meta("start_ns").value_or(0).get<uint64_t>();
-  report["sched"] = sched::build_section(r, start_mono);
-  report["block"] = nullptr;
-  report["tcp"] = nullptr;
-  report["oom"] = nullptr;
+  for (const char *family : kFamilies) report[family] = nullptr;
+  for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
 
   json findings = json::array();
-  sched::add_findings(report, findings);
+  for (const auto &family : all_families()) family.add_findings(report, findings);
   std::stable_sort(findings.begin(), findings.end(), [](const json &a, const json &b) {
     return severity_rank(a.value("severity", "")) < severity_rank(b.value("severity", ""));
   });
@@ -166,8 +165,10 @@ std::string render_text(const json &report) {
   std::string out;
   render_verdict(report, out);
   render_findings(report, out);
-  if (!report["sched"].is_null()) sched::render_text(report["sched"], out);
-  for (const char *family : {"block", "tcp", "oom"}) {
+  for (const auto &family : all_families()) {
+    if (!report[family.name].is_null()) family.render_text(report[family.name], out);
+  }
+  for (const char *family : kFamilies) {
     if (report[family].is_null()) out += fmt::format("\n== {}: not recorded\n", family);
   }
   if (!report["snapshot"]["end"].is_null()) {

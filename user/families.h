@@ -1,0 +1,29 @@
+// The probe families triage knows, in report order. Adding a family = one row in families.cpp
+// plus its own bpf/<family>/ and user/<family>/ directories.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/family.h"
+#include "record/recording.h"
+
+namespace triage {
+
+struct FamilyEntry {
+  const char *name;
+  std::unique_ptr<Family> (*make)();
+  // The report section (null when the family was not recorded), given the window's monotonic start.
+  nlohmann::json (*build_section)(const RecordingReader &recording, uint64_t window_start_mono_ns);
+  void (*render_text)(const nlohmann::json &section, std::string &out);
+  // Appends this family's findings; sees the whole report (other sections, snapshots).
+  void (*add_findings)(const nlohmann::json &report, nlohmann::json &findings);
+};
+
+const std::vector<FamilyEntry> &all_families();
+const FamilyEntry *find_family(const std::string &name);
+
+}  // namespace triage
