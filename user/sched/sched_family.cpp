@@ -324,16 +324,26 @@ class SchedFamily final : public Family {
       if (sorted.size() > kTopProcesses) sorted.resize(kTopProcesses);
       return sorted;
     };
-    auto cgroup_of = [&](uint32_t tgid) -> const std::string & {
-      auto it = cgroup_cache_.find(tgid);
-      if (it == cgroup_cache_.end()) it = cgroup_cache_.emplace(tgid, read_cgroup_path(tgid)).first;
-      return it->second;
+    // The name and cgroup the BPF side saw are from the process's first event, often before an
+    // exec or a rename; while the process lives, /proc has the current ones.
+    auto identity_of = [&](uint32_t tgid, const sched_proc_stats &s) -> const ProcessIdentity & {
+      ProcessIdentity &id = identities_[tgid];
+      std::ifstream comm_file(fmt::format("/proc/{}/comm", tgid));
+      std::string comm;
+      if (std::getline(comm_file, comm)) {
+        id.comm = comm;
+        id.cgroup = read_cgroup_path(tgid);
+      } else if (id.comm.empty()) {
+        id.comm = comm_of(s.comm);
+      }
+      return id;
     };
     json top_runq = json::array();
     for (const Row *r : top([](const sched_proc_stats &s) { return s.total_ns[SCHED_WAIT_RUNQ]; })) {
+      const auto &id = identity_of(r->tgid, r->stats);
       top_runq.push_back({{"pid", r->tgid},
-                          {"comm", comm_of(r->stats.comm)},
-                          {"cgroup", cgroup_of(r->tgid)},
+                          {"comm", id.comm},
+                          {"cgroup", id.cgroup},
                           {"total_ns", r->stats.total_ns[SCHED_WAIT_RUNQ]},
                           {"count", r->stats.count[SCHED_WAIT_RUNQ]},
                           {"max_ns", r->stats.max_ns[SCHED_WAIT_RUNQ]}});
@@ -341,10 +351,11 @@ class SchedFamily final : public Family {
     json top_dstate = json::array();
     for (const Row *r : top(d_total)) {
       const auto &s = r->stats;
+      const auto &id = identity_of(r->tgid, s);
       top_dstate.push_back(
           {{"pid", r->tgid},
-           {"comm", comm_of(s.comm)},
-           {"cgroup", cgroup_of(r->tgid)},
+           {"comm", id.comm},
+           {"cgroup", id.cgroup},
            {"total_ns", d_total(s)},
            {"count", s.count[SCHED_WAIT_D_IO] + s.count[SCHED_WAIT_D_MEM] + s.count[SCHED_WAIT_D_OTHER]},
            {"max_ns", std::max({s.max_ns[SCHED_WAIT_D_IO], s.max_ns[SCHED_WAIT_D_MEM], s.max_ns[SCHED_WAIT_D_OTHER]})},
@@ -368,7 +379,10 @@ class SchedFamily final : public Family {
   std::vector<CpuTimes> last_cpu_times_;
   std::array<Log2Histogram, SCHED_WAIT_KINDS> last_hists_{};
   std::vector<sched_event> pending_;
-  std::unordered_map<uint32_t, std::string> cgroup_cache_;
+  struct ProcessIdentity {
+    std::string comm, cgroup;
+  };
+  std::unordered_map<uint32_t, ProcessIdentity> identities_;
 };
 
 }  // namespace
