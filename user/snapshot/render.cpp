@@ -1,0 +1,274 @@
+// render_snapshot_text(): the snapshot as the classic checklist commands would have shown it.
+// Tolerates missing or null parts (a skipped part, or a snapshot from an older version).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_parts.h"
+
+namespace triage {
+
+using nlohmann::json;
+using snapshot_detail::decode_utf8;
+
+std::string terminal_safe(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto escape_bytes = [&](size_t pos, size_t length) {
+    for (size_t i = pos; i < pos + length; ++i) out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[i]));
+  };
+  for (size_t pos = 0; pos < text.size();) {
+    auto c = decode_utf8(text, pos);
+    if (!c) {
+      escape_bytes(pos, 1);
+      ++pos;
+      continue;
+    }
+    char32_t cp = c->codepoint;
+    bool control = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+    bool bidi_override = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+    if (control)
+      escape_bytes(pos, c->length);
+    else if (bidi_override)
+      out += '?';
+    else
+      out.append(text.substr(pos, c->length));
+    pos += c->length;
+  }
+  return out;
+}
+
+namespace {
+
+// ---- tolerant accessors: a missing key, a null or a wrong type all read as "absent" ----------
+
+const json &field(const json &object, const char *key) {
+  static const json absent;
+  if (!object.is_object()) return absent;
+  auto it = object.find(key);
+  return it == object.end() ? absent : *it;
+}
+
+std::optional<double> number(const json &object, const char *key) {
+  const json &value = field(object, key);
+  if (!value.is_number()) return std::nullopt;
+  return value.get<double>();
+}
+
+const json &array(const json &object, const char *key) {
+  static const json empty = json::array();
+  const json &value = field(object, key);
+  return value.is_array() ? value : empty;
+}
+
+std::string text(const json &object, const char *key) {
+  const json &value = field(object, key);
+  return value.is_string() ? terminal_safe(value.get_ref<const std::string &>()) : std::string("-");
+}
+
+std::string integer(std::optional<double> value) {
+  return value ? fmt::format("{}", static_cast<int64_t>(*value)) : std::string("-");
+}
+std::string integer(const json &object, const char *key) { return integer(number(object, key)); }
+
+std::string percent(std::optional<double> value) {
+  return value ? fmt::format("{:.1f}", *value) : std::string("-");
+}
+
+// df -h style: 1K blocks to K/M/G/T with one decimal below 10.
+std::string human_kb(std::optional<double> kb) {
+  if (!kb) return "-";
+  const char *units[] = {"K", "M", "G", "T", "P"};
+  double value = *kb;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) value /= 1024, ++unit;
+  return value < 10 && unit > 0 ? fmt::format("{:.1f}{}", value, units[unit]) : fmt::format("{:.0f}{}", value, units[unit]);
+}
+
+std::string human_count(std::optional<double> count) {
+  if (!count) return "-";
+  const char *units[] = {"", "K", "M", "G"};
+  double value = *count;
+  size_t unit = 0;
+  while (value >= 1000 && unit + 1 < std::size(units)) value /= 1000, ++unit;
+  return unit == 0 ? fmt::format("{:.0f}", value) : fmt::format("{:.1f}{}", value, units[unit]);
+}
+
+std::string duration(double seconds) {
+  auto total = static_cast<int64_t>(seconds);
+  int64_t days = total / 86400, hours = total / 3600 % 24, minutes = total / 60 % 60;
+  return days > 0 ? fmt::format("{}d {:02}:{:02}", days, hours, minutes) : fmt::format("{:02}:{:02}", hours, minutes);
+}
+
+void section(std::string &out, std::string_view title) { out += fmt::format("\n== {}\n", title); }
+
+// ---- sections -------------------------------------------------------------------------------
+
+void render_load(std::string &out, const json &s) {
+  section(out, "uptime");
+  auto ncpu = number(s, "ncpu");
+  const json &load = field(s, "loadavg");
+  std::string loads = "-";
+  if (load.is_array() && load.size() == 3 && load[0].is_number())
+    loads = fmt::format("{:.2f} {:.2f} {:.2f}", load[0].get<double>(), load[1].get<double>(), load[2].get<double>());
+  auto uptime = number(s, "uptime_s");
+  out += fmt::format("up {}, load average {} on {} CPUs", uptime ? duration(*uptime) : "-", loads, integer(ncpu));
+  if (ncpu && *ncpu > 0 && load.is_array() && load.size() == 3 && load[0].is_number())
+    out += fmt::format(" ({:.2f} per CPU over 1 min)", load[0].get<double>() / *ncpu);
+  out += fmt::format("\nr {}  b {}   (runnable, blocked in D state)\n", integer(s, "procs_running"),
+                     integer(s, "procs_blocked"));
+}
+
+void render_cpus(std::string &out, const json &s) {
+  const json &cpus = array(s, "cpus");
+  if (cpus.empty()) return;
+  section(out, "CPU % (mpstat -P ALL)");
+  out += fmt::format("{:>4} {:>6} {:>6} {:>6} {:>6} {:>6}\n", "CPU", "%usr", "%sys", "%iowait", "%idle", "%steal");
+  for (const auto &cpu : cpus)
+    out += fmt::format("{:>4} {:>6} {:>6} {:>6} {:>6} {:>6}\n", integer(cpu, "cpu"), percent(number(cpu, "user")),
+                       percent(number(cpu, "system")), percent(number(cpu, "iowait")), percent(number(cpu, "idle")),
+                       percent(number(cpu, "steal")));
+}
+
+void render_memory(std::string &out, const json &s) {
+  const json &mem = field(s, "mem");
+  if (!mem.is_object()) return;
+  section(out, "memory MB (free -m)");
+  auto mb = [](std::optional<double> kb) { return kb ? fmt::format("{}", static_cast<int64_t>(*kb / 1024)) : "-"; };
+  auto total = number(mem, "total_kb"), free = number(mem, "free_kb");
+  auto buffers = number(mem, "buffers_kb"), cached = number(mem, "cached_kb");
+  std::optional<double> used, buff_cache;
+  if (buffers && cached) buff_cache = *buffers + *cached;
+  if (total && free && buff_cache) used = *total - *free - *buff_cache;
+  out += fmt::format("{:<6}{:>9}{:>9}{:>9}{:>12}{:>11}\n", "", "total", "used", "free", "buff/cache", "available");
+  out += fmt::format("{:<6}{:>9}{:>9}{:>9}{:>12}{:>11}\n", "Mem:", mb(total), mb(used), mb(free), mb(buff_cache),
+                     mb(number(mem, "available_kb")));
+  auto swap_total = number(mem, "swap_total_kb"), swap_free = number(mem, "swap_free_kb");
+  std::optional<double> swap_used;
+  if (swap_total && swap_free) swap_used = *swap_total - *swap_free;
+  out += fmt::format("{:<6}{:>9}{:>9}{:>9}   swapped in {} pages/s, out {} pages/s\n", "Swap:", mb(swap_total),
+                     mb(swap_used), mb(swap_free), percent(number(mem, "swap_in_per_s")),
+                     percent(number(mem, "swap_out_per_s")));
+}
+
+void render_filesystems(std::string &out, const json &s) {
+  std::vector<const json *> shown;
+  for (const auto &fs : array(s, "filesystems"))
+    if (number(fs, "size_kb").value_or(0) > 0) shown.push_back(&fs);
+  if (shown.empty()) return;
+  section(out, "filesystems (df -h, df -i)");
+  out += fmt::format("{:<20} {:>6} {:>6} {:>5}  {:>6} {:>6} {:>5}  {}\n", "Filesystem", "Size", "Avail", "Use%",
+                     "Inodes", "IFree", "IUse%", "Mounted on");
+  for (const json *fs : shown)
+    out += fmt::format("{:<20} {:>6} {:>6} {:>5}  {:>6} {:>6} {:>5}  {} ({})\n", text(*fs, "device"),
+                       human_kb(number(*fs, "size_kb")), human_kb(number(*fs, "avail_kb")),
+                       percent(number(*fs, "used_pct")), human_count(number(*fs, "inodes")),
+                       human_count(number(*fs, "inodes_free")), percent(number(*fs, "inodes_used_pct")),
+                       text(*fs, "mount"), text(*fs, "fstype"));
+}
+
+void render_deleted_files(std::string &out, const json &s) {
+  const json &files = array(s, "deleted_open_files");
+  if (files.empty()) return;
+  section(out, "deleted files still open (lsof +L1)");
+  for (const auto &file : files)
+    out += fmt::format("{:>8} {:<16} {:>7}  {}\n", integer(file, "pid"), text(file, "comm"),
+                       human_kb(number(file, "size_kb")), text(file, "path"));
+}
+
+void render_tasks(std::string &out, const json &s) {
+  const json &tasks = field(s, "tasks");
+  if (!tasks.is_object()) return;
+  section(out, "tasks (processes by state)");
+  out += fmt::format("R {}  S {}  D {}  Z {}  T {}  I {}   total {}  threads {}  pid_max {}\n", integer(tasks, "R"),
+                     integer(tasks, "S"), integer(tasks, "D"), integer(tasks, "Z"), integer(tasks, "T"),
+                     integer(tasks, "I"), integer(tasks, "total"), integer(tasks, "threads"),
+                     integer(tasks, "pid_max"));
+  for (const auto &zombie : array(tasks, "zombies"))
+    out += fmt::format("zombie {} {} of parent {} {}\n", integer(zombie, "pid"), text(zombie, "comm"),
+                       integer(zombie, "ppid"), text(zombie, "parent_comm"));
+}
+
+void render_sockets(std::string &out, const json &s) {
+  const json &sockets = field(s, "sockets");
+  if (!sockets.is_object()) return;
+  section(out, "TCP sockets (ss -tan)");
+  std::vector<std::string> states;
+  const json &by_state = field(sockets, "states");
+  if (by_state.is_object())
+    for (const auto &[name, count] : by_state.items())
+      if (count.is_number() && count.get<double>() > 0)
+        states.push_back(fmt::format("{} {}", terminal_safe(name), count.get<int64_t>()));
+  out += states.empty() ? "no TCP sockets\n" : fmt::format("{}\n", fmt::join(states, "  "));
+  const json &ports = array(sockets, "by_port");
+  for (size_t i = 0; i < ports.size() && i < 10; ++i)
+    out += fmt::format("  port {:>5} {:<12} {}\n", integer(ports[i], "port"), text(ports[i], "state"),
+                       integer(ports[i], "count"));
+  for (const auto &listener : array(sockets, "listeners")) {
+    auto queue = number(listener, "backlog"), max = number(listener, "backlog_max");
+    std::string fill = queue && max && *max > 0 ? fmt::format(" ({:.0f}% full)", *queue * 100 / *max) : "";
+    out += fmt::format("  listen {}:{} accept queue {}/{}{}\n", text(listener, "addr"), integer(listener, "port"),
+                       integer(queue), integer(max), fill);
+  }
+}
+
+void render_netstat(std::string &out, const json &s) {
+  const json &counters = field(s, "netstat");
+  if (!counters.is_object()) return;
+  section(out, "TCP counters since boot (netstat -s)");
+  const char *key_counters[] = {"TcpRetransSegs",    "TcpEstabResets",    "TcpOutRsts",         "ListenOverflows",
+                                "ListenDrops",       "SyncookiesSent",    "SyncookiesRecv",     "SyncookiesFailed",
+                                "TCPTimeouts",       "TCPSynRetrans",     "TCPAbortOnTimeout",  "TCPReqQFullDrop",
+                                "TCPReqQFullDoCookies"};
+  std::vector<std::string> cells;
+  for (const char *name : key_counters)
+    if (number(counters, name)) cells.push_back(fmt::format("{:<21}{:>10}", name, integer(counters, name)));
+  for (size_t i = 0; i < cells.size(); ++i) out += cells[i] + (i % 3 == 2 || i + 1 == cells.size() ? "\n" : "   ");
+}
+
+const char *syslog_level_name(std::optional<double> level) {
+  static const char *names[] = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
+  if (!level || *level < 0 || *level > 7) return "?";
+  return names[static_cast<int>(*level)];
+}
+
+void render_kmsg(std::string &out, const json &s) {
+  const json &lines = array(s, "kmsg");
+  if (lines.empty()) return;
+  section(out, "kernel log: OOM kills, SYN floods, hung tasks (dmesg)");
+  for (const auto &line : lines) {
+    auto time = number(line, "time");
+    out += fmt::format("[{:>12}] {:<6} {}\n", time ? fmt::format("{:.6f}", *time) : "-",
+                       syslog_level_name(number(line, "level")), text(line, "text"));
+  }
+}
+
+void render_skipped(std::string &out, const json &s) {
+  const json &skipped = array(s, "skipped");
+  if (skipped.empty()) return;
+  section(out, "not collected");
+  for (const auto &entry : skipped) out += fmt::format("{}: {}\n", text(entry, "part"), text(entry, "reason"));
+}
+
+}  // namespace
+
+std::string render_snapshot_text(const json &snapshot) {
+  std::string out;
+  try {
+    render_load(out, snapshot);
+    render_cpus(out, snapshot);
+    render_memory(out, snapshot);
+    render_filesystems(out, snapshot);
+    render_deleted_files(out, snapshot);
+    render_tasks(out, snapshot);
+    render_sockets(out, snapshot);
+    render_netstat(out, snapshot);
+    render_kmsg(out, snapshot);
+    render_skipped(out, snapshot);
+  } catch (const std::exception &error) {
+    out += fmt::format("\n(rendering stopped: {})\n", terminal_safe(error.what()));
+  }
+  return out.starts_with('\n') ? out.substr(1) : out;
+}
+
+}  // namespace triage
