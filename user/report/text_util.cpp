@@ -56,7 +56,7 @@ void render_histogram(const nlohmann::json &hist, std::string_view value_name, s
   out += fmt::format("  {:>22} : {:<8} distribution\n", value_name, "count");
   for (size_t i = first; i < buckets.size(); i++) {
     uint64_t le = buckets[i].value("le", 0ULL);
-    uint64_t lo = i == 0 ? 0 : le / 2;
+    uint64_t lo = le <= 1 ? 0 : le / 2;  // slot k holds [2^(k-1), 2^k)
     uint64_t c = buckets[i].value("count", 0ULL);
     int bar = static_cast<int>((c * kBarWidth + peak - 1) / peak);
     out += fmt::format("  {:>10} -> {:<9} : {:<8} |{:<40}|\n", lo, le - 1 < lo ? lo : le - 1, c, std::string(bar, '*'));

@@ -1,0 +1,162 @@
+// The recording file: written and read back, and every kind of bad input refused with exit 2 and
+// one line, never a crash.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "record/recording.h"
+
+using namespace triage;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ScratchDir {
+  ScratchDir() {
+    char pattern[] = "/tmp/triage-unit-XXXXXX";
+    path = mkdtemp(pattern);
+  }
+  ~ScratchDir() { fs::remove_all(path); }
+  std::string file(const std::string &name) const { return path + "/" + name; }
+  std::string path;
+};
+
+std::string write_small_recording(const ScratchDir &dir, const std::string &name = "r.db") {
+  auto writer = RecordingWriter::create(dir.file(name));
+  REQUIRE(writer.ok());
+  auto &w = **writer;
+  w.set_meta("start_ns", 1000);
+  w.set_meta("host", "box");
+  w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""}});
+  w.add_series(2000, "sched", "load", {{"runnable", 1.5}});
+  w.add_series(3000, "sched", "load", {{"runnable", 2.5}});
+  w.add_event(2500, "sched", "runq", {{"pid", 42}, {"comm", "a\x1b[31mb"}});
+  w.put_state("sched", "counters", {{"events_lost", 0}});
+  w.put_state("sched", "counters", {{"events_lost", 3}});  // replaced, not duplicated
+  w.put_snapshot("start", {{"uptime_s", 5}});
+  REQUIRE(w.flush().ok());
+  return dir.file(name);
+}
+
+void write_bytes(const std::string &path, const std::string &bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+}  // namespace
+
+TEST_CASE("recording: what is written is read back") {
+  ScratchDir dir;
+  auto path = write_small_recording(dir);
+  auto reader = RecordingReader::open(path);
+  REQUIRE(reader.ok());
+  auto &r = **reader;
+  CHECK(r.meta("host") == json("box"));
+  CHECK(r.probes().size() == 1);
+  CHECK(r.probes()[0].method == "tp_btf");
+  std::vector<double> runnable;
+  r.for_each_series("sched", "load", [&](uint64_t, const json &d) { runnable.push_back(d["runnable"]); });
+  CHECK(runnable == std::vector<double>{1.5, 2.5});
+  int events = 0;
+  r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
+    events++;
+    CHECK(t == 2500);
+    CHECK(kind == "runq");
+    CHECK(d["comm"] == "a\x1b[31mb");  // stored as seen; renderers make it safe
+  });
+  CHECK(events == 1);
+  CHECK(r.state("sched", "counters")->at("events_lost") == 3);
+  CHECK(r.snapshot("start")->at("uptime_s") == 5);
+  CHECK(!r.snapshot("end").has_value());
+}
+
+TEST_CASE("recording: created 0600, never over an existing file or through a symlink") {
+  ScratchDir dir;
+  auto path = write_small_recording(dir);
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  auto again = RecordingWriter::create(path);
+  REQUIRE(!again.ok());
+  CHECK(again.error().exit_code == kExitUsage);
+
+  std::string target = dir.file("victim"), link = dir.file("planted.db");
+  write_bytes(target, "precious");
+  REQUIRE(symlink(target.c_str(), link.c_str()) == 0);
+  auto through_link = RecordingWriter::create(link);
+  CHECK(!through_link.ok());
+  std::ifstream in(target);
+  std::string content;
+  in >> content;
+  CHECK(content == "precious");
+}
+
+TEST_CASE("recording: bad input is exit 2 with one line") {
+  ScratchDir dir;
+  auto expect_refused = [](const std::string &path, const std::string &words) {
+    auto r = RecordingReader::open(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().exit_code == kExitUsage);
+    CHECK(r.error().message.find('\n') == std::string::npos);
+    INFO(r.error().message);
+    CHECK(r.error().message.find(words) != std::string::npos);
+  };
+
+  expect_refused(dir.file("missing.db"), "cannot open");
+
+  write_bytes(dir.file("empty.db"), "");
+  expect_refused(dir.file("empty.db"), "empty");
+
+  std::mt19937 rng(7);
+  std::string noise(8192, '\0');
+  for (auto &c : noise) c = static_cast<char>(rng());
+  write_bytes(dir.file("noise.db"), noise);
+  expect_refused(dir.file("noise.db"), "not a triage recording");
+
+  expect_refused(dir.path, "not a regular file");
+
+  // A valid SQLite database that is not a recording.
+  {
+    sqlite3 *db = nullptr;
+    sqlite3_open(dir.file("foreign.db").c_str(), &db);
+    sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  expect_refused(dir.file("foreign.db"), "not a triage recording");
+
+  // A recording from a newer triage.
+  auto newer = write_small_recording(dir, "newer.db");
+  {
+    sqlite3 *db = nullptr;
+    sqlite3_open(newer.c_str(), &db);
+    sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  expect_refused(newer, "newer");
+}
+
+TEST_CASE("recording: truncated at every page boundary is refused or read, never a crash") {
+  ScratchDir dir;
+  auto path = write_small_recording(dir);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() >= 4096 * 3);
+  int refused = 0;
+  for (size_t cut = 0; cut < bytes.size(); cut += 4096) {
+    auto truncated = dir.file("cut" + std::to_string(cut) + ".db");
+    write_bytes(truncated, bytes.substr(0, cut));
+    auto r = RecordingReader::open(truncated);
+    if (!r.ok()) {
+      refused++;
+      CHECK(r.error().exit_code == kExitUsage);
+    }
+  }
+  CHECK(refused > 0);
+}

@@ -1,0 +1,175 @@
+// The report model built from a made-up recording: JSON shape per INTERFACE.md, sched section
+// arithmetic, findings just below and above their thresholds, and the golden text rendering.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "record/recording.h"
+#include "report/report.h"
+#include "report/text_util.h"
+
+using namespace triage;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ScratchDir {
+  ScratchDir() {
+    char pattern[] = "/tmp/triage-unit-XXXXXX";
+    path = mkdtemp(pattern);
+  }
+  ~ScratchDir() { fs::remove_all(path); }
+  std::string file(const std::string &name) const { return path + "/" + name; }
+  std::string path;
+};
+
+constexpr uint64_t kStart = 1'000'000'000;
+
+// A two-second window on a 2-CPU box with the given average runnable and blocked tasks.
+std::string write_sched_recording(const ScratchDir &dir, double runnable, double blocked, double cpu0_busy = 40,
+                                  double cpu1_busy = 35, const std::string &name = "r.db") {
+  auto writer = RecordingWriter::create(dir.file(name));
+  REQUIRE(writer.ok());
+  auto &w = **writer;
+  w.set_meta("start_ns", kStart);
+  w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
+  w.set_meta("end_ns", kStart + 2'000'000'000);
+  w.set_meta("end_reason", "duration");
+  w.set_meta("host", "testbox");
+  w.set_meta("kernel", "6.18.0-test");
+  w.set_meta("ncpu", 2);
+  w.set_meta("interval_s", 1.0);
+  w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""},
+                {"sched_seed", "sched", "iter/task", "iter", "skipped", "disabled by --no-probe"}});
+  for (int i = 1; i <= 2; i++) {
+    w.add_series(kStart + i * 1'000'000'000ULL, "sched", "load",
+                 {{"dt_s", 1.0}, {"running", (cpu0_busy + cpu1_busy) / 100}, {"runnable", runnable},
+                  {"blocked", blocked}, {"blocked_io", blocked}, {"blocked_mem", 0.0}, {"blocked_other", 0.0}});
+    w.add_series(kStart + i * 1'000'000'000ULL, "sched", "cpus",
+                 {{"dt_s", 1.0},
+                  {"cpus", {{{"cpu", 0}, {"busy_pct", cpu0_busy}, {"runnable", runnable / 2}},
+                            {{"cpu", 1}, {"busy_pct", cpu1_busy}, {"runnable", runnable / 2}}}}});
+  }
+  w.put_state("sched", "hist_runq",
+              {{"unit", "us"}, {"count", 4}, {"sum", 4100}, {"min", 20}, {"max", 3000}, {"p50", 30.0}, {"p90", 2900.0},
+               {"p99", 3000.0}, {"buckets", {{{"le", 32}, {"count", 3}}, {{"le", 4096}, {"count", 1}}}}});
+  w.put_state("sched", "hist_d_io",
+              {{"unit", "us"}, {"count", 2}, {"sum", 300}, {"min", 100}, {"max", 200}, {"p50", 128.0}, {"p90", 200.0},
+               {"p99", 200.0}, {"buckets", {{{"le", 128}, {"count", 1}}, {{"le", 256}, {"count", 1}}}}});
+  w.put_state("sched", "top_runq",
+              json::array({{{"pid", 42}, {"comm", "spin\x1b[2J"}, {"cgroup", "/work"}, {"total_ns", 3'000'000},
+                            {"count", 4}, {"max_ns", 2'900'000}}}));
+  w.put_state("sched", "top_dstate",
+              json::array({{{"pid", 7}, {"comm", "dd"}, {"cgroup", "/"}, {"total_ns", 300'000}, {"count", 2},
+                            {"max_ns", 200'000}, {"io_ns", 300'000}, {"mem_ns", 0}, {"other_ns", 0}}}));
+  w.add_event(kStart + 1'500'000'000, "sched", "runq",
+              {{"pid", 42}, {"tgid", 42}, {"comm", "spin"}, {"cpu", 1}, {"duration_ns", 12'000'000}, {"waker_pid", 0},
+               {"waker_comm", ""}});
+  w.put_state("sched", "counters",
+              {{"method", "tp_btf"}, {"events_lost", 0}, {"events_produced", 1}, {"outlier_threshold_ns", 10'000'000}});
+  REQUIRE(w.flush().ok());
+  return dir.file(name);
+}
+
+json report_of(const std::string &path) {
+  auto reader = RecordingReader::open(path);
+  REQUIRE(reader.ok());
+  return build_report(**reader);
+}
+
+bool has_finding(const json &report, const std::string &id) {
+  for (const auto &f : report["findings"])
+    if (f["id"] == id) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("report: top-level keys are exactly those of INTERFACE.md") {
+  ScratchDir dir;
+  auto report = report_of(write_sched_recording(dir, 0.2, 0.0));
+  std::vector<std::string> keys;
+  for (const auto &[k, v] : report.items()) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  CHECK(keys == std::vector<std::string>{"block", "findings", "lost_events", "oom", "overhead", "probes", "sched",
+                                         "schema", "snapshot", "tcp", "window"});
+  CHECK(report["schema"] == "triage.report/1");
+  for (const char *k : {"start_ns", "end_ns", "duration_s", "host", "kernel", "ncpu", "interval_s"})
+    CHECK(report["window"].contains(k));
+  CHECK(report["window"]["duration_s"] == Approx(2.0));
+  CHECK(report["window"]["cut_short"] == false);
+  for (const char *k : {"name", "family", "hook", "method", "status", "reason"}) CHECK(report["probes"][0].contains(k));
+  CHECK(report["lost_events"]["by_family"].contains("sched"));
+  CHECK(report["lost_events"]["by_family"]["oom"].is_null());
+  for (const char *k : {"bpf_run_ns", "bpf_run_cnt", "cpu_pct"}) CHECK(report["overhead"].contains(k));
+  CHECK(report["snapshot"].contains("start"));
+  CHECK(report["snapshot"].contains("end"));
+  for (const char *family : {"block", "tcp", "oom"}) CHECK(report[family].is_null());
+}
+
+TEST_CASE("report: the sched section per INTERFACE.md") {
+  ScratchDir dir;
+  auto s = report_of(write_sched_recording(dir, 0.2, 0.1))["sched"];
+  for (const char *k : {"runq_latency", "dstate_time", "load", "top_runq", "top_dstate", "cpus"}) CHECK(s.contains(k));
+  REQUIRE(s["load"].size() == 2);
+  for (const char *k : {"t", "runnable", "running", "blocked"}) CHECK(s["load"][0].contains(k));
+  CHECK(s["load"][0]["t"] == Approx(1.0));
+  CHECK(s["load_avg"]["runnable"] == Approx(0.2));
+  CHECK(s["dstate_time"]["count"] == 2);  // the D kinds merged
+  CHECK(s["cpus"][0]["busy_pct"] == Approx(40));
+  for (const char *k : {"pid", "comm", "cgroup", "total_ns", "count", "max_ns"}) CHECK(s["top_runq"][0].contains(k));
+  CHECK(s["outliers"].size() == 1);
+  CHECK(s["outliers"][0]["t"] == Approx(1.5));
+}
+
+TEST_CASE("findings: cpu-saturation just below and above its threshold") {
+  ScratchDir dir;
+  CHECK(!has_finding(report_of(write_sched_recording(dir, 1.99, 0, 40, 35, "below.db")), "cpu-saturation"));
+  auto above = report_of(write_sched_recording(dir, 2.01, 0, 40, 35, "above.db"));
+  REQUIRE(has_finding(above, "cpu-saturation"));
+  CHECK(above["findings"][0]["severity"] == "critical");
+  for (const char *k : {"id", "severity", "title", "evidence", "advice"}) CHECK(above["findings"][0].contains(k));
+}
+
+TEST_CASE("findings: io-saturation needs at least one blocked task that outweighs the runnable ones") {
+  ScratchDir dir;
+  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0.99, 40, 35, "below.db")), "io-saturation"));
+  CHECK(has_finding(report_of(write_sched_recording(dir, 0.1, 1.01, 40, 35, "above.db")), "io-saturation"));
+  CHECK(!has_finding(report_of(write_sched_recording(dir, 1.5, 1.2, 40, 35, "cpu.db")), "io-saturation"));
+}
+
+TEST_CASE("findings: cpu-imbalance needs one CPU at 90% and a 50-point gap") {
+  ScratchDir dir;
+  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0, 89, 10, "a.db")), "cpu-imbalance"));
+  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0, 95, 46, "b.db")), "cpu-imbalance"));
+  CHECK(has_finding(report_of(write_sched_recording(dir, 0.1, 0, 95, 44, "c.db")), "cpu-imbalance"));
+}
+
+TEST_CASE("findings: a quiet window has none") {
+  ScratchDir dir;
+  CHECK(report_of(write_sched_recording(dir, 0.05, 0.02, 5, 3))["findings"].empty());
+}
+
+TEST_CASE("report text: matches the golden rendering and no escape byte reaches the terminal") {
+  ScratchDir dir;
+  std::string text = render_text(report_of(write_sched_recording(dir, 0.2, 0.1)));
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find("spin\\x1b[2J") != std::string::npos);
+  std::string golden_path = TRIAGE_FIXTURES_DIR "/../golden/sched_report.txt";
+  if (std::getenv("TRIAGE_UPDATE_GOLDEN")) std::ofstream(golden_path) << text;
+  std::ifstream in(golden_path);
+  std::stringstream golden;
+  golden << in.rdbuf();
+  CHECK(text == golden.str());
+}
+
+TEST_CASE("printable: control bytes and invalid UTF-8 are escaped, valid UTF-8 kept") {
+  CHECK(printable("plain") == "plain");
+  CHECK(printable("a\x1b[31mb") == "a\\x1b[31mb");
+  CHECK(printable("line\nbreak") == "line\\x0abreak");
+  CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(printable("bad\xff") == "bad\\xff");
+  CHECK(printable("c1\xc2\x9b") == "c1\\xc2\\x9b");
+}
