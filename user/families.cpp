@@ -1,5 +1,9 @@
 #include "families.h"
 
+#include "block/block_family.h"
+#include "block/block_report.h"
+#include "oom/oom_family.h"
+#include "oom/oom_report.h"
 #include "sched/sched_family.h"
 #include "sched/sched_report.h"
 
@@ -8,6 +12,8 @@ namespace triage {
 const std::vector<FamilyEntry> &all_families() {
   static const std::vector<FamilyEntry> families = {
       {"sched", sched::make_sched_family, sched::build_section, sched::render_text, sched::add_findings},
+      {"block", block::make_block_family, block::build_section, block::render_text, block::add_findings},
+      {"oom", oom::make_oom_family, oom::build_section, oom::render_text, oom::add_findings},
   };
   return families;
 }

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The block family: per-device latency, queue time, sizes and who submitted the I/O.
+ *
+ * A request is followed through three tracepoints, keyed by its `struct request *` address in a
+ * bounded hash map: block_rq_insert (into the I/O scheduler: remember the submitter and the time),
+ * block_rq_issue (to the driver: the submitter when there was no insert, since blk-mq often
+ * issues directly) and block_rq_complete (latency issue -> complete into the per-CPU histograms,
+ * totals per process, outliers through the ring buffer).
+ *
+ * rq->io_start_time_ns is not used: the kernel only sets it while blk stats are on (a cgroup io
+ * controller, wbt, iostats...), so it would silently read 0 on other machines.
+ *
+ * Every handler exists twice: a tp_btf program and a raw_tp twin; userspace loads one set, chosen
+ * by trying the kernel. Both read the request through CO-RE, so they share the handlers.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "common/bits.bpf.h"
+#include "block/block.h"
+
+#define E2BIG 7 /* errno: the map is full */
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load; constant for the verifier, so unused branches are pruned. */
+const volatile __u64 outlier_threshold_ns = 100 * 1000 * 1000;
+const volatile __u32 filter_tgid = 0;          /* 0: all processes */
+const volatile __u64 filter_cgroup_id = 0;     /* 0: all cgroups; else kernfs id of the cgroup */
+const volatile __s32 filter_cgroup_subsys = -1; /* -1: cgroup v2; else the v1 subsystem id */
+/* Before 5.11 block_rq_insert and block_rq_issue took (q, rq); since then (rq). The loader counts
+ * the arguments of btf_trace_block_rq_insert and sets this. */
+const volatile bool insert_issue_have_queue_arg = false;
+
+/* Request operation codes (include/linux/blk_types.h, enum req_op: stable values). */
+#define REQ_OP_MASK 0xff
+#define REQ_OP_READ 0
+#define REQ_OP_FLUSH 2
+#define REQ_OP_DISCARD 3
+
+/* The life of one request. Addresses are reused (requests are preallocated per tag set), which
+ * is what keeps a request we never see complete (merged away by the scheduler) from leaking: the
+ * next insert or issue of the same address replaces it. */
+struct request_state {
+	__u64 submit_ns; /* insert, or issue when there was no insert */
+	__u64 insert_ns; /* 0: not inserted (direct issue) */
+	__u64 issue_ns;  /* 0: not issued yet */
+	__u64 bytes_done;/* partial completions so far */
+	__u32 pid;
+	__u32 tgid;
+	__u32 traced;    /* 0: filtered out by -p / --cgroup, completes silently */
+	__u32 pad;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct request_state);
+} requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct block_stats_key);
+	__type(value, struct block_stats);
+} stats SEC(".maps");
+
+/* A zeroed value to create stats rows from: struct block_stats is larger than the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct block_stats);
+} zero_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct block_proc_key);
+	__type(value, struct block_proc_stats);
+} proc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct block_cpu_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Before 5.17 a request named its disk directly (rq->rq_disk); since then through its queue. */
+struct request___pre517 {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct block_cpu_counters *this_cpu_counters(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline bool task_in_cgroup(struct task_struct *task)
+{
+	struct cgroup_subsys_state *css;
+	struct cgroup *cgrp;
+
+	if (filter_cgroup_subsys < 0)
+		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	else {
+		int ssid = filter_cgroup_subsys & 15;
+		css = BPF_CORE_READ(task, cgroups, subsys[ssid]);
+		cgrp = BPF_CORE_READ(css, cgroup);
+	}
+	/* Walk up to the root: the task may sit in a descendant of the filter's cgroup. */
+	for (int depth = 0; depth < 16 && cgrp; depth++) {
+		if (BPF_CORE_READ(cgrp, kn, id) == filter_cgroup_id)
+			return true;
+		css = BPF_CORE_READ(cgrp, self.parent);
+		if (!css)
+			break;
+		cgrp = BPF_CORE_READ(css, cgroup);
+	}
+	return false;
+}
+
+/* Filters apply to the submitter: the process whose I/O it is. */
+static __always_inline bool current_traced(void)
+{
+	struct task_struct *task;
+
+	if (!filter_tgid && !filter_cgroup_id)
+		return true;
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+		return false;
+	task = (struct task_struct *)bpf_get_current_task();
+	return !filter_cgroup_id || task_in_cgroup(task);
+}
+
+static __always_inline __u32 request_dev(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk))
+		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
+	if (!disk)
+		return 0;
+	/* The kernel's MKDEV: 12 bits of major above 20 bits of minor. */
+	return ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
+}
+
+static __always_inline __u32 request_op(struct request *rq)
+{
+	__u32 op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+
+	if (op == REQ_OP_READ)
+		return BLOCK_OP_READ;
+	if (op == REQ_OP_FLUSH)
+		return BLOCK_OP_FLUSH;
+	if (op == REQ_OP_DISCARD)
+		return BLOCK_OP_DISCARD;
+	/* Odd operations write (op_is_write()); the remaining even ones (driver-private, zone
+	 * management) are counted as reads, as /proc/diskstats does. */
+	return (op & 1) ? BLOCK_OP_WRITE : BLOCK_OP_READ;
+}
+
+static __always_inline void remember_submitter(struct request_state *st, __u64 now)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	st->submit_ns = now;
+	st->pid = (__u32)pid_tgid;
+	st->tgid = pid_tgid >> 32;
+	st->traced = current_traced();
+	bpf_get_current_comm(&st->comm, sizeof(st->comm));
+}
+
+static __always_inline void on_insert(struct request *rq)
+{
+	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	struct block_cpu_counters *c = this_cpu_counters();
+	struct request_state *st;
+
+	if (!c)
+		return;
+	c->inserts++;
+	st = bpf_map_lookup_elem(&requests, &key);
+	if (st && st->issue_ns) {
+		/* Issued before and inserted again: a requeue. The request keeps its submitter (the
+		 * requeue runs in a kworker) and its submit time; only the dispatch starts over. */
+		st->insert_ns = now;
+		st->issue_ns = 0;
+		return;
+	}
+	struct request_state fresh = {};
+	remember_submitter(&fresh, now);
+	fresh.insert_ns = now;
+	if (bpf_map_update_elem(&requests, &key, &fresh, BPF_ANY) == -E2BIG)
+		c->dropped_requests++;
+}
+
+static __always_inline void on_issue(struct request *rq)
+{
+	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	struct block_cpu_counters *c = this_cpu_counters();
+	struct request_state *st;
+
+	if (!c)
+		return;
+	c->issues++;
+	st = bpf_map_lookup_elem(&requests, &key);
+	if (st && st->insert_ns && !st->issue_ns) {
+		st->issue_ns = now;
+		return;
+	}
+	/* Issued directly (no scheduler, or blk-mq's direct issue) or a stale entry of a reused
+	 * address: the current task is the submitter, and the request starts here. */
+	struct request_state fresh = {};
+	remember_submitter(&fresh, now);
+	fresh.issue_ns = now;
+	if (bpf_map_update_elem(&requests, &key, &fresh, BPF_ANY) == -E2BIG)
+		c->dropped_requests++;
+}
+
+static __always_inline void account_process(struct request_state *st, __u32 dev, __u64 bytes, __u64 now,
+					    struct block_cpu_counters *c)
+{
+	struct block_proc_key key = {.tgid = st->tgid, .dev = dev};
+	struct block_proc_stats *ps = bpf_map_lookup_elem(&proc_stats, &key);
+
+	if (!ps) {
+		struct block_proc_stats fresh = {};
+		__builtin_memcpy(fresh.comm, st->comm, sizeof(fresh.comm));
+		if (bpf_map_update_elem(&proc_stats, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
+			c->proc_map_full++;
+			return;
+		}
+		ps = bpf_map_lookup_elem(&proc_stats, &key);
+		if (!ps)
+			return;
+	}
+	__sync_fetch_and_add(&ps->total_ns, now > st->submit_ns ? now - st->submit_ns : 0);
+	__sync_fetch_and_add(&ps->count, 1);
+	__sync_fetch_and_add(&ps->bytes, bytes);
+}
+
+static __always_inline void emit_outlier(struct request *rq, struct request_state *st, __u32 dev, __u32 op,
+					 __u64 bytes, __u64 latency_ns, __u64 queue_ns, __u64 now, __u32 error,
+					 struct block_cpu_counters *c)
+{
+	struct block_event *e;
+
+	c->events_produced++;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		c->events_lost++;
+		return;
+	}
+	e->end_ns = now;
+	e->latency_ns = latency_ns;
+	e->queue_ns = queue_ns;
+	e->sector = BPF_CORE_READ(rq, __sector);
+	e->bytes = bytes;
+	e->dev = dev;
+	e->op = op;
+	e->pid = st->pid;
+	e->tgid = st->tgid;
+	e->error = error;
+	__builtin_memcpy(e->comm, st->comm, sizeof(e->comm));
+	/* No wakeup per event: the consumer drains on its own timer, in batches. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline struct block_stats *stats_row(__u32 dev, __u32 op, struct block_cpu_counters *c)
+{
+	struct block_stats_key key = {.dev = dev, .op = op};
+	struct block_stats *s = bpf_map_lookup_elem(&stats, &key);
+	__u32 zero = 0;
+
+	if (s)
+		return s;
+	struct block_stats *empty = bpf_map_lookup_elem(&zero_stats, &zero);
+	if (!empty)
+		return NULL;
+	if (bpf_map_update_elem(&stats, &key, empty, BPF_NOEXIST) == -E2BIG) {
+		c->stats_map_full++;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&stats, &key);
+}
+
+static __always_inline void on_complete(struct request *rq, __u32 error, __u32 nr_bytes)
+{
+	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	struct block_cpu_counters *c = this_cpu_counters();
+	struct request_state *st;
+
+	if (!c)
+		return;
+	st = bpf_map_lookup_elem(&requests, &key);
+	/* A completion whose issue we did not see has no latency: it was in flight when we
+	 * attached, or it is the original of a flush the kernel served with its own flush request. */
+	if (!st || !st->issue_ns) {
+		c->unpaired_completions++;
+		if (st)
+			bpf_map_delete_elem(&requests, &key);
+		return;
+	}
+	/* The tracepoint fires before the kernel updates the request: fewer bytes than remain means
+	 * only a part completed, and the request goes on (drivers that complete in pieces). */
+	__u32 remaining = BPF_CORE_READ(rq, __data_len);
+	if (nr_bytes < remaining) {
+		c->partial_completions++;
+		st->bytes_done += nr_bytes;
+		return;
+	}
+	struct request_state done = *st;
+	bpf_map_delete_elem(&requests, &key);
+	if (!done.traced)
+		return;
+	c->completions++;
+
+	__u32 dev = request_dev(rq), op = request_op(rq);
+	__u64 bytes = done.bytes_done + nr_bytes;
+	__u64 latency_ns = now - done.issue_ns;
+	__u64 queue_ns = done.insert_ns && done.issue_ns > done.insert_ns ? done.issue_ns - done.insert_ns : 0;
+
+	struct block_stats *s = stats_row(dev, op, c);
+	if (s) {
+		s->count++;
+		s->bytes += bytes;
+		hist_add(&s->latency, latency_ns / 1000);
+		if (done.insert_ns)
+			hist_add(&s->queue_latency, queue_ns / 1000);
+		hist_add(&s->size, bytes);
+	}
+	account_process(&done, dev, bytes, now, c);
+	if (latency_ns >= outlier_threshold_ns)
+		emit_outlier(rq, &done, dev, op, bytes, latency_ns, queue_ns, now, error, c);
+}
+
+static __always_inline struct request *insert_issue_rq(unsigned long long *ctx)
+{
+	return (struct request *)(insert_issue_have_queue_arg ? ctx[1] : ctx[0]);
+}
+
+/* ---- tp_btf set ---- */
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(insert_btf)
+{
+	on_insert(insert_issue_rq(ctx));
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(issue_btf)
+{
+	on_issue(insert_issue_rq(ctx));
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(complete_btf, struct request *rq, int error, unsigned int nr_bytes)
+{
+	on_complete(rq, error, nr_bytes);
+	return 0;
+}
+
+/* ---- raw_tp set: the same handlers, arguments untyped ---- */
+
+SEC("raw_tp/block_rq_insert")
+int BPF_PROG(insert_raw)
+{
+	on_insert(insert_issue_rq(ctx));
+	return 0;
+}
+
+SEC("raw_tp/block_rq_issue")
+int BPF_PROG(issue_raw)
+{
+	on_issue(insert_issue_rq(ctx));
+	return 0;
+}
+
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(complete_raw, struct request *rq, int error, unsigned int nr_bytes)
+{
+	on_complete(rq, error, nr_bytes);
+	return 0;
+}

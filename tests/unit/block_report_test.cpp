@@ -1,0 +1,213 @@
+// The block family's aggregation and report, fed synthetic totals through a real recording file.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "block/block_aggregate.h"
+#include "block/block_report.h"
+#include "core/histogram.h"
+#include "record/recording.h"
+
+using namespace triage;
+using namespace triage::block;
+
+namespace {
+
+constexpr uint64_t kStart = 1'000'000'000'000ULL;  // monotonic ns of the window's start
+constexpr uint64_t kSecond = 1'000'000'000ULL;
+const uint32_t kLoop0 = make_dev(7, 0);
+const uint32_t kSda = make_dev(8, 0);
+
+struct TempRecording {
+  std::string path;
+  TempRecording() {
+    char pattern[] = "/tmp/triage-block-unit-XXXXXX";
+    int fd = ::mkstemp(pattern);
+    ::close(fd);
+    ::unlink(pattern);  // RecordingWriter creates it and refuses to replace a file
+    path = pattern;
+  }
+  ~TempRecording() { std::filesystem::remove(path); }
+};
+
+std::string name_of(uint32_t dev) { return dev == kLoop0 ? "loop0" : dev == kSda ? "sda" : ""; }
+
+// Adds `n` completions of `latency_us` and `bytes` each to a device's op.
+void add_requests(DeviceTotals &d, int op, uint64_t n, uint64_t latency_us, uint64_t bytes) {
+  auto &o = d.ops[op];
+  for (uint64_t i = 0; i < n; i++) {
+    o.count++;
+    o.bytes += bytes;
+    o.latency_us.add(latency_us);
+    o.size_bytes.add(bytes);
+  }
+}
+
+json build(const std::string &path) {
+  auto reader = RecordingReader::open(path);
+  REQUIRE(reader);
+  return build_section(**reader, kStart);
+}
+
+}  // namespace
+
+TEST_CASE("block timeline rows are per-interval deltas of the cumulative totals", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+
+  DeviceTotals loop0;
+  loop0.dev = kLoop0;
+  add_requests(loop0, BLOCK_OP_READ, 100, 100, 4096);  // interval 1: 100 fast reads
+  SampleInput in;
+  in.method = "tp_btf";
+  in.devices = {loop0};
+  in.processes = {{4242, kLoop0, "dd", 50'000'000, 100, 409600}};
+  sampler.sample(kStart + kSecond, in, **writer);
+
+  add_requests(loop0, BLOCK_OP_WRITE, 50, 200'000, 8192);  // interval 2: 50 slow writes
+  in.devices = {loop0};
+  in.counters.completions = 150;
+  in.counters.unpaired_completions = 3;
+  in.counters.dropped_requests = 1;
+  sampler.sample(kStart + 2 * kSecond, in, **writer);
+
+  // A sliver of an interval at the final flush joins no timeline row.
+  sampler.sample(kStart + 2 * kSecond + 1'000'000, in, **writer);
+  REQUIRE((*writer)->flush());
+
+  json s = build(tmp.path);
+  REQUIRE(s["timeline"].size() == 2);
+  CHECK(s["timeline"][0]["dev"] == "7:0");
+  CHECK(s["timeline"][0]["name"] == "loop0");
+  CHECK(s["timeline"][0]["iops"].get<double>() == Approx(100));
+  CHECK(s["timeline"][0]["mbps"].get<double>() == Approx(0.4096));
+  CHECK(s["timeline"][0]["p99_us"].get<double>() <= 128);
+  CHECK(s["timeline"][1]["iops"].get<double>() == Approx(50));
+  // Only the second interval's writes: the timeline shows when the disk slowed down.
+  CHECK(s["timeline"][1]["p50_us"].get<double>() >= 131072);
+  CHECK(s["timeline"][1]["t"].get<double>() == Approx(2.0));
+
+  REQUIRE(s["devices"].size() == 1);
+  const json &ops = s["devices"][0]["ops"];
+  CHECK(ops["read"]["count"] == 100);
+  CHECK(ops["write"]["count"] == 50);
+  CHECK(ops["write"]["bytes"] == 50 * 8192);
+  CHECK(ops["flush"]["count"] == 0);
+  CHECK(ops["discard"]["count"] == 0);
+  CHECK(ops["read"]["latency"]["unit"] == "us");
+  CHECK(ops["read"]["size"]["count"] == 100);
+  CHECK(s["unpaired_completions"] == 3);
+  CHECK(s["dropped_requests"] == 1);
+  CHECK(s["lost_events"] == 0);
+  CHECK(s["top_processes"][0]["pid"] == 4242);
+  CHECK(s["top_processes"][0]["devices"][0]["name"] == "loop0");
+  CHECK(s["dstate_devices"].is_null());  // sched not recorded: nothing to tie
+}
+
+TEST_CASE("block outliers keep who, where and how slow", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  block_event e{};
+  e.end_ns = kStart + 3 * kSecond / 2;
+  e.latency_ns = 250'000'000;
+  e.sector = 2048;
+  e.bytes = 4096;
+  e.dev = kSda;
+  e.op = BLOCK_OP_WRITE;
+  e.pid = 11;
+  e.tgid = 10;
+  std::strcpy(e.comm, "postgres");
+  (*writer)->add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, "sda"));
+  (*writer)->put_state("block", "counters", {{"method", "raw_tp"}, {"events_lost", 2}});
+  REQUIRE((*writer)->flush());
+
+  json s = build(tmp.path);
+  REQUIRE(s["outliers"].size() == 1);
+  const json &o = s["outliers"][0];
+  CHECK(o["pid"] == 10);
+  CHECK(o["comm"] == "postgres");
+  CHECK(o["dev"] == "8:0");
+  CHECK(o["op"] == "write");
+  CHECK(o["sector"] == 2048);
+  CHECK(o["size"] == 4096);
+  CHECK(o["latency_ns"] == 250'000'000);
+  CHECK(o["t"].get<double>() == Approx(1.5));
+  CHECK(s["lost_events"] == 2);
+}
+
+TEST_CASE("disk-slow fires on a high read/write p99 and ties D-state processes to devices", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  DeviceTotals slow, fast;
+  slow.dev = kLoop0;
+  fast.dev = kSda;
+  add_requests(slow, BLOCK_OP_WRITE, 100, 80'000, 4096);  // p99 ~80 ms
+  add_requests(fast, BLOCK_OP_READ, 100, 200, 4096);
+  add_requests(fast, BLOCK_OP_FLUSH, 100, 900'000, 0);  // slow flushes alone do not make a slow disk
+  SampleInput in;
+  in.devices = {slow, fast};
+  in.processes = {{300, kLoop0, "writer", 8'000'000'000ULL, 100, 409600}};
+  sampler.sample(kStart + kSecond, in, **writer);
+  (*writer)->put_state("sched", "top_dstate",
+                       json::array({{{"pid", 300}, {"comm", "writer"}, {"total_ns", 900'000'000}, {"io_ns", 900'000'000}},
+                                    {{"pid", 301}, {"comm", "nfsclient"}, {"total_ns", 500'000'000}, {"io_ns", 0}}}));
+  REQUIRE((*writer)->flush());
+
+  json report;
+  report["block"] = build(tmp.path);
+  REQUIRE(report["block"]["dstate_devices"].size() == 1);
+  CHECK(report["block"]["dstate_devices"][0]["pid"] == 300);
+  CHECK(report["block"]["dstate_devices"][0]["devices"][0]["name"] == "loop0");
+  REQUIRE(report["block"]["dstate_unmatched"].size() == 1);
+  CHECK(report["block"]["dstate_unmatched"][0]["pid"] == 301);
+
+  // sched's io-saturation is already there: block adds the devices to its evidence.
+  json findings = json::array({{{"id", "io-saturation"}, {"severity", "warning"}, {"evidence", json::object()}}});
+  add_findings(report, findings);
+  REQUIRE(findings.size() == 2);
+  CHECK(findings[0]["evidence"]["dstate_on_devices"].get<std::string>().find("writer (300) -> loop0 (7:0)") !=
+        std::string::npos);
+  CHECK(findings[1]["id"] == "disk-slow");
+  CHECK(findings[1]["severity"] == "warning");
+  CHECK(findings[1]["evidence"]["dev"] == "7:0");
+  CHECK(findings[1]["evidence"]["top_submitters"] == "writer (300)");
+
+  std::string text;
+  render_text(report["block"], text);
+  CHECK(text.find("loop0 (7:0)") != std::string::npos);
+  CHECK(text.find("nfsclient (301)") != std::string::npos);
+}
+
+TEST_CASE("a quiet disk and a lone slow request yield no finding", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  DeviceTotals d;
+  d.dev = kSda;
+  add_requests(d, BLOCK_OP_READ, 5, 2'000'000, 4096);  // too few requests for a p99
+  SampleInput in;
+  in.devices = {d};
+  sampler.sample(kStart + kSecond, in, **writer);
+  REQUIRE((*writer)->flush());
+  json report;
+  report["block"] = build(tmp.path);
+  json findings = json::array();
+  add_findings(report, findings);
+  CHECK(findings.empty());
+}

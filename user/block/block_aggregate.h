@@ -1,0 +1,77 @@
+// The block family's aggregation, kept apart from libbpf so unit tests feed it synthetic totals:
+// cumulative per-device and per-process totals in, the recording's rows out (per-interval
+// timeline, cumulative state).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "block/block.h"
+#include "core/histogram.h"
+#include "record/recording.h"
+
+namespace triage::block {
+
+const char *op_name(uint32_t op);  // read, write, flush, discard
+std::string dev_string(uint32_t dev);  // the kernel's dev_t (major << 20 | minor) as "7:0"
+inline uint32_t make_dev(uint32_t major, uint32_t minor) { return major << 20 | minor; }
+
+struct OpTotals {
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  Log2Histogram latency_us;  // issue -> complete
+  Log2Histogram queue_us;    // insert -> issue
+  Log2Histogram size_bytes;
+
+  void merge(const block_stats &kernel_copy);
+};
+
+struct DeviceTotals {
+  uint32_t dev = 0;
+  std::array<OpTotals, BLOCK_OPS> ops{};
+};
+
+struct ProcessDeviceTotals {
+  uint32_t tgid = 0;
+  uint32_t dev = 0;
+  std::string comm;
+  uint64_t total_ns = 0;
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+};
+
+struct SampleInput {
+  std::vector<DeviceTotals> devices;             // cumulative since attach
+  std::vector<ProcessDeviceTotals> processes;    // cumulative since attach
+  block_cpu_counters counters{};                 // summed over CPUs
+  std::string method;                            // the hook set: tp_btf or raw_tp
+  uint64_t outlier_threshold_ns = 0;
+  // Runs the kernel skipped because the program was already running on that CPU (a completion
+  // interrupting an issue): requests the pairing cannot see, reported rather than hidden.
+  uint64_t recursion_misses = 0;
+};
+
+// Turns cumulative totals, read once per interval, into rows: a `timeline` series row per active
+// device and interval, and the `devices`, `top_processes` and `counters` state.
+class BlockSampler {
+ public:
+  using NameOf = std::function<std::string(uint32_t dev)>;
+  explicit BlockSampler(NameOf name_of) : name_of_(std::move(name_of)) {}
+
+  void start(uint64_t now_ns) { last_t_ns_ = now_ns; }
+  void sample(uint64_t now_ns, const SampleInput &input, RecordingWriter &out);
+
+ private:
+  NameOf name_of_;
+  uint64_t last_t_ns_ = 0;
+  std::map<uint32_t, DeviceTotals> last_;
+};
+
+// An outlier from the ring buffer as the recording stores it (kind = op name).
+json outlier_row(const block_event &e, const std::string &device_name);
+
+}  // namespace triage::block

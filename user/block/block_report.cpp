@@ -1,0 +1,312 @@
+#include "block/block_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/histogram.h"
+#include "report/text_util.h"
+
+namespace triage::block {
+namespace {
+
+// Read/write p99 latency that users feel. A healthy SSD or NVMe device stays well under 10 ms at
+// p99 and even a busy spinning disk under ~30 ms (seek + rotation + a short queue); 50 ms means
+// requests queue behind a saturated or failing device, a throttled cloud volume or a stalled
+// backing store. A second per request is a stall: every synchronous write waits that long.
+constexpr double kSlowP99Us = 50'000;
+constexpr double kStalledP99Us = 1'000'000;
+// Too few requests make p99 the single slowest one: a lone slow request is an outlier, not a slow
+// disk (it still shows in the outliers).
+constexpr uint64_t kMinRequestsForLatency = 20;
+constexpr size_t kOutliersKept = 200;
+const char *const kOps[] = {"read", "write", "flush", "discard"};
+
+// Reads and writes together: what applications wait for. Flushes wait for the device's cache to
+// drain and would make a healthy disk that is asked to fsync a lot look slow.
+Log2Histogram read_write_latency(const json &device) {
+  Log2Histogram h;
+  for (const char *op : {"read", "write"}) h.merge(Log2Histogram::from_json(device["ops"][op]["latency"]));
+  return h;
+}
+
+std::string format_bytes(uint64_t bytes) {
+  if (bytes >= 10ULL << 30) return fmt::format("{:.1f}GiB", static_cast<double>(bytes) / (1ULL << 30));
+  if (bytes >= 10ULL << 20) return fmt::format("{:.1f}MiB", static_cast<double>(bytes) / (1ULL << 20));
+  if (bytes >= 10ULL << 10) return fmt::format("{:.1f}KiB", static_cast<double>(bytes) / (1ULL << 10));
+  return fmt::format("{}B", bytes);
+}
+
+std::string format_us(double us) { return format_duration_ns(static_cast<uint64_t>(us * 1000)); }
+
+std::string device_label(const json &d) {
+  std::string name = d.value("name", "");
+  return name.empty() ? d.value("dev", "") : fmt::format("{} ({})", name, d.value("dev", ""));
+}
+
+// Which devices the processes blocked in D submitted I/O to: the same pid (thread group) in
+// sched.top_dstate and in block.top_processes. Without that the evidence does not allow the tie.
+json tie_dstate(const RecordingReader &r, const json &top_processes, json &unmatched) {
+  json ties = json::array();
+  auto dstate = r.state("sched", "top_dstate");
+  if (!dstate) return nullptr;
+  std::map<uint32_t, const json *> block_by_pid;
+  for (const auto &p : top_processes) block_by_pid[p.value("pid", 0U)] = &p;
+  for (const auto &d : *dstate) {
+    uint32_t pid = d.value("pid", 0U);
+    auto it = block_by_pid.find(pid);
+    if (it == block_by_pid.end()) {
+      unmatched.push_back({{"pid", pid},
+                           {"comm", d.value("comm", "")},
+                           {"dstate_ns", d.value("total_ns", 0ULL)},
+                           {"io_ns", d.value("io_ns", 0ULL)}});
+      continue;
+    }
+    const json &b = *it->second;
+    ties.push_back({{"pid", pid},
+                    {"comm", d.value("comm", "")},
+                    {"dstate_ns", d.value("total_ns", 0ULL)},
+                    {"io_ns", d.value("io_ns", 0ULL)},
+                    {"block_ns", b.value("total_ns", 0ULL)},
+                    {"block_count", b.value("count", 0ULL)},
+                    {"devices", b.value("devices", json::array())}});
+  }
+  return ties;
+}
+
+}  // namespace
+
+json build_section(const RecordingReader &r, uint64_t start_mono) {
+  auto counters = r.state("block", "counters");
+  if (!counters) return nullptr;
+  auto seconds_since_start = [&](uint64_t t_ns) {
+    return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
+  };
+  json s;
+  s["method"] = counters->value("method", "");
+  json devices = r.state("block", "devices").value_or(json::array());
+  for (auto &d : devices) {
+    for (const char *op : kOps)
+      if (!d["ops"].contains(op)) d["ops"][op] = {{"count", 0}, {"bytes", 0}, {"latency", Log2Histogram().to_json("us")},
+                                                   {"queue_latency", Log2Histogram().to_json("us")},
+                                                   {"size", Log2Histogram().to_json("bytes")}};
+    d["read_write_latency"] = read_write_latency(d).to_json("us");
+  }
+  s["devices"] = devices;
+
+  json timeline = json::array();
+  r.for_each_series("block", "timeline", [&](uint64_t t, const json &row) {
+    json out = row;
+    out["t"] = seconds_since_start(t);
+    timeline.push_back(out);
+  });
+  s["timeline"] = timeline;
+
+  json top = r.state("block", "top_processes").value_or(json::array());
+  s["top_processes"] = top;
+
+  json outliers = json::array();
+  size_t outlier_count = 0;
+  r.for_each_event("block", "", [&](uint64_t t, const std::string &, const json &d) {
+    outlier_count++;
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    outliers.push_back(row);
+  });
+  if (outliers.size() > kOutliersKept) {
+    std::vector<json> rows(outliers.begin(), outliers.end());
+    std::nth_element(rows.begin(), rows.begin() + kOutliersKept, rows.end(), [](const json &a, const json &b) {
+      return a.value("latency_ns", 0ULL) > b.value("latency_ns", 0ULL);
+    });
+    rows.resize(kOutliersKept);
+    std::sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return a["t"] < b["t"]; });
+    outliers = rows;
+  }
+  s["outliers"] = outliers;
+  s["outlier_count"] = outlier_count;
+  s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
+  s["lost_events"] = counters->value("events_lost", 0ULL);
+  s["events_produced"] = counters->value("events_produced", 0ULL);
+  s["unpaired_completions"] = counters->value("unpaired_completions", 0ULL);
+  s["dropped_requests"] = counters->value("dropped_requests", 0ULL);
+  s["dropped_rows"] = counters->value("stats_map_full", 0ULL) + counters->value("proc_map_full", 0ULL);
+  s["recursion_misses"] = counters->value("recursion_misses", 0ULL);
+  s["completions"] = counters->value("completions", 0ULL);
+  s["partial_completions"] = counters->value("partial_completions", 0ULL);
+
+  json unmatched = json::array();
+  json ties = tie_dstate(r, top, unmatched);
+  s["dstate_devices"] = ties;  // null: the sched family was not recorded
+  s["dstate_unmatched"] = ties.is_null() ? json(nullptr) : unmatched;
+  return s;
+}
+
+void render_text(const json &s, std::string &out) {
+  heading("Block I/O: which disk, how slow, and whose I/O?", out);
+  if (s.is_null()) {
+    out += "  not recorded\n";
+    return;
+  }
+  const auto &devices = s["devices"];
+  if (devices.empty()) out += "  no request completed in the window\n";
+  else {
+    out += fmt::format("  {:<18} {:<7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}\n", "DEVICE", "OP", "COUNT", "BYTES",
+                       "p50", "p99", "max", "queue p99");
+    for (const auto &d : devices)
+      for (const char *op : kOps) {
+        const auto &o = d["ops"][op];
+        if (o.value("count", 0ULL) == 0) continue;
+        const auto &lat = o["latency"];
+        const auto &queue = o["queue_latency"];
+        out += fmt::format("  {:<18} {:<7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}\n", printable(device_label(d)), op,
+                           o.value("count", 0ULL), format_bytes(o.value("bytes", 0ULL)), format_us(lat.value("p50", 0.0)),
+                           format_us(lat.value("p99", 0.0)), format_us(lat.value("max", 0.0)),
+                           queue.value("count", 0ULL) ? format_us(queue.value("p99", 0.0)) : "-");
+      }
+  }
+
+  const auto &timeline = s["timeline"];
+  if (!timeline.empty()) {
+    out += "\n  per interval (devices with completed requests):\n";
+    out += fmt::format("  {:>7} {:<12} {:>9} {:>9} {:>9} {:>9}\n", "t(s)", "DEVICE", "IOPS", "MB/s", "p50", "p99");
+    size_t first = timeline.size() > 40 ? timeline.size() - 40 : 0;
+    if (first) out += fmt::format("  ({} earlier rows in the JSON report)\n", first);
+    for (size_t i = first; i < timeline.size(); i++) {
+      const auto &row = timeline[i];
+      std::string name = row.value("name", "");
+      out += fmt::format("  {:>7.1f} {:<12} {:>9.1f} {:>9.2f} {:>9} {:>9}\n", row.value("t", 0.0),
+                         printable(name.empty() ? row.value("dev", "") : name), row.value("iops", 0.0),
+                         row.value("mbps", 0.0), format_us(row.value("p50_us", 0.0)), format_us(row.value("p99_us", 0.0)));
+    }
+  }
+
+  for (const auto &d : devices) {
+    if (d["read_write_latency"].value("count", 0ULL) == 0) continue;
+    out += fmt::format("\nread/write latency, {} (issue to completion)\n", printable(device_label(d)));
+    render_histogram(d["read_write_latency"], "usecs", out);
+  }
+
+  out += "\ntop processes by I/O time (submission to completion)\n";
+  const auto &top = s["top_processes"];
+  if (top.empty()) out += "  (none)\n";
+  else {
+    out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", "TOTAL", "COUNT", "BYTES", "DEVICES");
+    size_t shown = 0;
+    for (const auto &p : top) {
+      if (shown++ == 10) break;
+      std::string devs;
+      for (const auto &d : p["devices"]) devs += (devs.empty() ? "" : ",") + printable(device_label(d));
+      out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(p.value("comm", "")),
+                         format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
+                         format_bytes(p.value("bytes", 0ULL)), devs);
+    }
+  }
+
+  out += "\nD-state processes and the devices they waited on\n";
+  if (s["dstate_devices"].is_null()) out += "  sched was not recorded: no D-state time to tie to devices\n";
+  else {
+    for (const auto &t : s["dstate_devices"]) {
+      std::string devs;
+      for (const auto &d : t["devices"]) devs += (devs.empty() ? "" : ", ") + printable(device_label(d));
+      out += fmt::format("  {} ({}): {} in D ({} in I/O wait); submitted {} requests taking {} on {}\n",
+                         printable(t.value("comm", "")), t.value("pid", 0), format_duration_ns(t.value("dstate_ns", 0ULL)),
+                         format_duration_ns(t.value("io_ns", 0ULL)), t.value("block_count", 0ULL),
+                         format_duration_ns(t.value("block_ns", 0ULL)), devs);
+    }
+    size_t shown = 0;
+    for (const auto &u : s["dstate_unmatched"]) {
+      if (shown++ == 5) break;
+      out += fmt::format("  {} ({}): {} in D, but no block request of its own in the window: not tied to a device "
+                         "(a network filesystem, a lock, a page fault on shared pages, or writeback by a kworker)\n",
+                         printable(u.value("comm", "")), u.value("pid", 0), format_duration_ns(u.value("dstate_ns", 0ULL)));
+    }
+    if (s["dstate_devices"].empty() && s["dstate_unmatched"].empty()) out += "  (no process spent time in D)\n";
+  }
+
+  const auto &outliers = s["outliers"];
+  out += fmt::format("\nrequests slower than {} ({} in the window, lost events {})\n",
+                     format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), s.value("outlier_count", 0ULL),
+                     s.value("lost_events", 0ULL));
+  size_t first = outliers.size() > 15 ? outliers.size() - 15 : 0;
+  for (size_t i = first; i < outliers.size(); i++) {
+    const auto &e = outliers[i];
+    out += fmt::format("  {:>7.2f}s {:<10} {:<7} {:>9} sector {} {} by {} ({}){}\n", e.value("t", 0.0),
+                       printable(e.value("name", "").empty() ? e.value("dev", "") : e.value("name", "")),
+                       e.value("op", ""), format_duration_ns(e.value("latency_ns", 0ULL)), e.value("sector", 0ULL),
+                       format_bytes(e.value("size", 0ULL)), printable(e.value("comm", "")), e.value("pid", 0),
+                       e.value("error", 0) ? fmt::format(" error {}", e.value("error", 0)) : "");
+  }
+  out += fmt::format(
+      "\n  completions without a seen issue (no latency counted): {}; requests not tracked (map full): {}; "
+      "tracepoint runs skipped by the kernel (nested on a CPU): {}\n",
+      s.value("unpaired_completions", 0ULL), s.value("dropped_requests", 0ULL), s.value("recursion_misses", 0ULL));
+}
+
+void add_findings(const json &report, json &findings) {
+  const json &s = report["block"];
+  if (s.is_null()) return;
+
+  std::string slow_devices;
+  for (const auto &d : s["devices"]) {
+    const json &lat = d["read_write_latency"];
+    uint64_t count = lat.value("count", 0ULL);
+    double p99 = lat.value("p99", 0.0);
+    if (count < kMinRequestsForLatency || p99 < kSlowP99Us) continue;
+    std::string dev = d.value("dev", "");
+    // When it was slow: the interval with the worst p99.
+    double worst_t = 0, worst_p99 = 0;
+    for (const auto &row : s["timeline"])
+      if (row.value("dev", "") == dev && row.value("p99_us", 0.0) > worst_p99) {
+        worst_p99 = row.value("p99_us", 0.0);
+        worst_t = row.value("t", 0.0);
+      }
+    std::string submitters;
+    size_t n = 0;
+    for (const auto &p : s["top_processes"]) {
+      bool on_device = false;
+      for (const auto &pd : p["devices"]) on_device |= pd.value("dev", "") == dev;
+      if (!on_device || n++ == 3) continue;
+      submitters += fmt::format("{}{} ({})", submitters.empty() ? "" : ", ", p.value("comm", ""), p.value("pid", 0));
+    }
+    slow_devices += fmt::format("{}{} p99 {}", slow_devices.empty() ? "" : ", ", device_label(d), format_us(p99));
+    findings.push_back(
+        {{"id", "disk-slow"},
+         {"severity", p99 >= kStalledP99Us ? "critical" : "warning"},
+         {"title", fmt::format("Disk {} is slow: p99 read/write latency {} over {} requests", device_label(d),
+                               format_us(p99), count)},
+         {"evidence",
+          {{"dev", dev},
+           {"name", d.value("name", "")},
+           {"count", count},
+           {"p50_us", lat.value("p50", 0.0)},
+           {"p99_us", p99},
+           {"max_us", lat.value("max", 0ULL)},
+           {"worst_interval_t", worst_t},
+           {"worst_interval_p99_us", worst_p99},
+           {"top_submitters", submitters.empty() ? std::string("-") : submitters}}},
+         {"advice",
+          "Requests wait on the device itself (issue to completion): check its health (smartctl, dmesg for resets and "
+          "timeouts), whether it is saturated (iostat -x: %util, aqu-sz), a throttled cloud volume's IOPS/throughput "
+          "limit, or the backing store of a virtual or loop device; move or throttle the top submitters."}});
+  }
+
+  // The tie-in: what the D-state processes of io-saturation waited on, where the evidence allows.
+  for (auto &f : findings) {
+    if (f.value("id", "") != "io-saturation") continue;
+    std::string tied;
+    size_t n = 0;
+    if (s["dstate_devices"].is_array())
+      for (const auto &t : s["dstate_devices"]) {
+        if (n++ == 3) break;
+        std::string devs;
+        for (const auto &d : t["devices"]) devs += (devs.empty() ? "" : "+") + device_label(d);
+        tied += fmt::format("{}{} ({}) -> {}", tied.empty() ? "" : ", ", t.value("comm", ""), t.value("pid", 0), devs);
+      }
+    f["evidence"]["dstate_on_devices"] =
+        tied.empty() ? "none of the top D-state processes submitted block I/O in the window: not tied to a device" : tied;
+    if (!slow_devices.empty()) f["evidence"]["slow_devices"] = slow_devices;
+  }
+}
+
+}  // namespace triage::block

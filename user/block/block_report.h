@@ -1,0 +1,19 @@
+// The block section of the report: built from the recording, rendered as text, and its findings.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "record/recording.h"
+
+namespace triage::block {
+
+// `block` as INTERFACE.md defines it, or null when the family was not recorded. Also ties the
+// sched family's top D-state processes (when recorded) to the devices they submitted I/O to.
+json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
+void render_text(const json &section, std::string &out);
+// disk-slow; adds the devices behind the D state to an io-saturation finding already present.
+void add_findings(const json &report, json &findings);
+
+}  // namespace triage::block
