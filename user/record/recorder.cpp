@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -160,6 +161,7 @@ class SignalWatcher {
 
 struct ProgramStats {
   uint64_t run_ns = 0, run_cnt = 0;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_program;  // name -> (run_ns, run_cnt)
 };
 
 ProgramStats program_stats(const std::vector<std::unique_ptr<Family>> &families) {
@@ -171,9 +173,26 @@ ProgramStats program_stats(const std::vector<std::unique_ptr<Family>> &families)
       if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
         total.run_ns += info.run_time_ns;
         total.run_cnt += info.run_cnt;
+        auto &p = total.by_program[fmt::format("{}/{}", f->name(), info.name)];
+        p.first += info.run_time_ns;
+        p.second += info.run_cnt;
       }
     }
   return total;
+}
+
+json per_program_cost(const ProgramStats &before, const ProgramStats &after) {
+  json out = json::array();
+  for (const auto &[name, totals] : after.by_program) {
+    auto it = before.by_program.find(name);
+    uint64_t run_ns = totals.first - (it == before.by_program.end() ? 0 : it->second.first);
+    uint64_t run_cnt = totals.second - (it == before.by_program.end() ? 0 : it->second.second);
+    out.push_back({{"program", name},
+                   {"run_ns", run_ns},
+                   {"run_cnt", run_cnt},
+                   {"ns_per_run", run_cnt ? static_cast<double>(run_ns) / static_cast<double>(run_cnt) : 0.0}});
+  }
+  return out;
 }
 
 bool bpf_stats_enabled() {
@@ -343,7 +362,8 @@ int run_record(const RecordRequest &request) {
   out.set_meta("overhead", {{"measured", measured},
                             {"method", measured ? "bpf_stats" : "none"},
                             {"bpf_run_ns", stats_after.run_ns - stats_before.run_ns},
-                            {"bpf_run_cnt", stats_after.run_cnt - stats_before.run_cnt}});
+                            {"bpf_run_cnt", stats_after.run_cnt - stats_before.run_cnt},
+                            {"programs", per_program_cost(stats_before, stats_after)}});
   out.put_snapshot("end", take_snapshot());
   out.set_meta("end_ns", end);
   out.set_meta("end_reason", end_reason);

@@ -157,6 +157,13 @@ void render_probes(const json &report, std::string &out) {
     out += fmt::format("  {:<18} {:<6} {:<8} {:<9} {}\n", p.value("name", ""), p.value("family", ""),
                        p.value("method", ""), p.value("status", ""), printable(p.value("reason", "")));
   }
+  const auto &programs = report["overhead"].value("programs", json::array());
+  if (!programs.empty()) {
+    out += "\n  BPF program cost over the window (bpf_stats):\n";
+    for (const auto &p : programs)
+      out += fmt::format("  {:<28} {:>12} runs {:>8.0f} ns/run\n", p.value("program", ""), p.value("run_cnt", 0ULL),
+                         p.value("ns_per_run", 0.0));
+  }
 }
 
 }  // namespace
