@@ -10,8 +10,12 @@
 #include "live_support.h"
 
 TEST_CASE("sched: CPU contention shows in run-queue latency and matches schedstat") {
+  // Both hook sets: tp_btf with task storage, and the raw_tp twin with its pid map that older
+  // kernels get.
+  std::string method = GENERATE(as<std::string>{}, "tp_btf", "raw_tp");
+  INFO("hook set " << method);
   live::TempDir dir;
-  live::Recording rec(dir.file("cpu.db"), {"-d", "6", "--probes", "sched"});
+  live::Recording rec(dir.file("cpu.db"), {"-d", "6", "--probes", "sched", "--force-hook", "sched=" + method});
   REQUIRE(rec.wait_attached());
 
   constexpr int kSpinners = 3;  // on one CPU: each waits about two thirds of the time
@@ -33,6 +37,7 @@ TEST_CASE("sched: CPU contention shows in run-queue latency and matches schedsta
   auto report = live::report_json(dir.file("cpu.db"));
   const auto &sched = report["sched"];
   REQUIRE(sched.is_object());
+  CHECK(sched["method"] == method);
   INFO("run-queue latency: " << sched["runq_latency"].dump());
   CHECK(sched["runq_latency"]["p90"].get<double>() > 1000.0);  // us
   CHECK(report["lost_events"]["by_family"]["sched"] == 0);
