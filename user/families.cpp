@@ -6,6 +6,8 @@
 #include "oom/oom_report.h"
 #include "sched/sched_family.h"
 #include "sched/sched_report.h"
+#include "tcp/tcp_family.h"
+#include "tcp/tcp_report.h"
 
 namespace triage {
 
@@ -13,6 +15,7 @@ const std::vector<FamilyEntry> &all_families() {
   static const std::vector<FamilyEntry> families = {
       {"sched", sched::make_sched_family, sched::build_section, sched::render_text, sched::add_findings},
       {"block", block::make_block_family, block::build_section, block::render_text, block::add_findings},
+      {"tcp", tcp::make_tcp_family, tcp::build_section, tcp::render_text, tcp::add_findings},
       {"oom", oom::make_oom_family, oom::build_section, oom::render_text, oom::add_findings},
   };
   return families;

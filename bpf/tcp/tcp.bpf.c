@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The tcp family: connection state transitions, connect latency, lifetimes, who closes first,
+ * retransmits (segments, RTO, srtt, backoff) and listen-overflow drops, all from tracepoints.
+ *
+ * Everything is attributed to the socket, never to the current task: on loopback the server's
+ * transitions run in the client's context, and retransmits run from timers in softirq.
+ * Per-socket state lives in a bounded hash keyed by the sock pointer; it is created on the first
+ * transition we see and removed at TCP_CLOSE (every full socket ends there, including the ones a
+ * TIME_WAIT mini socket takes over from).
+ *
+ * Every handler exists twice: a tp_btf program (typed arguments) and a raw_tp twin for kernels
+ * whose verifier or BTF refuse the first set. Userspace loads one set, chosen by trying the kernel.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "common/bits.bpf.h"
+#include "tcp/tcp.h"
+
+#define E2BIG 7
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TCPHDR_SYN 0x02
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* libbpf fills this from the kernel config; weak so a kernel without /proc/config.gz still loads
+ * (the loader then supplies hz_fallback from /boot/config-*). */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+const volatile __u32 hz_fallback = 1000;
+/* 6.17 added `err` to tcp_retransmit_skb and fires it for failed retransmits too. */
+const volatile bool retransmit_has_err = false;
+/* 6.11 added rx_sk to kfree_skb; before that the listener is skb->sk (often NULL). */
+const volatile bool kfree_skb_has_rx_sk = false;
+/* The enum value of SKB_DROP_REASON_TCP_LISTEN_OVERFLOW on this kernel, 0: not known here. */
+const volatile __u32 listen_overflow_reason = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* the struct sock pointer */
+	__type(value, struct tcp_sock_state);
+} sock_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct tcp_port_key);
+	__type(value, struct tcp_port_stats);
+} port_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct tcp_flow_key);
+	__type(value, struct tcp_flow_stats);
+} flow_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct tcp_listener_key);
+	__type(value, __u64);
+} listen_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_cpu_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_hists);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_transition_matrix);
+} transitions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} events SEC(".maps");
+
+static __always_inline struct tcp_cpu_counters *this_cpu_counters(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline struct tcp_hists *this_cpu_hists(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&hists, &zero);
+}
+
+static __always_inline __u32 jiffies_to_ms(__u64 jiffies)
+{
+	__u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
+	return hz ? (__u32)(jiffies * 1000 / hz) : 0;
+}
+
+static __always_inline __u32 netns_of(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* The socket's 4-tuple, local side first; ports in host byte order. Works on request socks too:
+ * they start with the same struct sock_common. */
+static __always_inline void read_tuple(const struct sock_common *skc, __u16 *family, __u8 *laddr,
+				       __u8 *raddr, __u16 *lport, __u16 *rport)
+{
+	*family = BPF_CORE_READ(skc, skc_family);
+	*lport = BPF_CORE_READ(skc, skc_num);
+	*rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (*family == AF_INET6) {
+		BPF_CORE_READ_INTO(laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(raddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)laddr, skc, skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)raddr, skc, skc_daddr);
+	}
+}
+
+static __always_inline struct tcp_port_stats *port_stats_of(struct tcp_sock_state *st,
+							    struct tcp_cpu_counters *cnt)
+{
+	struct tcp_port_key key = {};
+	struct tcp_port_stats *ps;
+
+	key.netns = st->netns;
+	key.role = st->role;
+	if (st->role == TCP_ROLE_CLIENT)
+		key.port = st->rport;
+	else if (st->role == TCP_ROLE_UNKNOWN)
+		/* Born before the window: the service port is usually the lower of the two, the other
+		 * being ephemeral (ip_local_port_range starts at 32768). */
+		key.port = st->lport < st->rport ? st->lport : st->rport;
+	else
+		key.port = st->lport;
+	ps = bpf_map_lookup_elem(&port_stats, &key);
+	if (ps)
+		return ps;
+	struct tcp_port_stats fresh = {};
+	if (bpf_map_update_elem(&port_stats, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
+		cnt->port_map_full++;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&port_stats, &key);
+}
+
+static __always_inline void on_set_state(const struct sock *sk, int oldstate, int newstate)
+{
+	struct tcp_cpu_counters *cnt;
+	struct tcp_transition_matrix *m;
+	struct tcp_sock_state *st, local = {};
+	struct tcp_port_stats *ps;
+	struct tcp_hists *h;
+	__u64 key = (__u64)sk;
+	bool tracked = false;
+	__u64 now;
+	__u32 zero = 0;
+
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return;
+	cnt = this_cpu_counters();
+	if (!cnt)
+		return;
+	cnt->transitions++;
+	m = bpf_map_lookup_elem(&transitions, &zero);
+	if (m)
+		m->count[((oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1))) &
+			 (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
+	now = bpf_ktime_get_ns();
+
+	/* Work on a copy and write it back: transitions of one socket are serialised by its lock. */
+	st = bpf_map_lookup_elem(&sock_states, &key);
+	if (st) {
+		local = *st;
+		tracked = true;
+	} else {
+		if (oldstate == TCP_ST_CLOSE && newstate == TCP_ST_SYN_SENT)
+			local.role = TCP_ROLE_CLIENT;
+		else if (oldstate == TCP_ST_LISTEN && newstate == TCP_ST_SYN_RECV)
+			local.role = TCP_ROLE_SERVER;
+		else if (newstate == TCP_ST_LISTEN || oldstate == TCP_ST_LISTEN)
+			local.role = TCP_ROLE_LISTENER;
+		else
+			local.role = TCP_ROLE_UNKNOWN;
+		if (local.role == TCP_ROLE_CLIENT || local.role == TCP_ROLE_SERVER)
+			local.open_ns = now;
+		local.netns = netns_of(sk);
+	}
+	st = &local;
+	/* The local port is bound after SYN_SENT is set (inet_hash_connect), so re-read it. */
+	read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport);
+
+	ps = port_stats_of(st, cnt);
+	h = this_cpu_hists();
+
+	switch (newstate) {
+	case TCP_ST_SYN_SENT:
+	case TCP_ST_SYN_RECV:
+		if (ps && (oldstate == TCP_ST_CLOSE || oldstate == TCP_ST_LISTEN))
+			__sync_fetch_and_add(&ps->opens, 1);
+		break;
+	case TCP_ST_ESTABLISHED:
+		st->established_ns = now;
+		if (ps)
+			__sync_fetch_and_add(&ps->established, 1);
+		if (oldstate == TCP_ST_SYN_SENT && st->open_ns) {
+			__u64 connect_ns = now - st->open_ns;
+			if (h)
+				hist_add(&h->connect_us, connect_ns / 1000);
+			if (ps) {
+				__sync_fetch_and_add(&ps->connect_ns_sum, connect_ns);
+				if (connect_ns > ps->connect_ns_max)
+					ps->connect_ns_max = connect_ns; /* a lost race under-reports by one */
+			}
+		}
+		break;
+	case TCP_ST_FIN_WAIT1:
+		if (ps && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV))
+			__sync_fetch_and_add(&ps->active_closes, 1);
+		break;
+	case TCP_ST_CLOSE_WAIT:
+		st->close_wait_ns = now;
+		if (ps) {
+			__sync_fetch_and_add(&ps->passive_closes, 1);
+			__sync_fetch_and_add(&ps->close_wait_entered, 1);
+		}
+		break;
+	case TCP_ST_LAST_ACK:
+		if (ps && oldstate == TCP_ST_CLOSE_WAIT)
+			__sync_fetch_and_add(&ps->close_wait_left, 1);
+		break;
+	case TCP_ST_CLOSE:
+		if (ps) {
+			if (oldstate == TCP_ST_SYN_SENT)
+				__sync_fetch_and_add(&ps->connect_failures, 1);
+			else if (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV ||
+				 oldstate == TCP_ST_CLOSE_WAIT)
+				__sync_fetch_and_add(&ps->aborts, 1);
+			if (oldstate == TCP_ST_CLOSE_WAIT)
+				__sync_fetch_and_add(&ps->close_wait_left, 1);
+		}
+		if (st->established_ns) {
+			__u64 lifetime_ns = now - st->established_ns;
+			if (h)
+				hist_add(&h->lifetime_us, lifetime_ns / 1000);
+			if (ps) {
+				__sync_fetch_and_add(&ps->lifetime_ns_sum, lifetime_ns);
+				__sync_fetch_and_add(&ps->lifetime_count, 1);
+			}
+		}
+		if (tracked)
+			bpf_map_delete_elem(&sock_states, &key);
+		return;
+	}
+	if (bpf_map_update_elem(&sock_states, &key, &local, tracked ? BPF_EXIST : BPF_NOEXIST) == -E2BIG)
+		cnt->sock_map_full++;
+}
+
+static __always_inline void account_retransmit(const struct sock *sk, struct tcp_flow_key *fk,
+					       __u32 segs, bool syn, __u32 rto_ms, __u32 srtt_us,
+					       __u32 backoff, __u32 state,
+					       struct tcp_cpu_counters *cnt)
+{
+	struct tcp_flow_stats *fs;
+	struct tcp_hists *h = this_cpu_hists();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (h) {
+		hist_add(&h->rto_ms, rto_ms);
+		if (srtt_us) /* no RTT sample yet (SYN, SYN-ACK): not a 0 us RTT */
+			hist_add(&h->srtt_us, srtt_us);
+	}
+	fk->netns = netns_of(sk);
+	fs = bpf_map_lookup_elem(&flow_stats, fk);
+	if (!fs) {
+		struct tcp_flow_stats fresh = {};
+		fresh.first_ns = now;
+		if (bpf_map_update_elem(&flow_stats, fk, &fresh, BPF_NOEXIST) == -E2BIG) {
+			cnt->flow_map_full++;
+			return;
+		}
+		fs = bpf_map_lookup_elem(&flow_stats, fk);
+		if (!fs)
+			return;
+	}
+	__sync_fetch_and_add(&fs->segs, segs);
+	if (syn)
+		__sync_fetch_and_add(&fs->syn_segs, segs);
+	fs->last_ns = now;
+	fs->state = state;
+	fs->last_srtt_us = srtt_us;
+	if (rto_ms > fs->max_rto_ms)
+		fs->max_rto_ms = rto_ms;
+	if (backoff > fs->max_backoff)
+		fs->max_backoff = backoff;
+}
+
+static __always_inline void on_retransmit(const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct tcp_cpu_counters *cnt = this_cpu_counters();
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)&skb->cb[0];
+	struct tcp_flow_key fk = {};
+	__u32 segs;
+	bool syn;
+
+	if (!cnt)
+		return;
+	/* tcp_skb_pcount(): what __tcp_retransmit_skb added to TcpRetransSegs for this skb. */
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	if (segs == 0)
+		segs = 1;
+	if (retransmit_has_err && err != 0) {
+		cnt->retrans_failed_segs += segs;
+		return;
+	}
+	syn = BPF_CORE_READ(cb, tcp_flags) & TCPHDR_SYN;
+	cnt->retrans_events++;
+	cnt->retrans_segs += segs;
+	if (syn)
+		cnt->syn_retrans += segs;
+
+	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u32 rto_ms = jiffies_to_ms(BPF_CORE_READ(icsk, icsk_rto));
+	__u32 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	__u32 backoff = BPF_CORE_READ(icsk, icsk_backoff);
+	__u32 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+	read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
+	account_retransmit(sk, &fk, segs, syn, rto_ms, srtt_us, backoff, state, cnt);
+}
+
+/* A SYN-ACK retransmit: `sk` is the listener, the flow is the request sock's. */
+static __always_inline void on_retransmit_synack(const struct sock *sk, const struct request_sock *req)
+{
+	struct tcp_cpu_counters *cnt = this_cpu_counters();
+	struct tcp_flow_key fk = {};
+
+	if (!cnt)
+		return;
+	cnt->retrans_events++;
+	cnt->retrans_segs++;
+	cnt->synack_retrans++;
+	__u32 rto_ms = jiffies_to_ms(BPF_CORE_READ(req, timeout));
+	__u32 backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
+	read_tuple(&req->__req_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
+	account_retransmit(sk, &fk, 1, true, rto_ms, 0, backoff, TCP_ST_SYN_RECV, cnt);
+}
+
+static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason, const struct sock *rx_sk)
+{
+	struct tcp_listener_key key = {};
+	struct tcp_cpu_counters *cnt;
+	__u64 one = 1, *drops;
+
+	if (!listen_overflow_reason || reason != listen_overflow_reason)
+		return;
+	cnt = this_cpu_counters();
+	if (!cnt)
+		return;
+	cnt->listen_overflow_drops++;
+	if (!kfree_skb_has_rx_sk)
+		rx_sk = BPF_CORE_READ(skb, sk);
+	if (!rx_sk)
+		return;
+	key.netns = netns_of(rx_sk);
+	key.port = BPF_CORE_READ(rx_sk, __sk_common.skc_num);
+	drops = bpf_map_lookup_elem(&listen_drops, &key);
+	if (drops)
+		__sync_fetch_and_add(drops, 1);
+	else
+		bpf_map_update_elem(&listen_drops, &key, &one, BPF_NOEXIST);
+}
+
+static __always_inline void on_reset(const struct sock *sk, bool sent)
+{
+	struct tcp_cpu_counters *cnt = this_cpu_counters();
+	struct tcp_reset_event *e;
+	struct tcp_sock_state *st;
+	__u64 key = (__u64)sk;
+
+	if (!cnt)
+		return;
+	if (sent)
+		cnt->resets_sent++;
+	else
+		cnt->resets_received++;
+	/* A reset with no full socket (a RST answering a packet for no connection) says nothing
+	 * about an application: counted, not streamed. */
+	if (!sk)
+		return;
+	cnt->events_produced++;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		cnt->events_lost++;
+		return;
+	}
+	e->t_ns = bpf_ktime_get_ns();
+	read_tuple(&sk->__sk_common, &e->family, e->saddr, e->daddr, &e->sport, &e->dport);
+	e->netns = netns_of(sk);
+	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->sent = sent;
+	e->pad = 0;
+	st = bpf_map_lookup_elem(&sock_states, &key);
+	e->established_ns = st ? st->established_ns : 0;
+	/* No wakeup per event: the consumer drains on its own timer, in batches. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* ---- tp_btf set: typed arguments ---- */
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(set_state_btf, const struct sock *sk, int oldstate, int newstate)
+{
+	on_set_state(sk, oldstate, newstate);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(retransmit_btf, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_retransmit(sk, skb, retransmit_has_err ? (int)ctx[2] : 0);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(retransmit_synack_btf, const struct sock *sk, const struct request_sock *req)
+{
+	on_retransmit_synack(sk, req);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(kfree_skb_btf, struct sk_buff *skb, void *location)
+{
+	on_kfree_skb(skb, listen_overflow_reason ? (__u32)ctx[2] : 0,
+		     kfree_skb_has_rx_sk ? (const struct sock *)ctx[3] : NULL);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(send_reset_btf, const struct sock *sk)
+{
+	on_reset(sk, true);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(receive_reset_btf, struct sock *sk)
+{
+	on_reset(sk, false);
+	return 0;
+}
+
+/* ---- raw_tp set: untyped arguments read through CO-RE ---- */
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(set_state_raw, const struct sock *sk, int oldstate, int newstate)
+{
+	on_set_state(sk, oldstate, newstate);
+	return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(retransmit_raw, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_retransmit(sk, skb, retransmit_has_err ? (int)ctx[2] : 0);
+	return 0;
+}
+
+SEC("raw_tp/tcp_retransmit_synack")
+int BPF_PROG(retransmit_synack_raw, const struct sock *sk, const struct request_sock *req)
+{
+	on_retransmit_synack(sk, req);
+	return 0;
+}
+
+SEC("raw_tp/kfree_skb")
+int BPF_PROG(kfree_skb_raw, struct sk_buff *skb, void *location)
+{
+	on_kfree_skb(skb, listen_overflow_reason ? (__u32)ctx[2] : 0,
+		     kfree_skb_has_rx_sk ? (const struct sock *)ctx[3] : NULL);
+	return 0;
+}
+
+SEC("raw_tp/tcp_send_reset")
+int BPF_PROG(send_reset_raw, const struct sock *sk)
+{
+	on_reset(sk, true);
+	return 0;
+}
+
+SEC("raw_tp/tcp_receive_reset")
+int BPF_PROG(receive_reset_raw, struct sock *sk)
+{
+	on_reset(sk, false);
+	return 0;
+}

@@ -1,0 +1,281 @@
+// The tcp family's pure pieces and its report section, fed synthetic rows through a real
+// recording file: no libbpf, no kernel.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/histogram.h"
+#include "record/recording.h"
+#include "tcp/tcp_abi.h"
+#include "tcp/tcp_model.h"
+#include "tcp/tcp_netns.h"
+#include "tcp/tcp_report.h"
+
+using namespace triage;
+using namespace triage::tcp;
+
+namespace {
+
+constexpr uint64_t kStart = 1'000'000'000'000ULL;
+constexpr uint64_t kSecond = 1'000'000'000ULL;
+
+struct TempRecording {
+  std::string path;
+  TempRecording() {
+    char pattern[] = "/tmp/triage-tcp-unit-XXXXXX";
+    int fd = ::mkstemp(pattern);
+    ::close(fd);
+    ::unlink(pattern);
+    path = pattern;
+  }
+  ~TempRecording() { std::filesystem::remove(path); }
+};
+
+json counters(uint64_t retrans = 0, uint64_t syn = 0, uint64_t synack = 0) {
+  return {{"method", "tp_btf"},  {"hz", 250},           {"retrans_segs", retrans}, {"retrans_events", retrans},
+          {"syn_retrans", syn},  {"synack_retrans", synack}, {"events_lost", 0},    {"events_produced", 0}};
+}
+
+json report_of(const RecordingReader &r) {
+  json report;
+  report["tcp"] = build_section(r, kStart);
+  report["findings"] = json::array();
+  add_findings(report, report["findings"]);
+  return report;
+}
+
+const json *finding(const json &report, const std::string &id) {
+  for (const auto &f : report["findings"])
+    if (f["id"] == id) return &f;
+  return nullptr;
+}
+
+DiagSocket sock(int state, const char *laddr, uint16_t lport, const char *raddr, uint16_t rport) {
+  DiagSocket s;
+  s.family = 2;
+  s.state = state;
+  s.laddr = laddr;
+  s.lport = lport;
+  s.raddr = raddr;
+  s.rport = rport;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("tcp: state names are the kernel's") {
+  CHECK(state_name(TCP_ST_CLOSE_WAIT) == "TCP_CLOSE_WAIT");
+  CHECK(state_name(TCP_ST_ESTABLISHED) == "TCP_ESTABLISHED");
+  CHECK(state_name(TCP_ST_NEW_SYN_RECV) == "TCP_NEW_SYN_RECV");
+  CHECK(state_name(42) == "TCP_STATE_42");
+}
+
+TEST_CASE("tcp: netstat and snmp parsing keeps TcpExt and Tcp counters") {
+  std::map<std::string, uint64_t> c;
+  parse_proc_net_counters(
+      "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 3 17 19\n"
+      "IpExt: InOctets\nIpExt: 100\n",
+      c);
+  parse_proc_net_counters("Tcp: RtoAlgorithm MaxConn RetransSegs\nTcp: 1 -1 42\n", c);
+  CHECK(c.at("ListenOverflows") == 17);
+  CHECK(c.at("SyncookiesSent") == 3);
+  CHECK(c.at("TcpRetransSegs") == 42);
+  CHECK(c.count("TcpMaxConn") == 0);  // -1 is not a counter
+  CHECK(c.count("InOctets") == 0);
+}
+
+TEST_CASE("tcp: a namespace's overflows go to the one listener that shows them") {
+  uint64_t rest = 0;
+  SECTION("only one listener: it gets the delta even without a sampled symptom") {
+    auto shares = attribute_overflows(7, {ListenerSignal{}}, rest);
+    CHECK(shares == std::vector<uint64_t>{7});
+    CHECK(rest == 0);
+  }
+  SECTION("the full one of two") {
+    ListenerSignal full;
+    full.queue_full = true;
+    auto shares = attribute_overflows(5, {ListenerSignal{}, full}, rest);
+    CHECK(shares == std::vector<uint64_t>{0, 5});
+  }
+  SECTION("kfree_skb drops outrank a sampled full queue") {
+    ListenerSignal full, dropped;
+    full.queue_full = true;
+    dropped.overflow_drops = 2;
+    auto shares = attribute_overflows(9, {full, dropped}, rest);
+    CHECK(shares == std::vector<uint64_t>{0, 9});
+  }
+  SECTION("two full listeners: not split, reported per namespace") {
+    ListenerSignal full;
+    full.queue_full = true;
+    auto shares = attribute_overflows(4, {full, full}, rest);
+    CHECK(shares == std::vector<uint64_t>{0, 0});
+    CHECK(rest == 4);
+  }
+}
+
+TEST_CASE("tcp: TIME_WAIT is attributed to the side that closed first") {
+  NetnsSnapshot ns;
+  ns.inode = 4026531840u;
+  ns.sockets.push_back(sock(TCP_ST_LISTEN, "0.0.0.0", 80, "0.0.0.0", 0));
+  for (int i = 0; i < 3; i++) ns.sockets.push_back(sock(TCP_ST_TIME_WAIT, "10.0.0.1", 80, "10.0.0.2", 40000 + i));
+  ns.sockets.push_back(sock(TCP_ST_TIME_WAIT, "10.0.0.1", 51000, "10.0.0.9", 5432));
+  json tw = time_wait_summary({ns});
+  CHECK(tw["count"] == 4);
+  CHECK(tw["server"] == 3);
+  CHECK(tw["client"] == 1);
+  CHECK(tw["active_closer"] == "mostly server");
+  CHECK(tw["by_port"][0]["port"] == 80);
+  CHECK(tw["by_port"][0]["side"] == "server");
+  CHECK(tw["by_port"][1]["port"] == 5432);  // the remote service port on the client side
+  CHECK(active_closer(10, 0) == "server");
+  CHECK(active_closer(0, 0) == "none");
+  CHECK(active_closer(5, 5) == "both");
+}
+
+TEST_CASE("tcp: an idle window has a section and no finding") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+    auto &w = **writer;
+    w.put_state("tcp", "counters", counters());
+    w.put_state("tcp", "listeners",
+                json::array({{{"addr", "0.0.0.0"}, {"port", 22}, {"backlog_max", 128}, {"backlog", 0}, {"overflows", 0}}}));
+    w.put_state("tcp", "time_wait", {{"count", 3}, {"server", 3}, {"client", 0}, {"by_port", json::array()}});
+    REQUIRE(w.flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  json report = report_of(**reader);
+  const auto &s = report["tcp"];
+  for (const char *key : {"transitions", "close_wait", "time_wait", "connect_latency", "retransmits", "listeners"})
+    CHECK(s.contains(key));
+  CHECK(s["retransmits"]["count"] == 0);
+  CHECK(s["retransmits"]["rto_ms"]["unit"] == "ms");
+  CHECK(report["findings"].empty());
+  std::string text;
+  render_text(s, text);
+  CHECK(text.find("0.0.0.0:22") != std::string::npos);
+}
+
+TEST_CASE("tcp: a not-recorded family is null") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+    REQUIRE((*writer)->flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  CHECK(build_section(**reader, kStart).is_null());
+}
+
+TEST_CASE("tcp: every problem of the contract yields its finding") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+    auto &w = **writer;
+    w.put_state("tcp", "counters", counters(120, 3, 1));
+    Log2Histogram rto;
+    for (int i = 0; i < 100; i++) rto.add(i < 90 ? 204 : 1000);
+    w.put_state("tcp", "hist_rto_ms", rto.to_json("ms"));
+    w.put_state("tcp", "flows",
+                json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.2"}, {"dport", 443},
+                              {"count", 100}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}},
+                             {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 5432},
+                              {"count", 3}, {"syn_count", 3}, {"state", "TCP_SYN_SENT"}, {"max_backoff", 2}}}));
+    w.put_state("tcp", "listeners",
+                json::array({{{"addr", "127.0.0.1"}, {"port", 9100}, {"backlog_max", 2}, {"backlog", 3},
+                              {"backlog_peak", 3}, {"overflows", 68}, {"pid", 4242}, {"comm", "server"},
+                              {"syn_recv_peak", 0}}}));
+    w.put_state("tcp", "netstat",
+                json::array({{{"netns", 1}, {"delta", {{"TcpOutSegs", 1000}, {"ListenOverflows", 68}}},
+                              {"unattributed_overflows", 0}}}));
+    w.put_state("tcp", "close_wait",
+                json::array({{{"pid", 777}, {"comm", "leaky"}, {"laddr", "10.0.0.1"}, {"lport", 8080},
+                              {"raddr", "10.0.0.5"}, {"rport", 50000}, {"age_ms", 65000}, {"age_exact", true}},
+                             {{"pid", 778}, {"comm", "healthy"}, {"laddr", "10.0.0.1"}, {"lport", 8081},
+                              {"raddr", "10.0.0.5"}, {"rport", 50001}, {"age_ms", 5}, {"age_exact", true}}}));
+    w.put_state("tcp", "time_wait",
+                {{"count", 1500},
+                 {"peak", 1600},
+                 {"server", 1500},
+                 {"client", 0},
+                 {"by_port", json::array({{{"netns", 1}, {"side", "server"}, {"port", 80}, {"count", 1500}}})},
+                 {"active_closer", "server"},
+                 {"active_closer_window", "server"}});
+    w.add_event(kStart + kSecond, "tcp", "reset_sent", {{"sport", 80}});
+    REQUIRE(w.flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  json report = report_of(**reader);
+  const auto &s = report["tcp"];
+  CHECK(s["retransmits"]["count"] == 120);
+  CHECK(s["retransmits"]["syn_count"] == 4);  // SYN + SYN-ACK, as TCPSynRetrans counts
+  CHECK(s["time_wait"]["active_closer"] == "server");
+  CHECK(s["resets"]["events"].size() == 1);
+  CHECK(s["resets"]["events"][0]["t"] == Approx(1.0));
+
+  const json *overflow = finding(report, "listen-overflow");
+  REQUIRE(overflow);
+  CHECK(overflow->at("evidence")["overflows"] == 68);
+  CHECK(overflow->at("severity") == "warning");
+
+  const json *leak = finding(report, "close-wait-leak");
+  REQUIRE(leak);
+  CHECK(leak->at("evidence")["pid"] == 777);  // the 5 ms one is a close in progress, not a leak
+  size_t leaks = 0;
+  for (const auto &f : report["findings"]) leaks += f["id"] == "close-wait-leak";
+  CHECK(leaks == 1);
+
+  const json *churn = finding(report, "time-wait-churn");
+  REQUIRE(churn);
+  CHECK(churn->at("title").get<std::string>().find("the server closes first") != std::string::npos);
+
+  const json *retrans = finding(report, "retransmits");
+  REQUIRE(retrans);
+  CHECK(retrans->at("severity") == "critical");  // 12% of segments sent
+  CHECK(retrans->at("evidence")["worst_flow"].get<std::string>().find("10.0.0.2:443") != std::string::npos);
+
+  const json *connect = finding(report, "connect-timeout-risk");
+  REQUIRE(connect);
+  CHECK(connect->at("evidence")["max_backoff"] == 2);
+  CHECK(connect->at("evidence")["target"] == "10.0.0.3:5432");
+  CHECK(connect->at("evidence")["min_safe_connect_timeout_s"].get<double>() >= 3.0);  // 1 s + 2 s, plus an RTT
+
+  CHECK(finding(report, "syn-flood") == nullptr);
+
+  std::string text;
+  render_text(s, text);
+  CHECK(text.find("127.0.0.1:9100") != std::string::npos);
+  CHECK(text.find("leaky") != std::string::npos);
+}
+
+TEST_CASE("tcp: SYN cookies make a syn-flood finding") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+    auto &w = **writer;
+    w.put_state("tcp", "counters", counters());
+    w.put_state("tcp", "listeners",
+                json::array({{{"addr", "0.0.0.0"}, {"port", 443}, {"syn_recv_peak", 4096}, {"syncookies", 900}}}));
+    w.put_state("tcp", "netstat", json::array({{{"netns", 1}, {"delta", {{"SyncookiesSent", 900}}}}}));
+    REQUIRE(w.flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  json report = report_of(**reader);
+  const json *flood = finding(report, "syn-flood");
+  REQUIRE(flood);
+  CHECK(flood->at("evidence")["syncookies_sent"] == 900);
+  CHECK(flood->at("evidence")["listener"] == "0.0.0.0:443");
+}

@@ -1,0 +1,662 @@
+// The tcp family's loader and sampler: chooses the hook set by trying the kernel, attaches each
+// program on its own, and every interval turns the in-kernel aggregates plus a socket snapshot
+// of every network namespace into series rows and the cumulative state the report reads.
+#include "tcp/tcp_family.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "core/bpf_maps.h"
+#include "core/bpf_raii.h"
+#include "core/clock.h"
+#include "core/histogram.h"
+#include "core/log.h"
+#include "tcp.skel.h"
+#include "tcp/tcp_abi.h"
+#include "tcp/tcp_model.h"
+#include "tcp/tcp_netns.h"
+
+namespace triage::tcp {
+namespace {
+
+using TcpSkeleton = UniqueSkeleton<tcp_bpf, tcp_bpf__destroy>;
+
+constexpr size_t kFlowsKept = 200;      // retransmitting flows kept in the recording, most first
+constexpr size_t kCloseWaitKept = 500;  // CLOSE_WAIT sockets listed at the end
+constexpr double kMinIntervalS = 0.02;
+
+// The kernel counters the report compares against (names as /proc/net/netstat and snmp give them).
+const char *const kNetstatKeys[] = {"ListenOverflows", "ListenDrops",     "TCPReqQFullDrop", "TCPReqQFullDoCookies",
+                                    "SyncookiesSent",  "SyncookiesRecv",  "SyncookiesFailed", "TCPSynRetrans",
+                                    "TCPRetransFail",  "TcpRetransSegs",  "TCPTimeouts",     "TcpActiveOpens",
+                                    "TcpPassiveOpens", "TcpAttemptFails", "TcpEstabResets",  "TCPAbortOnData",
+                                    "TcpOutSegs"};
+
+struct Probe {
+  const char *name;
+  const char *tracepoint;
+  const char *hook;
+  bpf_program *(*btf)(tcp_bpf *);
+  bpf_program *(*raw)(tcp_bpf *);
+};
+
+const Probe kProbes[] = {
+    {"tcp_state", "inet_sock_set_state", "tracepoint sock:inet_sock_set_state",
+     [](tcp_bpf *s) { return s->progs.set_state_btf; }, [](tcp_bpf *s) { return s->progs.set_state_raw; }},
+    {"tcp_retransmit", "tcp_retransmit_skb", "tracepoint tcp:tcp_retransmit_skb",
+     [](tcp_bpf *s) { return s->progs.retransmit_btf; }, [](tcp_bpf *s) { return s->progs.retransmit_raw; }},
+    {"tcp_retransmit_synack", "tcp_retransmit_synack", "tracepoint tcp:tcp_retransmit_synack",
+     [](tcp_bpf *s) { return s->progs.retransmit_synack_btf; },
+     [](tcp_bpf *s) { return s->progs.retransmit_synack_raw; }},
+    {"tcp_listen_drops", "kfree_skb", "tracepoint skb:kfree_skb (reason TCP_LISTEN_OVERFLOW)",
+     [](tcp_bpf *s) { return s->progs.kfree_skb_btf; }, [](tcp_bpf *s) { return s->progs.kfree_skb_raw; }},
+    {"tcp_send_reset", "tcp_send_reset", "tracepoint tcp:tcp_send_reset",
+     [](tcp_bpf *s) { return s->progs.send_reset_btf; }, [](tcp_bpf *s) { return s->progs.send_reset_raw; }},
+    {"tcp_receive_reset", "tcp_receive_reset", "tracepoint tcp:tcp_receive_reset",
+     [](tcp_bpf *s) { return s->progs.receive_reset_btf; }, [](tcp_bpf *s) { return s->progs.receive_reset_raw; }},
+};
+
+const char *const kMethods[] = {"tp_btf", "raw_tp"};
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+std::string addr_text(uint16_t family, const uint8_t *addr) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!::inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, text, sizeof text)) return "?";
+  return text;
+}
+
+// CONFIG_HZ from a kernel config file (plain or gzip), 0 when unknown. Only a fallback: libbpf
+// resolves the __kconfig extern itself from /proc/config.gz when the kernel has one.
+unsigned read_config_hz(const std::string &path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) return 0;
+  char line[256];
+  unsigned hz = 0;
+  while (gzgets(f, line, sizeof line))
+    if (std::strncmp(line, "CONFIG_HZ=", 10) == 0) {
+      hz = static_cast<unsigned>(std::strtoul(line + 10, nullptr, 10));
+      break;
+    }
+  gzclose(f);
+  return hz;
+}
+
+unsigned fallback_hz() {
+  if (unsigned hz = read_config_hz("/proc/config.gz")) return hz;
+  utsname u{};
+  ::uname(&u);
+  if (unsigned hz = read_config_hz(std::string("/boot/config-") + u.release)) return hz;
+  return 250;  // Debian's and most distributions' default
+}
+
+using FlowTuple = std::tuple<uint32_t, std::string, uint16_t, std::string, uint16_t>;  // netns, l, lp, r, rp
+
+struct ListenerAgg {
+  uint32_t netns = 0;
+  std::string addr;
+  uint16_t port = 0;
+  uint64_t inode = 0;
+  uint32_t backlog = 0, backlog_max = 0, backlog_peak = 0;
+  uint32_t syn_recv = 0, syn_recv_peak = 0;
+  uint64_t samples = 0, full_samples = 0;
+  bool was_full = false;  // at the previous snapshot
+  bool seen_now = false;
+  Log2Histogram fill;     // accept-queue length at each snapshot
+  uint64_t overflows = 0, syn_drops = 0, syncookies = 0, overflow_drops_seen = 0;
+  uint64_t drops_seen_last = 0;
+};
+
+struct NetnsAgg {
+  std::string name;
+  uint32_t pid = 0;
+  std::map<std::string, uint64_t> baseline, last;
+  uint64_t unattributed_overflows = 0, unattributed_syn_drops = 0, unattributed_syncookies = 0;
+};
+
+class TcpFamily final : public Family {
+ public:
+  std::string name() const override { return "tcp"; }
+
+  void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
+    options_ = options;
+    std::vector<std::string> candidates(std::begin(kMethods), std::end(kMethods));
+    for (const auto &forced : options.forced_hooks) {
+      if (forced.rfind("tcp=", 0) != 0) continue;
+      std::string method = forced.substr(4);
+      std::erase_if(candidates, [&](const std::string &m) { return m != method; });
+    }
+    std::string reasons;
+    for (const auto &method : candidates) {
+      auto loaded = load(method, kernel);
+      if (loaded) {
+        method_ = method;
+        break;
+      }
+      reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", method, loaded.error().message);
+    }
+    if (method_.empty()) {
+      if (candidates.empty()) reasons = "no hook set matches --force-hook";
+      for (const auto &p : kProbes) probes_.push_back({p.name, "tcp", p.hook, "", "failed", reasons});
+    } else {
+      attach_programs();
+      ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
+      if (!ring_) log_warning("tcp: no ring buffer ({}): resets will be missing", errno_text(errno));
+    }
+    attach_snapshots();
+  }
+
+  bool attached() const override { return !links_.empty() || snapshots_ok_; }
+  std::vector<ProbeStatus> probes() const override { return probes_; }
+
+  void drain(RecordingWriter &out) override {
+    if (!ring_) return;
+    ring_buffer__consume(ring_.get());
+    for (const auto &e : pending_) {
+      out.add_event(e.t_ns, "tcp", e.sent ? "reset_sent" : "reset_received",
+                    {{"netns", e.netns},
+                     {"saddr", addr_text(e.family, e.saddr)},
+                     {"sport", e.sport},
+                     {"daddr", addr_text(e.family, e.daddr)},
+                     {"dport", e.dport},
+                     {"state", state_name(e.state)},
+                     {"established_ns", e.established_ns}});
+    }
+    pending_.clear();
+  }
+
+  void sample(uint64_t now_ns, RecordingWriter &out) override {
+    double dt_s = static_cast<double>(now_ns - last_sample_ns_) / 1e9;
+    bool full_interval = dt_s >= kMinIntervalS;
+    last_sample_ns_ = now_ns;
+    if (skel_) sample_bpf(now_ns, dt_s, full_interval, out);
+    if (snapshots_ok_) sample_sockets(now_ns, dt_s, full_interval, out);
+    out.put_state("tcp", "counters", counters_json());
+  }
+
+  LossCounters loss() const override {
+    return {totals_.events_produced, totals_.events_lost,
+            totals_.sock_map_full + totals_.port_map_full + totals_.flow_map_full};
+  }
+
+  std::vector<int> program_fds() const override {
+    std::vector<int> fds;
+    if (!skel_) return fds;
+    for (const auto &p : kProbes) {
+      int fd = bpf_program__fd(program_of(p));
+      if (fd >= 0) fds.push_back(fd);
+    }
+    return fds;
+  }
+
+  void detach() override {
+    ring_.reset();
+    links_.clear();
+    skel_.reset();
+  }
+
+ private:
+  bpf_program *program_of(const Probe &p) const { return method_ == "raw_tp" ? p.raw(skel_.get()) : p.btf(skel_.get()); }
+
+  Result<void> load(const std::string &method, const KernelFeatures &kernel) {
+    TcpSkeleton skel(tcp_bpf__open());
+    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
+    hz_ = fallback_hz();
+    skel->rodata->hz_fallback = hz_;
+    // 6.17 added `err` and fires for failed retransmits too; count arguments, not versions.
+    skel->rodata->retransmit_has_err = kernel.tracepoint_arg_count("tcp_retransmit_skb") >= 3;
+    skel->rodata->kfree_skb_has_rx_sk = kernel.tracepoint_arg_count("kfree_skb") >= 4;
+    int reason = kernel.tracepoint_arg_count("kfree_skb") >= 3
+                     ? kernel.enum_value("skb_drop_reason", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW")
+                     : -1;
+    skel->rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
+    missing_.clear();
+    for (const auto &p : kProbes) {
+      bool exists = kernel.tracepoint_arg_count(p.tracepoint) >= 0;
+      // A tracepoint this kernel lacks would fail the whole object's load: leave it out alone.
+      if (!exists) missing_.insert(p.name);
+      bpf_program__set_autoload(p.btf(skel.get()), method == "tp_btf" && exists);
+      bpf_program__set_autoload(p.raw(skel.get()), method == "raw_tp" && exists);
+    }
+    if (!skel->rodata->listen_overflow_reason) {
+      missing_.insert("tcp_listen_drops");
+      bpf_program__set_autoload(kProbes[3].btf(skel.get()), false);
+      bpf_program__set_autoload(kProbes[3].raw(skel.get()), false);
+    }
+    if (int err = tcp_bpf__load(skel.get()); err) return runtime_error(fmt::format("load failed: {}", errno_text(err)));
+    skel_ = std::move(skel);
+    return {};
+  }
+
+  void attach_programs() {
+    for (const auto &p : kProbes) {
+      if (contains(options_.disabled_probes, p.name)) {
+        probes_.push_back({p.name, "tcp", p.hook, method_, "skipped", "disabled by --no-probe"});
+        continue;
+      }
+      if (missing_.count(p.name)) {
+        probes_.push_back({p.name, "tcp", p.hook, method_, "failed",
+                           std::string(p.name) == "tcp_listen_drops"
+                               ? "this kernel's kfree_skb has no TCP_LISTEN_OVERFLOW drop reason"
+                               : "tracepoint not in this kernel's BTF"});
+        continue;
+      }
+      UniqueLink link(bpf_program__attach(program_of(p)));
+      if (!link) {
+        probes_.push_back({p.name, "tcp", p.hook, method_, "failed", fmt::format("attach failed: {}", errno_text(errno))});
+        continue;
+      }
+      links_.push_back(std::move(link));
+      probes_.push_back({p.name, "tcp", p.hook, method_, "attached", ""});
+      if (std::string(p.name) == "tcp_state") state_attached_ = true;
+      if (std::string(p.name) == "tcp_retransmit") retransmit_attached_ = true;
+    }
+  }
+
+  // The socket snapshots need no BPF: they work (and are reported) even when no program loaded.
+  void attach_snapshots() {
+    const char *probe = "tcp_sockets";
+    const char *hook = "NETLINK_SOCK_DIAG + /proc/net/netstat in every network namespace";
+    if (contains(options_.disabled_probes, probe)) {
+      probes_.push_back({probe, "tcp", hook, "sock_diag", "skipped", "disabled by --no-probe"});
+      return;
+    }
+    auto namespaces = list_namespaces();
+    snapshot_namespaces(namespaces);
+    std::string error;
+    for (const auto &ns : namespaces) {
+      if (!ns.error.empty() && error.empty()) error = fmt::format("netns {}: {}", ns.inode, ns.error);
+      auto &agg = netns_[ns.inode];
+      agg.name = ns.name;
+      agg.pid = ns.pid;
+      agg.baseline = ns.counters;
+      agg.last = ns.counters;
+    }
+    bool self_ok = !namespaces.empty() && namespaces.front().error.empty();
+    snapshots_ok_ = self_ok;
+    probes_.push_back({probe, "tcp", hook, "sock_diag", self_ok ? "attached" : "failed", self_ok ? "" : error});
+    last_sample_ns_ = monotonic_ns();
+  }
+
+  static int on_event(void *ctx, void *data, size_t size) {
+    auto *self = static_cast<TcpFamily *>(ctx);
+    if (size >= sizeof(tcp_reset_event)) self->pending_.push_back(*static_cast<const tcp_reset_event *>(data));
+    return 0;
+  }
+
+  void sample_bpf(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
+    std::vector<tcp_cpu_counters> per_cpu;
+    tcp_cpu_counters sum{};
+    if (read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu)) {
+      for (const auto &c : per_cpu) {
+        const auto *src = reinterpret_cast<const uint64_t *>(&c);
+        auto *dst = reinterpret_cast<uint64_t *>(&sum);
+        for (size_t i = 0; i < sizeof(sum) / 8; i++) dst[i] += src[i];
+      }
+    }
+    if (full_interval) {
+      out.add_series(now_ns, "tcp", "rates",
+                     {{"dt_s", dt_s},
+                      {"transitions", sum.transitions - totals_.transitions},
+                      {"retrans_segs", sum.retrans_segs - totals_.retrans_segs},
+                      {"syn_retrans", sum.syn_retrans + sum.synack_retrans - totals_.syn_retrans - totals_.synack_retrans},
+                      {"resets_sent", sum.resets_sent - totals_.resets_sent},
+                      {"resets_received", sum.resets_received - totals_.resets_received}});
+    }
+    totals_ = sum;
+
+    std::vector<tcp_hists> hists;
+    if (read_percpu(bpf_map__fd(skel_->maps.hists), 0, hists)) {
+      const std::pair<const char *, const char *> names[] = {
+          {"connect_us", "us"}, {"lifetime_us", "us"}, {"rto_ms", "ms"}, {"srtt_us", "us"}};
+      for (size_t k = 0; k < 4; k++) {
+        Log2Histogram total;
+        for (const auto &h : hists) total.merge(reinterpret_cast<const triage_log2_hist *>(&h)[k]);
+        Log2Histogram delta = total.minus(last_hists_[k]);
+        if (delta.count()) out.add_hist(now_ns, "tcp", names[k].first, delta.to_json(names[k].second));
+        out.put_state("tcp", std::string("hist_") + names[k].first, total.to_json(names[k].second));
+        last_hists_[k] = total;
+      }
+    }
+
+    std::vector<tcp_transition_matrix> matrix;
+    if (read_percpu(bpf_map__fd(skel_->maps.transitions), 0, matrix)) {
+      json rows = json::array();
+      for (int from = 0; from < TCP_ST_COUNT; from++)
+        for (int to = 0; to < TCP_ST_COUNT; to++) {
+          uint64_t n = 0;
+          for (const auto &m : matrix) n += m.count[from * TCP_ST_COUNT + to];
+          if (n) rows.push_back({{"from", state_name(from)}, {"to", state_name(to)}, {"count", n}});
+        }
+      out.put_state("tcp", "transitions", rows);
+    }
+
+    json ports = json::array();
+    for_each_entry<tcp_port_key, tcp_port_stats>(
+        bpf_map__fd(skel_->maps.port_stats), [&](const tcp_port_key &k, const tcp_port_stats &s) {
+          uint64_t connects = s.established;
+          ports.push_back({{"netns", k.netns},
+                           {"port", k.port},
+                           {"role", role_name(k.role)},
+                           {"opens", s.opens},
+                           {"established", s.established},
+                           {"active_closes", s.active_closes},
+                           {"passive_closes", s.passive_closes},
+                           {"aborts", s.aborts},
+                           {"connect_failures", s.connect_failures},
+                           {"connect_avg_us", k.role == TCP_ROLE_CLIENT && connects ? s.connect_ns_sum / connects / 1000 : 0},
+                           {"connect_max_us", s.connect_ns_max / 1000},
+                           {"closed", s.lifetime_count},
+                           {"lifetime_avg_ms", s.lifetime_count ? s.lifetime_ns_sum / s.lifetime_count / 1000000 : 0},
+                           {"close_wait_entered", s.close_wait_entered},
+                           {"close_wait_left", s.close_wait_left}});
+        });
+    out.put_state("tcp", "ports", ports);
+
+    struct FlowRow {
+      tcp_flow_key key;
+      tcp_flow_stats stats;
+    };
+    std::vector<FlowRow> flows;
+    for_each_entry<tcp_flow_key, tcp_flow_stats>(bpf_map__fd(skel_->maps.flow_stats),
+                                                 [&](const tcp_flow_key &k, const tcp_flow_stats &s) { flows.push_back({k, s}); });
+    std::sort(flows.begin(), flows.end(), [](const FlowRow &a, const FlowRow &b) { return a.stats.segs > b.stats.segs; });
+    json flow_rows = json::array();
+    for (size_t i = 0; i < flows.size() && i < kFlowsKept; i++) {
+      const auto &[k, s] = flows[i];
+      flow_rows.push_back({{"netns", k.netns},
+                           {"saddr", addr_text(k.family, k.saddr)},
+                           {"sport", k.sport},
+                           {"daddr", addr_text(k.family, k.daddr)},
+                           {"dport", k.dport},
+                           {"count", s.segs},
+                           {"syn_count", s.syn_segs},
+                           {"state", state_name(static_cast<int>(s.state))},
+                           {"max_backoff", s.max_backoff},
+                           {"max_rto_ms", s.max_rto_ms},
+                           {"srtt_us", s.last_srtt_us},
+                           {"first_ns", s.first_ns},
+                           {"last_ns", s.last_ns}});
+    }
+    out.put_state("tcp", "flows", flow_rows);
+    out.put_state("tcp", "flow_count", flows.size());
+
+    listen_drops_.clear();
+    for_each_entry<tcp_listener_key, uint64_t>(bpf_map__fd(skel_->maps.listen_drops),
+                                               [&](const tcp_listener_key &k, uint64_t n) { listen_drops_[{k.netns, k.port}] = n; });
+  }
+
+  // When each socket now in CLOSE_WAIT got there, from the BPF per-socket state.
+  std::map<FlowTuple, uint64_t> close_wait_since() {
+    std::map<FlowTuple, uint64_t> since;
+    if (!skel_) return since;
+    for_each_entry<uint64_t, tcp_sock_state>(bpf_map__fd(skel_->maps.sock_states), [&](uint64_t, const tcp_sock_state &s) {
+      if (s.close_wait_ns)
+        since[{s.netns, addr_text(s.family, s.laddr), s.lport, addr_text(s.family, s.raddr), s.rport}] = s.close_wait_ns;
+    });
+    return since;
+  }
+
+  void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
+    auto namespaces = list_namespaces();
+    snapshot_namespaces(namespaces);
+
+    // Owners of listeners and CLOSE_WAIT sockets, resolved once per socket inode.
+    std::vector<uint64_t> unknown;
+    for (const auto &ns : namespaces)
+      for (const auto &s : ns.sockets)
+        if ((s.state == TCP_ST_LISTEN || s.state == TCP_ST_CLOSE_WAIT) && s.inode && !owners_.count(s.inode))
+          unknown.push_back(s.inode);
+    for (auto &[inode, owner] : find_socket_owners(unknown)) owners_[inode] = owner;
+    for (uint64_t inode : unknown) owners_.try_emplace(inode);  // held by no process (orphaned): do not rescan
+
+    json ns_rows = json::array();
+    uint64_t close_wait_total = 0, syn_recv_total = 0;
+    std::set<FlowTuple> close_wait_now;
+    std::vector<std::pair<FlowTuple, const DiagSocket *>> close_wait_sockets;
+    for (auto &ns : namespaces) {
+      if (!ns.error.empty() && ns.counters.empty()) continue;
+      bool first_sight = !netns_.count(ns.inode);
+      auto &agg = netns_[ns.inode];
+      if (first_sight) {
+        // A namespace born inside the window started its counters at zero.
+        agg.baseline.clear();
+        agg.last.clear();
+      }
+      if (!ns.name.empty()) agg.name = ns.name;
+      if (ns.pid) agg.pid = ns.pid;
+      auto delta_of = [&](const char *key) {
+        uint64_t now = ns.counters.count(key) ? ns.counters.at(key) : 0;
+        uint64_t before = agg.last.count(key) ? agg.last.at(key) : 0;
+        return now > before ? now - before : 0;
+      };
+      uint64_t overflow_delta = delta_of("ListenOverflows");
+      uint64_t reqq_drop_delta = delta_of("TCPReqQFullDrop");
+      uint64_t cookies_delta = delta_of("SyncookiesSent");
+      json interval = json::object();
+      for (const char *key : kNetstatKeys)
+        if (uint64_t d = delta_of(key)) interval[key] = d;
+      if (!interval.empty()) ns_rows.push_back({{"netns", ns.inode}, {"name", agg.name}, {"delta", interval}});
+      agg.last = ns.counters;
+
+      // Listeners of this namespace, with what they showed since the last snapshot.
+      std::map<std::pair<std::string, uint16_t>, uint32_t> syn_recv_by_port;
+      for (const auto &s : ns.sockets)
+        if (s.state == TCP_ST_SYN_RECV || s.state == TCP_ST_NEW_SYN_RECV) {
+          syn_recv_by_port[{s.laddr, s.lport}]++;
+          syn_recv_total++;
+        }
+      std::vector<ListenerAgg *> here;
+      std::vector<ListenerSignal> signals;
+      for (const auto &s : ns.sockets) {
+        if (s.state != TCP_ST_LISTEN) continue;
+        auto &l = listeners_[{ns.inode, s.laddr, s.lport}];
+        l.netns = ns.inode;
+        l.addr = s.laddr;
+        l.port = s.lport;
+        l.inode = s.inode;
+        l.backlog = s.rqueue;
+        l.backlog_max = s.wqueue;
+        l.backlog_peak = std::max(l.backlog_peak, s.rqueue);
+        uint32_t syn_recv = 0;
+        for (const auto &[key, n] : syn_recv_by_port)
+          if (key.second == s.lport && (key.first == s.laddr || s.laddr == "0.0.0.0" || s.laddr == "::")) syn_recv += n;
+        l.syn_recv = syn_recv;
+        l.syn_recv_peak = std::max(l.syn_recv_peak, syn_recv);
+        l.samples++;
+        // The kernel refuses a connection once the queue holds more than the backlog.
+        bool full = s.rqueue > s.wqueue || (s.wqueue > 0 && s.rqueue >= s.wqueue);
+        l.full_samples += full;
+        l.fill.add(s.rqueue);
+        uint64_t drops = listen_drops_.count({ns.inode, s.lport}) ? listen_drops_.at({ns.inode, s.lport}) : 0;
+        ListenerSignal sig;
+        sig.queue_full = full || l.was_full;
+        sig.overflow_drops = drops - std::min(drops, l.drops_seen_last);
+        sig.syn_recv = syn_recv;
+        l.overflow_drops_seen = drops;
+        l.drops_seen_last = drops;
+        l.was_full = full;
+        here.push_back(&l);
+        signals.push_back(sig);
+      }
+      uint64_t rest = 0;
+      auto shares = attribute_overflows(overflow_delta, signals, rest);
+      agg.unattributed_overflows += rest;
+      for (size_t i = 0; i < here.size(); i++) here[i]->overflows += shares[i];
+      shares = attribute_syn_queue(reqq_drop_delta, signals, rest);
+      agg.unattributed_syn_drops += rest;
+      for (size_t i = 0; i < here.size(); i++) here[i]->syn_drops += shares[i];
+      shares = attribute_syn_queue(cookies_delta, signals, rest);
+      agg.unattributed_syncookies += rest;
+      for (size_t i = 0; i < here.size(); i++) here[i]->syncookies += shares[i];
+
+      for (const auto &s : ns.sockets)
+        if (s.state == TCP_ST_CLOSE_WAIT) {
+          FlowTuple key{ns.inode, s.laddr, s.lport, s.raddr, s.rport};
+          close_wait_now.insert(key);
+          close_wait_sockets.push_back({key, &s});
+          close_wait_total++;
+        }
+    }
+
+    // CLOSE_WAIT: first sighting in our snapshots, or the exact entry time from the BPF state.
+    for (auto it = close_wait_first_seen_.begin(); it != close_wait_first_seen_.end();)
+      it = close_wait_now.count(it->first) ? std::next(it) : close_wait_first_seen_.erase(it);
+    for (const auto &key : close_wait_now) close_wait_first_seen_.try_emplace(key, now_ns);
+    auto since = close_wait_sockets.empty() ? std::map<FlowTuple, uint64_t>{} : close_wait_since();
+    json close_wait = json::array();
+    for (const auto &[key, s] : close_wait_sockets) {
+      if (close_wait.size() >= kCloseWaitKept) break;
+      auto exact = since.find(key);
+      bool known = exact != since.end();
+      uint64_t entered = known ? exact->second : close_wait_first_seen_[key];
+      // Seen in CLOSE_WAIT before the window (no transition observed): the age is at least the window.
+      if (!known && entered <= first_sample_ns_) entered = window_start_ns_;
+      const auto &owner = owners_[s->inode];
+      close_wait.push_back({{"pid", owner.pid},
+                            {"comm", owner.comm},
+                            {"laddr", s->laddr},
+                            {"lport", s->lport},
+                            {"raddr", s->raddr},
+                            {"rport", s->rport},
+                            {"age_ms", now_ns > entered ? (now_ns - entered) / 1000000 : 0},
+                            {"age_exact", known},
+                            {"rqueue", s->rqueue},
+                            {"netns", std::get<0>(key)}});
+    }
+    std::sort(close_wait.begin(), close_wait.end(),
+              [](const json &a, const json &b) { return a["age_ms"].get<uint64_t>() > b["age_ms"].get<uint64_t>(); });
+    out.put_state("tcp", "close_wait", close_wait);
+    out.put_state("tcp", "close_wait_count", close_wait_total);
+
+    json time_wait = time_wait_summary(namespaces);
+    time_wait_peak_ = std::max(time_wait_peak_, time_wait.value("count", uint64_t{0}));
+    tw_server_seen_ = std::max(tw_server_seen_, time_wait.value("server", uint64_t{0}));
+    tw_client_seen_ = std::max(tw_client_seen_, time_wait.value("client", uint64_t{0}));
+    time_wait["peak"] = time_wait_peak_;
+    // Who closed first over the whole window: TIME_WAIT lasts 60 s, so peaks stand for the window.
+    time_wait["active_closer_window"] = active_closer(tw_server_seen_, tw_client_seen_);
+    out.put_state("tcp", "time_wait", time_wait);
+
+    if (full_interval) {
+      uint64_t backlog_total = 0;
+      for (const auto &[key, l] : listeners_) backlog_total += l.backlog;
+      out.add_series(now_ns, "tcp", "sockets",
+                     {{"dt_s", dt_s},
+                      {"time_wait", time_wait["count"]},
+                      {"close_wait", close_wait_total},
+                      {"syn_recv", syn_recv_total},
+                      {"accept_backlog", backlog_total}});
+      if (!ns_rows.empty()) out.add_series(now_ns, "tcp", "netstat", {{"dt_s", dt_s}, {"namespaces", ns_rows}});
+    }
+
+    json listeners = json::array();
+    for (const auto &[key, l] : listeners_) {
+      const auto &owner = owners_[l.inode];
+      const auto &ns = netns_[l.netns];
+      listeners.push_back({{"addr", l.addr},
+                           {"port", l.port},
+                           {"backlog_max", l.backlog_max},
+                           {"backlog", l.backlog},
+                           {"backlog_peak", l.backlog_peak},
+                           {"syn_recv", l.syn_recv},
+                           {"syn_recv_peak", l.syn_recv_peak},
+                           {"samples", l.samples},
+                           {"full_samples", l.full_samples},
+                           {"fill", l.fill.to_json("sockets")},
+                           {"overflows", l.overflows},
+                           {"overflow_drops_seen", l.overflow_drops_seen},
+                           {"syn_drops", l.syn_drops},
+                           {"syncookies", l.syncookies},
+                           {"pid", owner.pid},
+                           {"comm", owner.comm},
+                           {"netns", l.netns},
+                           {"netns_name", ns.name}});
+    }
+    out.put_state("tcp", "listeners", listeners);
+
+    json netstat = json::array();
+    for (const auto &[inode, agg] : netns_) {
+      json delta = json::object();
+      for (const char *key : kNetstatKeys) {
+        uint64_t now = agg.last.count(key) ? agg.last.at(key) : 0;
+        uint64_t before = agg.baseline.count(key) ? agg.baseline.at(key) : 0;
+        if (now > before) delta[key] = now - before;
+      }
+      if (delta.empty() && !agg.unattributed_overflows && !agg.unattributed_syn_drops) continue;
+      netstat.push_back({{"netns", inode},
+                         {"name", agg.name},
+                         {"pid", agg.pid},
+                         {"delta", delta},
+                         {"unattributed_overflows", agg.unattributed_overflows},
+                         {"unattributed_syn_drops", agg.unattributed_syn_drops},
+                         {"unattributed_syncookies", agg.unattributed_syncookies}});
+    }
+    out.put_state("tcp", "netstat", netstat);
+    if (!first_sample_ns_) first_sample_ns_ = now_ns;
+  }
+
+  json counters_json() const {
+    return {{"method", method_},
+            {"hz", hz_},
+            {"state_attached", state_attached_},
+            {"retransmit_attached", retransmit_attached_},
+            {"snapshots", snapshots_ok_},
+            {"transitions", totals_.transitions},
+            {"retrans_events", totals_.retrans_events},
+            {"retrans_segs", totals_.retrans_segs},
+            {"retrans_failed_segs", totals_.retrans_failed_segs},
+            {"syn_retrans", totals_.syn_retrans},
+            {"synack_retrans", totals_.synack_retrans},
+            {"listen_overflow_drops", totals_.listen_overflow_drops},
+            {"resets_sent", totals_.resets_sent},
+            {"resets_received", totals_.resets_received},
+            {"events_produced", totals_.events_produced},
+            {"events_lost", totals_.events_lost},
+            {"sock_map_full", totals_.sock_map_full},
+            {"port_map_full", totals_.port_map_full},
+            {"flow_map_full", totals_.flow_map_full}};
+  }
+
+  RecordOptions options_;
+  TcpSkeleton skel_;
+  std::string method_;
+  std::set<std::string> missing_;
+  std::vector<UniqueLink> links_;
+  UniqueRingBuffer ring_;
+  std::vector<ProbeStatus> probes_;
+  std::vector<tcp_reset_event> pending_;
+  bool state_attached_ = false, retransmit_attached_ = false, snapshots_ok_ = false;
+  unsigned hz_ = 0;
+  uint64_t window_start_ns_ = monotonic_ns();
+  uint64_t last_sample_ns_ = 0, first_sample_ns_ = 0;
+  tcp_cpu_counters totals_{};
+  std::array<Log2Histogram, 4> last_hists_{};
+  std::map<std::pair<uint32_t, uint16_t>, uint64_t> listen_drops_;
+  std::map<std::tuple<uint32_t, std::string, uint16_t>, ListenerAgg> listeners_;
+  std::map<uint32_t, NetnsAgg> netns_;
+  std::unordered_map<uint64_t, SocketOwner> owners_;
+  std::map<FlowTuple, uint64_t> close_wait_first_seen_;
+  uint64_t time_wait_peak_ = 0, tw_server_seen_ = 0, tw_client_seen_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Family> make_tcp_family() { return std::make_unique<TcpFamily>(); }
+
+}  // namespace triage::tcp

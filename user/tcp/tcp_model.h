@@ -1,0 +1,44 @@
+// Pure pieces of the tcp family, kept apart from libbpf so unit tests feed them synthetic data:
+// state names, the attribution of a namespace's counters to its listeners, and the TIME_WAIT
+// summary of one socket snapshot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tcp/tcp_netns.h"
+
+namespace triage::tcp {
+
+// "TCP_ESTABLISHED", ... as include/net/tcp_states.h spells them; "TCP_NEW_SYN_RECV" for 12.
+std::string state_name(int state);
+const char *role_name(int role);  // enum tcp_role: "unknown", "server", "client", "listener"
+
+// What one listener showed during one interval, for attributing its namespace's counters.
+struct ListenerSignal {
+  bool queue_full = false;      // accept queue at its limit in this or the previous snapshot
+  uint64_t overflow_drops = 0;  // kfree_skb TCP_LISTEN_OVERFLOW drops seen in the interval
+  uint32_t syn_recv = 0;        // request sockets at the snapshot
+};
+
+// Splits a namespace-wide delta among its listeners: all of it to the single listener that shows
+// the symptom (the overflow drops kfree_skb saw, else a full accept queue; for SYN-queue counters
+// request sockets), or to the namespace's only listener. With several candidates the kernel's
+// counter cannot be split honestly: nothing is attributed and the caller reports it per namespace.
+// Returns per-listener shares (same order as `signals`); `unattributed` gets the rest.
+std::vector<uint64_t> attribute_overflows(uint64_t delta, const std::vector<ListenerSignal> &signals,
+                                          uint64_t &unattributed);
+std::vector<uint64_t> attribute_syn_queue(uint64_t delta, const std::vector<ListenerSignal> &signals,
+                                          uint64_t &unattributed);
+
+// TIME_WAIT sockets of one snapshot: {count, by_port: [{netns, port, side, count}], server, client}.
+// A TIME_WAIT socket sits on the side that closed first; its local port being one the namespace
+// listens on says that side is the server.
+nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces);
+// "server", "client", "both" (each side at least a quarter), "mostly server", "mostly client", "none".
+std::string active_closer(uint64_t server, uint64_t client);
+
+}  // namespace triage::tcp

@@ -1,0 +1,262 @@
+#include "tcp/tcp_netns.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "tcp/tcp_abi.h"
+
+namespace triage::tcp {
+namespace {
+
+// Only the states the snapshots need: a dump of every ESTABLISHED socket on a busy server would
+// cost far more than these. SYN_RECV also selects request sockets (TCP_NEW_SYN_RECV).
+constexpr uint32_t kDumpStates = (1u << TCP_ST_LISTEN) | (1u << TCP_ST_SYN_RECV) | (1u << TCP_ST_NEW_SYN_RECV) |
+                                 (1u << TCP_ST_CLOSE_WAIT) | (1u << TCP_ST_TIME_WAIT);
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(Fd &&o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd &operator=(Fd &&o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string address_text(int family, const void *address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!::inet_ntop(family, address, text, sizeof text)) return "?";
+  return text;
+}
+
+bool dump_family(int fd, uint8_t family, std::vector<DiagSocket> &out, std::string &error) {
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof message;
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.header.nlmsg_seq = family;
+  message.request.sdiag_family = family;
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = kDumpStates;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
+    error = fmt::format("sock_diag request: {}", std::strerror(errno));
+    return false;
+  }
+  std::vector<char> buffer(1 << 16);
+  for (;;) {
+    ssize_t length = ::recv(fd, buffer.data(), buffer.size(), 0);
+    if (length < 0 && errno == EINTR) continue;
+    if (length <= 0) {
+      error = fmt::format("sock_diag receive: {}", length < 0 ? std::strerror(errno) : "closed");
+      return false;
+    }
+    auto *header = reinterpret_cast<nlmsghdr *>(buffer.data());
+    int remaining = static_cast<int>(length);
+    for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
+      if (header->nlmsg_type == NLMSG_DONE) return true;
+      if (header->nlmsg_type == NLMSG_ERROR) {
+        auto *err = static_cast<nlmsgerr *>(NLMSG_DATA(header));
+        error = fmt::format("sock_diag: {}", std::strerror(-err->error));
+        return false;
+      }
+      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+        continue;
+      const auto &diag = *static_cast<const inet_diag_msg *>(NLMSG_DATA(header));
+      DiagSocket s;
+      s.family = diag.idiag_family;
+      s.state = diag.idiag_state;
+      s.laddr = address_text(diag.idiag_family, diag.id.idiag_src);
+      s.raddr = address_text(diag.idiag_family, diag.id.idiag_dst);
+      s.lport = ntohs(diag.id.idiag_sport);
+      s.rport = ntohs(diag.id.idiag_dport);
+      s.rqueue = diag.idiag_rqueue;
+      s.wqueue = diag.idiag_wqueue;
+      s.inode = diag.idiag_inode;
+      out.push_back(std::move(s));
+    }
+  }
+}
+
+std::string read_file(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs in the helper thread, already inside the namespace.
+void snapshot_current(NetnsSnapshot &ns) {
+  Fd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (netlink.get() < 0) {
+    ns.error = fmt::format("sock_diag socket: {}", std::strerror(errno));
+  } else {
+    timeval timeout{1, 0};  // guards against a kernel that never answers
+    ::setsockopt(netlink.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    for (uint8_t family : {AF_INET, AF_INET6}) {
+      std::string error;
+      // An IPv6-less kernel answers the AF_INET6 dump with an error; IPv4 still counts.
+      if (!dump_family(netlink.get(), family, ns.sockets, error) && family == AF_INET) ns.error = error;
+    }
+  }
+  // thread-self: /proc/net follows the thread group leader, which stays in the caller's namespace.
+  parse_proc_net_counters(read_file("/proc/thread-self/net/netstat"), ns.counters);
+  parse_proc_net_counters(read_file("/proc/thread-self/net/snmp"), ns.counters);
+}
+
+uint32_t inode_of(const std::string &path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
+}
+
+}  // namespace
+
+void parse_proc_net_counters(const std::string &text, std::map<std::string, uint64_t> &counters) {
+  std::istringstream in(text);
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    std::istringstream n(names), v(values);
+    std::string prefix, value_prefix;
+    n >> prefix;
+    v >> value_prefix;
+    if (prefix != value_prefix || (prefix != "TcpExt:" && prefix != "Tcp:")) continue;
+    std::string name, value;
+    while (n >> name && v >> value) {
+      char *end = nullptr;
+      // Tcp: MaxConn is -1 on Linux; signed values are not counters.
+      long long parsed = std::strtoll(value.c_str(), &end, 10);
+      if (parsed < 0) continue;
+      counters[prefix == "Tcp:" ? "Tcp" + name : name] = static_cast<uint64_t>(parsed);
+    }
+  }
+}
+
+std::vector<NetnsSnapshot> list_namespaces() {
+  std::vector<NetnsSnapshot> out;
+  std::unordered_set<uint32_t> seen;
+  // Our own first: it is the machine's namespace for a triage run from the host.
+  uint32_t self = inode_of("/proc/self/ns/net");
+  if (self && seen.insert(self).second) out.push_back({self, "", static_cast<uint32_t>(::getpid())});
+  if (DIR *run = ::opendir("/run/netns")) {
+    while (dirent *e = ::readdir(run)) {
+      if (e->d_name[0] == '.') continue;
+      uint32_t ino = inode_of(std::string("/run/netns/") + e->d_name);
+      if (!ino) continue;
+      if (seen.insert(ino).second) out.push_back({ino, e->d_name, 0});
+      else
+        for (auto &ns : out)
+          if (ns.inode == ino && ns.name.empty()) ns.name = e->d_name;
+    }
+    ::closedir(run);
+  }
+  if (DIR *proc = ::opendir("/proc")) {
+    while (dirent *e = ::readdir(proc)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      uint32_t ino = inode_of(std::string("/proc/") + e->d_name + "/ns/net");
+      if (!ino) continue;
+      uint32_t pid = static_cast<uint32_t>(std::strtoul(e->d_name, nullptr, 10));
+      if (seen.insert(ino).second) out.push_back({ino, "", pid});
+      else
+        for (auto &ns : out)
+          if (ns.inode == ino && !ns.pid) ns.pid = pid;
+    }
+    ::closedir(proc);
+  }
+  return out;
+}
+
+void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces) {
+  // setns() moves only the calling thread: a helper thread walks the namespaces and dies, so the
+  // recorder's thread (and any socket it opens later) stays where it was.
+  std::thread walker([&namespaces] {
+    uint32_t current = inode_of("/proc/thread-self/ns/net");
+    for (auto &ns : namespaces) {
+      if (ns.inode != current) {
+        std::string path = !ns.name.empty() ? "/run/netns/" + ns.name : fmt::format("/proc/{}/ns/net", ns.pid);
+        Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        // The process may have exited since the listing; /proc/<pid>/ns/net of a reused pid is
+        // caught by checking the inode of what we opened.
+        struct stat st {};
+        if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || st.st_ino != ns.inode) {
+          ns.error = "namespace vanished";
+          continue;
+        }
+        if (::setns(fd.get(), CLONE_NEWNET) != 0) {
+          ns.error = fmt::format("setns: {}", std::strerror(errno));
+          continue;
+        }
+        current = ns.inode;
+      }
+      snapshot_current(ns);
+    }
+  });
+  walker.join();
+}
+
+std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<uint64_t> &inodes,
+                                                             const std::string &proc_root) {
+  std::unordered_map<uint64_t, SocketOwner> owners;
+  if (inodes.empty()) return owners;
+  std::unordered_set<uint64_t> wanted(inodes.begin(), inodes.end());
+  std::vector<uint32_t> pids;
+  if (DIR *proc = ::opendir(proc_root.c_str())) {
+    while (dirent *e = ::readdir(proc))
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') pids.push_back(std::strtoul(e->d_name, nullptr, 10));
+    ::closedir(proc);
+  }
+  std::sort(pids.begin(), pids.end());
+  for (uint32_t pid : pids) {
+    std::string fd_dir = fmt::format("{}/{}/fd", proc_root, pid);
+    DIR *dir = ::opendir(fd_dir.c_str());
+    if (!dir) continue;
+    while (dirent *e = ::readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      char target[64] = {};
+      ssize_t n = ::readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+      if (n <= 0 || std::strncmp(target, "socket:[", 8) != 0) continue;
+      uint64_t inode = std::strtoull(target + 8, nullptr, 10);
+      if (!wanted.count(inode) || owners.count(inode)) continue;
+      std::string comm = read_file(fmt::format("{}/{}/comm", proc_root, pid));
+      while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+      owners[inode] = {pid, comm};
+    }
+    ::closedir(dir);
+    if (owners.size() == wanted.size()) break;
+  }
+  return owners;
+}
+
+}  // namespace triage::tcp

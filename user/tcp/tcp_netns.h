@@ -1,0 +1,52 @@
+// Socket snapshots per network namespace: TIME_WAIT, CLOSE_WAIT, listeners and request sockets
+// over NETLINK_SOCK_DIAG, and the kernel's own TCP counters (/proc/net/netstat, snmp), read from
+// inside every namespace the machine has. The BPF side sees every namespace; so must this.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace triage::tcp {
+
+struct DiagSocket {
+  int family = 0;       // AF_INET / AF_INET6
+  int state = 0;        // kernel TCP state number (TCP_ST_* in bpf/tcp/tcp.h)
+  std::string laddr, raddr;
+  uint16_t lport = 0, rport = 0;
+  uint32_t rqueue = 0;  // LISTEN: accept queue length; else bytes not yet read
+  uint32_t wqueue = 0;  // LISTEN: accept queue limit (backlog); else bytes not yet acked
+  uint64_t inode = 0;   // socket inode (0 for TIME_WAIT and request socks)
+};
+
+struct NetnsSnapshot {
+  uint32_t inode = 0;     // the namespace's inode (what ip netns identify / ls -l /proc/*/ns/net show)
+  std::string name;       // its /run/netns name, if any
+  uint32_t pid = 0;       // a process living in it (0: only a /run/netns bind mount)
+  std::vector<DiagSocket> sockets;  // LISTEN, SYN_RECV (request socks), CLOSE_WAIT, TIME_WAIT
+  std::map<std::string, uint64_t> counters;  // TcpExt + Tcp counters (names as nstat prints them, w/o prefix)
+  std::string error;      // why this namespace could not be read (empty when fine)
+};
+
+// Every network namespace in use (processes' and /run/netns bind mounts), deduplicated.
+std::vector<NetnsSnapshot> list_namespaces();
+// Fills sockets and counters of each namespace, entering them from a helper thread so the
+// caller's own namespace never changes.
+void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces);
+
+// /proc/net/netstat or /proc/net/snmp text ("Prefix: names\nPrefix: values" pairs) into
+// counters; only the TcpExt and Tcp lines are kept. Tcp counters take a "Tcp" prefix
+// ("TcpRetransSegs") as nstat names them, TcpExt ones none ("ListenOverflows").
+void parse_proc_net_counters(const std::string &text, std::map<std::string, uint64_t> &counters);
+
+struct SocketOwner {
+  uint32_t pid = 0;
+  std::string comm;
+};
+// Which process holds each of `inodes` open (first match by pid order), scanning /proc/*/fd.
+std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<uint64_t> &inodes,
+                                                             const std::string &proc_root = "/proc");
+
+}  // namespace triage::tcp

@@ -1,0 +1,389 @@
+#include "tcp/tcp_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/histogram.h"
+#include "report/text_util.h"
+
+namespace triage::tcp {
+namespace {
+
+// A full accept queue refuses connections silently (the client sees a SYN retransmit, seconds of
+// delay): one overflow is already a user-visible stall; a hundred is an outage in progress.
+constexpr uint64_t kListenOverflowCritical = 100;
+// SYN cookies are sent only when a SYN queue is full; thousands of half-open connections on one
+// listener are far above what legitimate clients leave behind (each lasts one RTT).
+constexpr uint64_t kSynRecvFloodPeak = 1024;
+// A healthy application closes its end within milliseconds of reading EOF. Seconds in CLOSE_WAIT
+// mean nobody will: a descriptor (and its buffers) leaked until the process exits.
+constexpr uint64_t kCloseWaitLeakAgeMs = 2000;
+constexpr size_t kCloseWaitCritical = 100;  // enough leaked descriptors to hit ulimit -n soon
+// A TIME_WAIT socket lasts 60 s, so 1000 of them means 16+ connections a second closed first by
+// one side: worth knowing who (it is usually the side that should reuse connections).
+constexpr uint64_t kTimeWaitChurn = 1000;
+// On a client, TIME_WAIT holds an ephemeral port: a quarter of the default range (28232 ports)
+// towards one service is where connect() starts to fail with EADDRNOTAVAIL under bursts.
+constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
+// Above 1% of segments retransmitted TCP throughput drops noticeably (loss-based congestion
+// control halves the window per loss event); fewer than 10 segments is noise on any link.
+constexpr double kRetransRatioWarning = 0.01;
+constexpr double kRetransRatioCritical = 0.05;
+constexpr uint64_t kRetransMinSegments = 10;
+// RFC 6298 initial RTO (1 s) and Linux's default tcp_syn_retries (6): the k-th SYN retransmit
+// leaves at 2^k - 1 s after connect().
+constexpr double kInitialRtoS = 1.0;
+constexpr size_t kFlowsShown = 10;
+
+uint64_t u64(const json &j, const char *key) { return j.is_object() ? j.value(key, uint64_t{0}) : 0; }
+
+json hist_or_empty(const RecordingReader &r, const std::string &name, const char *unit) {
+  auto h = r.state("tcp", name);
+  return h ? *h : Log2Histogram().to_json(unit);
+}
+
+}  // namespace
+
+json build_section(const RecordingReader &r, uint64_t start_mono) {
+  auto counters = r.state("tcp", "counters");
+  if (!counters) return nullptr;
+  const json &c = *counters;
+  json s;
+  s["method"] = c.value("method", "");
+  s["transitions"] = r.state("tcp", "transitions").value_or(json::array());
+  s["by_port"] = r.state("tcp", "ports").value_or(json::array());
+  s["connect_latency"] = hist_or_empty(r, "hist_connect_us", "us");
+  s["lifetime"] = hist_or_empty(r, "hist_lifetime_us", "us");
+  s["close_wait"] = r.state("tcp", "close_wait").value_or(json::array());
+  s["close_wait_count"] = r.state("tcp", "close_wait_count").value_or(json(0));
+  json tw = r.state("tcp", "time_wait").value_or(json::object());
+  s["time_wait"] = {{"count", u64(tw, "count")},
+                    {"peak", u64(tw, "peak")},
+                    {"server", u64(tw, "server")},
+                    {"client", u64(tw, "client")},
+                    {"by_port", tw.value("by_port", json::array())},
+                    {"active_closer", tw.value("active_closer_window", tw.value("active_closer", "none"))}};
+  s["retransmits"] = {{"count", u64(c, "retrans_segs")},
+                      {"syn_count", u64(c, "syn_retrans") + u64(c, "synack_retrans")},
+                      {"syn", u64(c, "syn_retrans")},
+                      {"synack", u64(c, "synack_retrans")},
+                      {"events", u64(c, "retrans_events")},
+                      {"failed", u64(c, "retrans_failed_segs")},
+                      {"rto_ms", hist_or_empty(r, "hist_rto_ms", "ms")},
+                      {"srtt_us", hist_or_empty(r, "hist_srtt_us", "us")},
+                      {"flows", r.state("tcp", "flows").value_or(json::array())},
+                      {"flow_count", r.state("tcp", "flow_count").value_or(json(0))}};
+  s["listeners"] = r.state("tcp", "listeners").value_or(json::array());
+  s["netstat"] = r.state("tcp", "netstat").value_or(json::array());
+
+  auto seconds_since_start = [&](uint64_t t_ns) {
+    return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
+  };
+  json resets = json::array();
+  r.for_each_event("tcp", "", [&](uint64_t t, const std::string &kind, const json &d) {
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    row["kind"] = kind;
+    resets.push_back(row);
+  });
+  s["resets"] = {{"sent", u64(c, "resets_sent")}, {"received", u64(c, "resets_received")}, {"events", resets}};
+  json series = json::array();
+  r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    series.push_back(row);
+  });
+  s["socket_series"] = series;
+  json rates = json::array();
+  r.for_each_series("tcp", "rates", [&](uint64_t t, const json &d) {
+    json row = d;
+    row["t"] = seconds_since_start(t);
+    rates.push_back(row);
+  });
+  s["rate_series"] = rates;
+  s["hz"] = c.value("hz", 0);
+  s["lost_events"] = u64(c, "events_lost");
+  s["events_produced"] = u64(c, "events_produced");
+  s["untracked_sockets"] = u64(c, "sock_map_full");
+  s["dropped_ports"] = u64(c, "port_map_full");
+  s["dropped_flows"] = u64(c, "flow_map_full");
+  return s;
+}
+
+void render_text(const json &s, std::string &out) {
+  heading("TCP: connections, closes, retransmits and listen queues", out);
+  if (s.is_null()) {
+    out += "  not recorded\n";
+    return;
+  }
+  out += fmt::format("  lost events {}, untracked sockets {} (per-socket map full), dropped flows {}\n",
+                     s.value("lost_events", 0ULL), s.value("untracked_sockets", 0ULL), s.value("dropped_flows", 0ULL));
+
+  out += "\nstate transitions\n";
+  if (s["transitions"].empty()) out += "  (none)\n";
+  for (const auto &t : s["transitions"])
+    out += fmt::format("  {:>16} -> {:<16} {:>8}\n", t.value("from", ""), t.value("to", ""), t.value("count", 0ULL));
+
+  out += "\nper service port (server: local port, client: remote port)\n";
+  out += fmt::format("  {:>6} {:<8} {:>7} {:>7} {:>9} {:>9} {:>6} {:>8} {:>10} {:>10}\n", "PORT", "ROLE", "OPENS",
+                     "ESTAB", "ACT.CLOSE", "PAS.CLOSE", "ABORT", "CONNFAIL", "CONN.AVG", "LIFE.AVG");
+  for (const auto &p : s["by_port"])
+    out += fmt::format("  {:>6} {:<8} {:>7} {:>7} {:>9} {:>9} {:>6} {:>8} {:>8}us {:>8}ms\n", p.value("port", 0),
+                       p.value("role", ""), p.value("opens", 0ULL), p.value("established", 0ULL),
+                       p.value("active_closes", 0ULL), p.value("passive_closes", 0ULL), p.value("aborts", 0ULL),
+                       p.value("connect_failures", 0ULL), p.value("connect_avg_us", 0ULL),
+                       p.value("lifetime_avg_ms", 0ULL));
+
+  out += "\nconnect latency (SYN_SENT -> ESTABLISHED)\n";
+  render_histogram(s["connect_latency"], "usecs", out);
+
+  const auto &rt = s["retransmits"];
+  out += fmt::format("\nretransmits: {} segments ({} SYN, {} SYN-ACK; {} failed to send)\n", rt.value("count", 0ULL),
+                     rt.value("syn", 0ULL), rt.value("synack", 0ULL), rt.value("failed", 0ULL));
+  if (rt.value("count", 0ULL)) {
+    out += "RTO at retransmit\n";
+    render_histogram(rt["rto_ms"], "msecs", out);
+    out += "smoothed RTT at retransmit\n";
+    render_histogram(rt["srtt_us"], "usecs", out);
+    out += fmt::format("  {:>22} {:>22} {:>6} {:<16} {:>7}\n", "LOCAL", "REMOTE", "SEGS", "STATE", "BACKOFF");
+    size_t shown = 0;
+    for (const auto &f : rt["flows"]) {
+      if (shown++ == kFlowsShown) break;
+      out += fmt::format("  {:>22} {:>22} {:>6} {:<16} {:>7}\n",
+                         fmt::format("{}:{}", f.value("saddr", ""), f.value("sport", 0)),
+                         fmt::format("{}:{}", f.value("daddr", ""), f.value("dport", 0)), f.value("count", 0ULL),
+                         f.value("state", ""), f.value("max_backoff", 0));
+    }
+  }
+
+  out += "\nlisteners (accept queue now/peak/max, overflows attributed from the namespace's ListenOverflows)\n";
+  if (s["listeners"].empty()) out += "  (none)\n";
+  for (const auto &l : s["listeners"])
+    out += fmt::format("  {:>22} queue {}/{}/{} syn_recv peak {} overflows {} syn_drops {} cookies {}  {} ({}) netns {}\n",
+                       fmt::format("{}:{}", l.value("addr", ""), l.value("port", 0)), l.value("backlog", 0),
+                       l.value("backlog_peak", 0), l.value("backlog_max", 0), l.value("syn_recv_peak", 0),
+                       l.value("overflows", 0ULL), l.value("syn_drops", 0ULL), l.value("syncookies", 0ULL),
+                       printable(l.value("comm", "")), l.value("pid", 0), l.value("netns", 0ULL));
+
+  const auto &tw = s["time_wait"];
+  out += fmt::format("\nTIME_WAIT at the end: {} (peak {}), active closer: {}\n", tw.value("count", 0ULL),
+                     tw.value("peak", 0ULL), tw.value("active_closer", ""));
+  size_t shown = 0;
+  for (const auto &p : tw["by_port"]) {
+    if (shown++ == 5) break;
+    out += fmt::format("  {} side, port {}: {}\n", p.value("side", ""), p.value("port", 0), p.value("count", 0ULL));
+  }
+
+  out += fmt::format("\nCLOSE_WAIT at the end: {}\n", s.value("close_wait_count", 0ULL));
+  shown = 0;
+  for (const auto &cw : s["close_wait"]) {
+    if (shown++ == 10) break;
+    out += fmt::format("  {}:{} <- {}:{}  {} ({})  age {}{}\n", cw.value("laddr", ""), cw.value("lport", 0),
+                       cw.value("raddr", ""), cw.value("rport", 0), printable(cw.value("comm", "")), cw.value("pid", 0),
+                       format_duration_ns(cw.value("age_ms", 0ULL) * 1000000), cw.value("age_exact", false) ? "" : "+");
+  }
+  const auto &resets = s["resets"];
+  out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
+}
+
+namespace {
+
+uint64_t netstat_total(const json &s, const char *key) {
+  uint64_t total = 0;
+  for (const auto &ns : s["netstat"]) total += u64(ns["delta"], key);
+  return total;
+}
+
+std::string endpoint(const json &row, const char *addr, const char *port) {
+  return fmt::format("{}:{}", row.value(addr, ""), row.value(port, 0));
+}
+
+}  // namespace
+
+void add_findings(const json &report, json &findings) {
+  const json &s = report["tcp"];
+  if (s.is_null()) return;
+
+  // listen-overflow: per listener, plus what could not be pinned on one listener.
+  for (const auto &l : s["listeners"]) {
+    uint64_t overflows = u64(l, "overflows");
+    if (!overflows) continue;
+    findings.push_back(
+        {{"id", "listen-overflow"},
+         {"severity", overflows >= kListenOverflowCritical ? "critical" : "warning"},
+         {"title", fmt::format("Accept queue of {} overflowed {} times (backlog {}, held by {} ({}))",
+                               endpoint(l, "addr", "port"), overflows, l.value("backlog_max", 0), l.value("comm", "?"),
+                               l.value("pid", 0))},
+         {"evidence",
+          {{"listener", endpoint(l, "addr", "port")},
+           {"overflows", overflows},
+           {"backlog_max", l.value("backlog_max", 0)},
+           {"backlog_peak", l.value("backlog_peak", 0)},
+           {"full_samples", l.value("full_samples", 0)},
+           {"samples", l.value("samples", 0)},
+           {"pid", l.value("pid", 0)},
+           {"comm", l.value("comm", "")},
+           {"netns", l.value("netns", 0ULL)}}},
+         {"advice",
+          "The application does not accept() fast enough for its backlog: connections are dropped and clients "
+          "retry after 1 s, 3 s, 7 s. Accept faster (more acceptor threads, a non-blocking accept loop), and raise "
+          "the listen() backlog together with net.core.somaxconn (the kernel caps the backlog at it)."}});
+  }
+  for (const auto &ns : s["netstat"]) {
+    uint64_t rest = u64(ns, "unattributed_overflows");
+    if (!rest) continue;
+    findings.push_back({{"id", "listen-overflow"},
+                        {"severity", rest >= kListenOverflowCritical ? "critical" : "warning"},
+                        {"title", fmt::format("{} accept-queue overflows in network namespace {} (several listeners "
+                                              "were full; not attributable to one)",
+                                              rest, ns.value("netns", 0ULL))},
+                        {"evidence", {{"netns", ns.value("netns", 0ULL)}, {"overflows", rest}}},
+                        {"advice", "Check the listeners whose accept queue peaked at its maximum in the listeners table."}});
+  }
+
+  // syn-flood: the SYN queue itself filled (cookies or drops), or an implausible number of half-open connections.
+  uint64_t cookies = netstat_total(s, "SyncookiesSent"), reqq_drops = netstat_total(s, "TCPReqQFullDrop");
+  uint64_t syn_recv_peak = 0;
+  std::string flooded = "-";
+  for (const auto &l : s["listeners"])
+    if (u64(l, "syn_recv_peak") > syn_recv_peak) syn_recv_peak = u64(l, "syn_recv_peak"), flooded = endpoint(l, "addr", "port");
+  if (cookies || reqq_drops || syn_recv_peak >= kSynRecvFloodPeak) {
+    findings.push_back(
+        {{"id", "syn-flood"},
+         {"severity", reqq_drops ? "critical" : "warning"},
+         {"title", fmt::format("SYN queue overflow: {} SYN cookies sent, {} SYNs dropped, up to {} half-open on {}", cookies,
+                               reqq_drops, syn_recv_peak, flooded)},
+         {"evidence",
+          {{"syncookies_sent", cookies}, {"syn_queue_drops", reqq_drops}, {"syn_recv_peak", syn_recv_peak}, {"listener", flooded}}},
+         {"advice",
+          "Either a SYN flood (many sources that never complete the handshake: filter upstream, keep "
+          "net.ipv4.tcp_syncookies=1) or a legitimate burst larger than the SYN queue: raise "
+          "net.ipv4.tcp_max_syn_backlog and the listen() backlog."}});
+  }
+
+  // close-wait-leak: per process.
+  std::map<std::pair<uint64_t, std::string>, std::pair<size_t, uint64_t>> leaks;  // (pid, comm) -> (count, max age)
+  for (const auto &cw : s["close_wait"]) {
+    if (u64(cw, "age_ms") < kCloseWaitLeakAgeMs) continue;
+    auto &[count, max_age] = leaks[{u64(cw, "pid"), cw.value("comm", "")}];
+    count++;
+    max_age = std::max(max_age, u64(cw, "age_ms"));
+  }
+  for (const auto &[owner, stats] : leaks) {
+    const auto &[pid, comm] = owner;
+    findings.push_back(
+        {{"id", "close-wait-leak"},
+         {"severity", stats.first >= kCloseWaitCritical ? "critical" : "warning"},
+         {"title", fmt::format("{} socket(s) stuck in CLOSE_WAIT in {} ({}), oldest {}", stats.first,
+                               pid ? comm : "no process (orphaned)", pid, format_duration_ns(stats.second * 1000000))},
+         {"evidence", {{"pid", pid}, {"comm", comm}, {"count", stats.first}, {"oldest_ms", stats.second}}},
+         {"advice",
+          "The peer closed and this process never closed its end: a missing close() on an error or EOF path, or a "
+          "connection pool that does not notice dead connections. Each one holds a descriptor until the process "
+          "exits; find the code path with ls -l /proc/<pid>/fd and fix the close."}});
+  }
+
+  // time-wait-churn.
+  const auto &tw = s["time_wait"];
+  uint64_t tw_peak = std::max(u64(tw, "peak"), u64(tw, "count"));
+  uint64_t worst_client_port = 0;
+  for (const auto &p : tw["by_port"])
+    if (p.value("side", "") == "client") worst_client_port = std::max(worst_client_port, u64(p, "count"));
+  if (tw_peak >= kTimeWaitChurn || worst_client_port >= kTimeWaitPortExhaustion) {
+    std::string closer = tw.value("active_closer", "none");
+    std::string top_port = "-";
+    if (!tw["by_port"].empty())
+      top_port = fmt::format("{} side of port {}", tw["by_port"][0].value("side", ""), tw["by_port"][0].value("port", 0));
+    findings.push_back(
+        {{"id", "time-wait-churn"},
+         {"severity", worst_client_port >= kTimeWaitPortExhaustion ? "critical" : "warning"},
+         {"title", fmt::format("{} sockets in TIME_WAIT (peak); the {} closes first ({})", tw_peak, closer, top_port)},
+         {"evidence",
+          {{"time_wait_peak", tw_peak},
+           {"time_wait_end", u64(tw, "count")},
+           {"server_side", u64(tw, "server")},
+           {"client_side", u64(tw, "client")},
+           {"active_closer", closer},
+           {"top", top_port}}},
+         {"advice",
+          closer.find("server") != std::string::npos
+              ? "The server closes each connection first, so it keeps the TIME_WAIT state: enable HTTP keep-alive / "
+                "connection reuse so clients keep connections open, or let the client close first."
+              : "Clients open a new connection per request and close it first: reuse connections (keep-alive, "
+                "pooling); TIME_WAIT holds ephemeral ports, so net.ipv4.tcp_tw_reuse=1 and a wider "
+                "ip_local_port_range buy time."}});
+  }
+
+  // retransmits: against the segments sent, when the namespaces' counters are known.
+  const auto &rt = s["retransmits"];
+  uint64_t retrans = u64(rt, "count");
+  uint64_t out_segs = netstat_total(s, "TcpOutSegs");
+  double ratio = out_segs ? static_cast<double>(retrans) / static_cast<double>(out_segs) : 0;
+  if (retrans >= kRetransMinSegments && (ratio >= kRetransRatioWarning || !out_segs)) {
+    std::string worst = "-";
+    if (!rt["flows"].empty()) {
+      const auto &f = rt["flows"][0];
+      worst = fmt::format("{} -> {} ({} segments)", endpoint(f, "saddr", "sport"), endpoint(f, "daddr", "dport"),
+                          f.value("count", 0ULL));
+    }
+    findings.push_back(
+        {{"id", "retransmits"},
+         {"severity", ratio >= kRetransRatioCritical ? "critical" : "warning"},
+         {"title", fmt::format("{} TCP segments retransmitted ({:.1f}% of segments sent); worst flow {}", retrans,
+                               ratio * 100, worst)},
+         {"evidence",
+          {{"retransmitted_segments", retrans},
+           {"segments_sent", out_segs},
+           {"ratio", ratio},
+           {"rto_p50_ms", rt["rto_ms"].value("p50", 0.0)},
+           {"srtt_p50_us", rt["srtt_us"].value("p50", 0.0)},
+           {"flows", rt.value("flow_count", 0)},
+           {"worst_flow", worst}}},
+         {"advice",
+          "Packets are lost on the path: check interface errors and drops (ip -s link, ethtool -S), a saturated "
+          "link or queue (tc -s qdisc), firewall rate limits, and the flows' remote ends. Retransmits spread over "
+          "many peers point at this host's link; concentrated on one peer, at that path."}});
+  }
+
+  // connect-timeout-risk: connects that needed SYN retransmits.
+  uint64_t syn = u64(rt, "syn");
+  if (syn) {
+    uint64_t max_backoff = 0;
+    double srtt_s = 0;
+    std::string target = "-";
+    for (const auto &f : rt["flows"]) {
+      if (!u64(f, "syn_count") || f.value("state", "") != "TCP_SYN_SENT") continue;
+      if (u64(f, "max_backoff") >= max_backoff) {
+        max_backoff = u64(f, "max_backoff");
+        target = endpoint(f, "daddr", "dport");
+      }
+    }
+    double p99_connect_s = s["connect_latency"].value("p99", 0.0) / 1e6;
+    srtt_s = std::max(srtt_s, p99_connect_s - (std::pow(2.0, static_cast<double>(max_backoff)) - 1) * kInitialRtoS);
+    // The SYN retransmitted for the n-th time leaves (2^n - 1) x initial RTO after connect(); its
+    // answer needs one more RTT. A connect timeout below that fails every connect that needed it.
+    int retransmits = static_cast<int>(std::max<uint64_t>(max_backoff, 1));
+    double safe_s = (std::pow(2.0, retransmits) - 1) * kInitialRtoS + std::max(srtt_s, 0.0);
+    findings.push_back(
+        {{"id", "connect-timeout-risk"},
+         {"severity", "warning"},
+         {"title", fmt::format("{} SYN retransmit(s): connects to {} took {}+ s; a connect timeout below {:.1f} s fails them",
+                               syn, target, static_cast<int>(std::pow(2.0, retransmits) - 1), safe_s)},
+         {"evidence",
+          {{"syn_retransmits", syn},
+           {"max_backoff", max_backoff},
+           {"target", target},
+           {"connect_p99_us", s["connect_latency"].value("p99", 0.0)},
+           {"min_safe_connect_timeout_s", safe_s}}},
+         {"advice",
+          fmt::format("SYNs are lost (or the server's SYN queue / accept queue is full): each retransmit doubles the "
+                      "wait from the initial RTO of 1 s (1 s, 3 s, 7 s, 15 s after connect()). Keep client connect "
+                      "timeouts above {:.1f} s or they fail exactly these connects; fix the loss or the listener.",
+                      safe_s)}});
+  }
+}
+
+}  // namespace triage::tcp
