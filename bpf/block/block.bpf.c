@@ -18,6 +18,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
+#include "common/filter.bpf.h"
 #include "block/block.h"
 
 #define E2BIG 7 /* errno: the map is full */
@@ -26,9 +27,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader before load; constant for the verifier, so unused branches are pruned. */
 const volatile __u64 outlier_threshold_ns = 100 * 1000 * 1000;
-const volatile __u32 filter_tgid = 0;          /* 0: all processes */
-const volatile __u64 filter_cgroup_id = 0;     /* 0: all cgroups; else kernfs id of the cgroup */
-const volatile __s32 filter_cgroup_subsys = -1; /* -1: cgroup v2; else the v1 subsystem id */
 /* Before 5.11 block_rq_insert and block_rq_issue took (q, rq); since then (rq). The loader counts
  * the arguments of btf_trace_block_rq_insert and sets this. */
 const volatile bool insert_issue_have_queue_arg = false;
@@ -106,41 +104,12 @@ static __always_inline struct block_cpu_counters *this_cpu_counters(void)
 	return bpf_map_lookup_elem(&counters, &zero);
 }
 
-static __always_inline bool task_in_cgroup(struct task_struct *task)
-{
-	struct cgroup_subsys_state *css;
-	struct cgroup *cgrp;
-
-	if (filter_cgroup_subsys < 0)
-		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	else {
-		int ssid = filter_cgroup_subsys & 15;
-		css = BPF_CORE_READ(task, cgroups, subsys[ssid]);
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	/* Walk up to the root: the task may sit in a descendant of the filter's cgroup. */
-	for (int depth = 0; depth < 16 && cgrp; depth++) {
-		if (BPF_CORE_READ(cgrp, kn, id) == filter_cgroup_id)
-			return true;
-		css = BPF_CORE_READ(cgrp, self.parent);
-		if (!css)
-			break;
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	return false;
-}
-
 /* Filters apply to the submitter: the process whose I/O it is. */
 static __always_inline bool current_traced(void)
 {
-	struct task_struct *task;
-
-	if (!filter_tgid && !filter_cgroup_id)
+	if (!filter_active())
 		return true;
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
-		return false;
-	task = (struct task_struct *)bpf_get_current_task();
-	return !filter_cgroup_id || task_in_cgroup(task);
+	return task_matches_filter((struct task_struct *)bpf_get_current_task());
 }
 
 static __always_inline __u32 request_dev(struct request *rq)

@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
+#include "common/filter.bpf.h"
 #include "sched/sched.h"
 
 #define E2BIG 7 /* errno: the map is full */
@@ -26,9 +27,6 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader before load; constant for the verifier, so unused branches are pruned. */
 const volatile __u64 base_ns = 0;            /* CLOCK_MONOTONIC at open: span times are relative */
 const volatile __u64 outlier_threshold_ns = 10 * 1000 * 1000;
-const volatile __u32 filter_tgid = 0;         /* 0: all processes */
-const volatile __u64 filter_cgroup_id = 0;    /* 0: all cgroups; else kernfs id of the cgroup */
-const volatile __s32 filter_cgroup_subsys = -1; /* -1: cgroup v2; else the v1 subsystem id */
 const volatile bool switch_has_prev_state = true; /* 5.18+: sched_switch passes prev_state */
 
 struct task_sched_state {
@@ -96,43 +94,13 @@ static __always_inline struct sched_cpu_acc *this_cpu_acc(void)
 	return bpf_map_lookup_elem(&cpu_acc, &zero);
 }
 
-static __always_inline bool task_in_cgroup(struct task_struct *task)
-{
-	struct cgroup_subsys_state *css;
-	struct cgroup *cgrp;
-
-	if (filter_cgroup_subsys < 0)
-		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	else {
-		int ssid = filter_cgroup_subsys & 15;
-		css = BPF_CORE_READ(task, cgroups, subsys[ssid]);
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	/* Walk up to the root: the task may sit in a descendant of the filter's cgroup. */
-	for (int depth = 0; depth < 16 && cgrp; depth++) {
-		if (BPF_CORE_READ(cgrp, kn, id) == filter_cgroup_id)
-			return true;
-		css = BPF_CORE_READ(cgrp, self.parent);
-		if (!css)
-			break;
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	return false;
-}
-
 /* Filters apply to the task that waits, decided once per task and cached in its state. */
 static __always_inline bool task_traced(struct task_struct *task, struct task_sched_state *st)
 {
-	if (!filter_tgid && !filter_cgroup_id)
+	if (!filter_active())
 		return true;
-	if (st->verdict == 0) {
-		bool ok = true;
-		if (filter_tgid && BPF_CORE_READ(task, tgid) != filter_tgid)
-			ok = false;
-		if (ok && filter_cgroup_id && !task_in_cgroup(task))
-			ok = false;
-		st->verdict = ok ? 1 : 2;
-	}
+	if (st->verdict == 0)
+		st->verdict = task_matches_filter(task) ? 1 : 2;
 	return st->verdict == 1;
 }
 

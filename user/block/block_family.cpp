@@ -21,6 +21,7 @@
 #include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
 #include "core/clock.h"
+#include "core/hook_sets.h"
 #include "core/log.h"
 
 namespace triage::block {
@@ -62,24 +63,10 @@ class BlockFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::vector<const HookSet *> candidates;
-    for (const auto &set : kHookSets) candidates.push_back(&set);
-    for (const auto &forced : options.forced_hooks) {
-      if (forced.rfind("block=", 0) != 0) continue;
-      std::string method = forced.substr(6);
-      std::erase_if(candidates, [&](const HookSet *s) { return method != s->method; });
-    }
     std::string reasons;
-    for (const HookSet *set : candidates) {
-      auto loaded = load(*set, kernel);
-      if (loaded) {
-        hooks_ = set;
-        break;
-      }
-      reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", set->method, loaded.error().message);
-    }
+    hooks_ = load_first_hook_set<HookSet>(kHookSets, "block", options.forced_hooks,
+                                          [&](const HookSet &set) { return load(set, kernel); }, reasons);
     if (!hooks_) {
-      if (candidates.empty()) reasons = "no hook set matches --force-hook";
       for (const char *probe : kProbeNames) probes_.push_back({probe, "block", hook_of(probe), "", "failed", reasons});
       return;
     }
@@ -188,9 +175,7 @@ class BlockFamily final : public Family {
     BlockSkeleton skel(block_bpf__open());
     if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
     skel->rodata->outlier_threshold_ns = options_.block_outlier_threshold_ns;
-    skel->rodata->filter_tgid = options_.pid;
-    skel->rodata->filter_cgroup_id = options_.cgroup_id;
-    skel->rodata->filter_cgroup_subsys = options_.cgroup_subsys;
+    set_filter_rodata(skel->rodata, options_);
     // 5.11 dropped the request_queue argument of block_rq_insert/issue; count, never trust a version.
     int insert_args = kernel.tracepoint_arg_count("block_rq_insert");
     if (insert_args < 0) insert_args = kernel.tracepoint_arg_count("block_rq_issue");

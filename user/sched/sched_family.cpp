@@ -20,6 +20,7 @@
 #include "core/bpf_raii.h"
 #include "core/clock.h"
 #include "core/histogram.h"
+#include "core/hook_sets.h"
 #include "core/log.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
@@ -86,24 +87,10 @@ class SchedFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::vector<const HookSet *> candidates;
-    for (const auto &set : kHookSets) candidates.push_back(&set);
-    for (const auto &forced : options.forced_hooks) {
-      if (forced.rfind("sched=", 0) != 0) continue;
-      std::string method = forced.substr(6);
-      std::erase_if(candidates, [&](const HookSet *s) { return method != s->method; });
-    }
     std::string reasons;
-    for (const HookSet *set : candidates) {
-      auto loaded = load(*set, kernel);
-      if (loaded) {
-        hooks_ = set;
-        break;
-      }
-      reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", set->method, loaded.error().message);
-    }
+    hooks_ = load_first_hook_set<HookSet>(kHookSets, "sched", options.forced_hooks,
+                                          [&](const HookSet &set) { return load(set, kernel); }, reasons);
     if (!hooks_) {
-      if (candidates.empty()) reasons = "no hook set matches --force-hook";
       for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_seed"})
         probes_.push_back({probe, "sched", hook_of(probe), "", "failed", reasons});
       return;
@@ -215,9 +202,7 @@ class SchedFamily final : public Family {
     base_ns_ = monotonic_ns();
     skel->rodata->base_ns = base_ns_;
     skel->rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
-    skel->rodata->filter_tgid = options_.pid;
-    skel->rodata->filter_cgroup_id = options_.cgroup_id;
-    skel->rodata->filter_cgroup_subsys = options_.cgroup_subsys;
+    set_filter_rodata(skel->rodata, options_);
     // 5.18 added prev_state to sched_switch; count the arguments rather than trust a version.
     skel->rodata->switch_has_prev_state = kernel.tracepoint_arg_count("sched_switch") >= 4;
 
