@@ -83,6 +83,11 @@ struct task_struct___pre514 {
 	volatile long state;
 } __attribute__((preserve_access_index));
 
+/* A task field, read directly where the verifier knows the pointer's type (tp_btf, iter: a plain
+ * load) and through bpf_probe_read_kernel where it does not (raw_tp). `by_pid` is a constant at
+ * every call site, so each program keeps only its own branch. */
+#define TASK_FIELD(by_pid, task, field) ((by_pid) ? BPF_CORE_READ(task, field) : (task)->field)
+
 static __always_inline __u64 now_since_base(void)
 {
 	return bpf_ktime_get_ns() - base_ns;
@@ -111,7 +116,7 @@ static __always_inline struct task_sched_state *task_state(struct task_struct *t
 	if (!by_pid) {
 		st = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	} else {
-		__u32 pid = BPF_CORE_READ(task, pid);
+		__u32 pid = TASK_FIELD(by_pid, task, pid);
 		st = bpf_map_lookup_elem(&task_states_by_pid, &pid);
 		if (!st) {
 			struct task_sched_state fresh = {};
@@ -149,9 +154,9 @@ static __always_inline void open_span(struct sched_cpu_acc *acc, struct task_sch
 }
 
 static __always_inline void account_process(struct task_struct *task, __u32 kind, __u64 wait_ns,
-					    struct sched_cpu_acc *acc)
+					    struct sched_cpu_acc *acc, bool by_pid)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 tgid = TASK_FIELD(by_pid, task, tgid);
 	struct sched_proc_stats *ps = bpf_map_lookup_elem(&proc_stats, &tgid);
 
 	if (!ps) {
@@ -206,7 +211,7 @@ static __always_inline void emit_outlier(struct task_struct *task, __u32 kind, _
 /* Ends the task's open span at `now`: the wait enters the histograms and totals. */
 static __always_inline void close_span(struct sched_cpu_acc *acc, struct task_struct *task,
 				       struct task_sched_state *st, __u64 now,
-				       struct task_struct *waker)
+				       struct task_struct *waker, bool by_pid)
 {
 	__u32 kind = st->kind & (SCHED_WAIT_KINDS - 1);
 	__u64 start = st->since_ns;
@@ -221,17 +226,19 @@ static __always_inline void close_span(struct sched_cpu_acc *acc, struct task_st
 	h = bpf_map_lookup_elem(&hists, &zero);
 	if (h)
 		hist_add(&h->by_kind[kind], wait_ns / 1000);
-	account_process(task, kind, wait_ns, acc);
+	account_process(task, kind, wait_ns, acc, by_pid);
 	if (wait_ns >= outlier_threshold_ns)
 		emit_outlier(task, kind, wait_ns, now, waker, acc);
 }
 
-static __always_inline __u32 d_state_kind(struct task_struct *task)
+static __always_inline __u32 d_state_kind(struct task_struct *task, bool by_pid)
 {
-	if (BPF_CORE_READ_BITFIELD_PROBED(task, in_iowait))
+	bool iowait = by_pid ? BPF_CORE_READ_BITFIELD_PROBED(task, in_iowait) : BPF_CORE_READ_BITFIELD(task, in_iowait);
+
+	if (iowait)
 		return SCHED_WAIT_D_IO;
 	if (bpf_core_field_exists(task->in_memstall) &&
-	    BPF_CORE_READ_BITFIELD_PROBED(task, in_memstall))
+	    (by_pid ? BPF_CORE_READ_BITFIELD_PROBED(task, in_memstall) : BPF_CORE_READ_BITFIELD(task, in_memstall)))
 		return SCHED_WAIT_D_MEM;
 	return SCHED_WAIT_D_OTHER;
 }
@@ -256,35 +263,35 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	 * whole window (the "one CPU at 100 %" case) produces no event here at all. */
 	acc->switches++;
 
-	if (BPF_CORE_READ(prev, pid) != 0) {
+	if (TASK_FIELD(by_pid, prev, pid) != 0) {
 		if (prev_state & SCHED_TASK_DEAD) {
 			forget_task(prev, by_pid);
 		} else if ((st = task_state(prev, by_pid)) && task_traced(prev, st)) {
 			/* A span still open on a task that was running is stale (it began before we
 			 * saw the task, or we missed its wakeup): end it here rather than let it grow. */
 			if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
-				close_span(acc, prev, st, now, NULL);
+				close_span(acc, prev, st, now, NULL, by_pid);
 			/* Preempted, or yielded while runnable: it waits on a run queue from now on,
 			 * whatever its state word says. This is where CPU-bound tasks do their waiting. */
 			if (preempt || prev_state == SCHED_TASK_RUNNING)
 				open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
 			else if ((prev_state & SCHED_TASK_UNINTERRUPTIBLE) &&
 				 !(prev_state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN)))
-				open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(prev), now);
+				open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(prev, by_pid), now);
 			else
 				st->phase = SCHED_PHASE_SLEEPING;
 		}
 	}
 
-	if (BPF_CORE_READ(next, pid) != 0) {
+	if (TASK_FIELD(by_pid, next, pid) != 0) {
 		st = task_state(next, by_pid);
 		if (st && task_traced(next, st)) {
 			if (st->phase == SCHED_PHASE_QUEUED) {
 				__u64 wait_ns = now > st->since_ns ? now - st->since_ns : 0;
 				acc->runq_wait_here_ns += wait_ns;
-				close_span(acc, next, st, now, NULL);
+				close_span(acc, next, st, now, NULL, by_pid);
 			} else if (st->phase == SCHED_PHASE_BLOCKED) {
-				close_span(acc, next, st, now, NULL); /* its wakeup was not seen */
+				close_span(acc, next, st, now, NULL, by_pid); /* its wakeup was not seen */
 			}
 			st->phase = SCHED_PHASE_RUNNING;
 		}
@@ -309,7 +316,8 @@ static __always_inline void on_wakeup(struct task_struct *p, bool by_pid)
 	now = now_since_base();
 	if (st->phase == SCHED_PHASE_BLOCKED)
 		close_span(acc, p, st, now,
-			   by_pid ? (struct task_struct *)bpf_get_current_task() : bpf_get_current_task_btf());
+			   by_pid ? (struct task_struct *)bpf_get_current_task() : bpf_get_current_task_btf(),
+			   by_pid);
 	open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
 }
 
@@ -377,7 +385,7 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 	__u32 state;
 	__u64 now;
 
-	if (!task || !acc || BPF_CORE_READ(task, pid) == 0)
+	if (!task || !acc || TASK_FIELD(by_pid, task, pid) == 0)
 		return 0;
 	st = task_state(task, by_pid);
 	if (!st || st->phase != SCHED_PHASE_UNKNOWN || !task_traced(task, st))
@@ -389,7 +397,7 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 			open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
 	} else if ((state & SCHED_TASK_UNINTERRUPTIBLE) &&
 		   !(state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN))) {
-		open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task), now);
+		open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task, by_pid), now);
 	}
 	return 0;
 }
