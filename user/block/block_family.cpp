@@ -66,6 +66,8 @@ class BlockFamily final : public Family {
     std::string reasons;
     hooks_ = load_first_hook_set<HookSet>(kHookSets, "block", options.forced_hooks,
                                           [&](const HookSet &set) { return load(set, kernel); }, reasons);
+    // Attached through a fallback: say what the preferred hook set was refused for.
+    fallback_reason_ = hooks_ && !reasons.empty() ? fmt::format("fallback; {}", reasons) : "";
     if (!hooks_) {
       for (const char *probe : kProbeNames) probes_.push_back({probe, "block", hook_of(probe), "", "failed", reasons});
       return;
@@ -205,7 +207,7 @@ class BlockFamily final : public Family {
         return false;
       }
       links_.push_back(std::move(link));
-      probes_.push_back({probe, "block", hook_of(probe), hooks_->method, "attached", ""});
+      probes_.push_back({probe, "block", hook_of(probe), hooks_->method, "attached", fallback_reason_});
       return true;
     };
     bool insert = attach_one("block_rq_insert", hooks_->insert_prog(skel_.get()));
@@ -233,6 +235,7 @@ class BlockFamily final : public Family {
   RecordOptions options_;
   BlockSkeleton skel_;
   const HookSet *hooks_ = nullptr;
+  std::string fallback_reason_;
   std::vector<UniqueLink> links_;
   UniqueRingBuffer ring_;
   std::vector<ProbeStatus> probes_;

@@ -14,8 +14,7 @@ int libbpf_print(enum libbpf_print_level level, const char *format, va_list args
   // says why in `triage probes` and the report.
   (void)level;
   if (!g_debug.load()) return 0;
-  std::fputs("libbpf: ", stderr);
-  return std::vfprintf(stderr, format, args);
+  return std::vfprintf(stderr, format, args);  // libbpf's lines carry their own "libbpf: " prefix
 }
 }  // namespace
 

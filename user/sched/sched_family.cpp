@@ -90,6 +90,8 @@ class SchedFamily final : public Family {
     std::string reasons;
     hooks_ = load_first_hook_set<HookSet>(kHookSets, "sched", options.forced_hooks,
                                           [&](const HookSet &set) { return load(set, kernel); }, reasons);
+    // Attached through a fallback: say what the preferred hook set was refused for.
+    fallback_reason_ = hooks_ && !reasons.empty() ? fmt::format("fallback; {}", reasons) : "";
     if (!hooks_) {
       for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_seed"})
         probes_.push_back({probe, "sched", hook_of(probe), "", "failed", reasons});
@@ -233,7 +235,7 @@ class SchedFamily final : public Family {
         return false;
       }
       links_.push_back(std::move(link));
-      probes_.push_back({probe, "sched", hook_of(probe), hooks_->method, "attached", ""});
+      probes_.push_back({probe, "sched", hook_of(probe), hooks_->method, "attached", fallback_reason_});
       return true;
     };
     switch_attached_ = attach_one("sched_switch", hooks_->switch_prog(skel_.get()));
@@ -262,7 +264,7 @@ class SchedFamily final : public Family {
     while (::read(iter_fd, buf, sizeof buf) > 0) {
     }
     ::close(iter_fd);
-    probes_.push_back({probe, "sched", hook_of(probe), "iter", "attached", ""});
+    probes_.push_back({probe, "sched", hook_of(probe), "iter", "attached", fallback_reason_});
   }
 
   static int on_event(void *ctx, void *data, size_t size) {
@@ -355,6 +357,7 @@ class SchedFamily final : public Family {
   RecordOptions options_;
   SchedSkeleton skel_;
   const HookSet *hooks_ = nullptr;
+  std::string fallback_reason_;
   std::vector<UniqueLink> links_;
   UniqueRingBuffer ring_;
   std::vector<ProbeStatus> probes_;
