@@ -38,6 +38,11 @@ const volatile bool retransmit_has_err = false;
 const volatile bool kfree_skb_has_rx_sk = false;
 /* The enum value of SKB_DROP_REASON_TCP_LISTEN_OVERFLOW on this kernel, 0: not known here. */
 const volatile __u32 listen_overflow_reason = 0;
+/* -p / --cgroup, as the sched family applies them, but to the socket's owner (struct tcp_owner):
+ * with a filter set only sockets whose owner is known and matches are tracked at all. */
+const volatile __u32 filter_tgid = 0;         /* 0: all processes */
+const volatile __u64 filter_cgroup_id = 0;    /* 0: all cgroups; else kernfs id of the cgroup */
+const volatile __s32 filter_cgroup_subsys = -1; /* -1: cgroup v2; else the v1 subsystem id */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -66,6 +71,22 @@ struct {
 	__type(key, struct tcp_listener_key);
 	__type(value, __u64);
 } listen_drops SEC(".maps");
+
+/* Listener owners by (netns, port), for the passive children born in softirq context. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tcp_listener_key);
+	__type(value, struct tcp_owner);
+} listener_owners SEC(".maps");
+
+/* FINs that left a request unanswered, by flow (struct tcp_fin_info). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tcp_flow_key);
+	__type(value, struct tcp_fin_info);
+} fin_pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -109,6 +130,89 @@ static __always_inline __u32 jiffies_to_ms(__u64 jiffies)
 {
 	__u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
 	return hz ? (__u32)(jiffies * 1000 / hz) : 0;
+}
+
+static __always_inline bool filtering(void)
+{
+	return filter_tgid || filter_cgroup_id;
+}
+
+static __always_inline bool task_in_cgroup(struct task_struct *task)
+{
+	struct cgroup_subsys_state *css;
+	struct cgroup *cgrp;
+
+	if (filter_cgroup_subsys < 0)
+		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	else {
+		int ssid = filter_cgroup_subsys & 15;
+		css = BPF_CORE_READ(task, cgroups, subsys[ssid]);
+		cgrp = BPF_CORE_READ(css, cgroup);
+	}
+	/* Walk up to the root: the task may sit in a descendant of the filter's cgroup. */
+	for (int depth = 0; depth < 16 && cgrp; depth++) {
+		if (BPF_CORE_READ(cgrp, kn, id) == filter_cgroup_id)
+			return true;
+		css = BPF_CORE_READ(cgrp, self.parent);
+		if (!css)
+			break;
+		cgrp = BPF_CORE_READ(css, cgroup);
+	}
+	return false;
+}
+
+/* The current task as a socket's owner. Call only where the kernel runs in the owner's context. */
+static __always_inline void current_owner(struct tcp_owner *o)
+{
+	o->tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	o->traced = 1;
+	if (filter_tgid && o->tgid != filter_tgid)
+		o->traced = 2;
+	else if (filter_cgroup_id && !task_in_cgroup((struct task_struct *)bpf_get_current_task()))
+		o->traced = 2;
+}
+
+/* With a filter set: is this full socket's owner known and traced? (One lookup, filters only.) */
+static __always_inline bool sock_traced(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct tcp_sock_state *st;
+
+	if (!filtering())
+		return true;
+	st = bpf_map_lookup_elem(&sock_states, &key);
+	return st && st->owner.traced == 1;
+}
+
+/* A jiffies stamp of the socket (tcp_jiffies32) as CLOCK_MONOTONIC ns, to a jiffy. */
+static __always_inline __u64 jiffies_stamp_ns(__u32 stamp, __u64 now_ns)
+{
+	__u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
+	__u32 ago = (__u32)bpf_jiffies64() - stamp;
+	__u64 ago_ns;
+
+	if (!hz || (__s32)ago < 0)
+		return now_ns;
+	ago_ns = (__u64)ago * (1000000000ULL / hz);
+	return now_ns > ago_ns ? now_ns - ago_ns : 0;
+}
+
+/* Last data sent and received on a full socket, and whether the last was a send (a request
+ * unanswered). Zero-cost on the hot path: the kernel keeps both stamps for its own use. */
+static __always_inline bool last_data_times(const struct sock *sk, __u64 now, __u64 *sent_ns, __u64 *recv_ns)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+	__u64 bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+	__u64 bytes_received = BPF_CORE_READ(tp, bytes_received);
+	__u32 lsnd = BPF_CORE_READ(tp, lsndtime);
+	__u32 lrcv = BPF_CORE_READ(icsk, icsk_ack.lrcvtime);
+
+	*sent_ns = bytes_sent ? jiffies_stamp_ns(lsnd, now) : 0;
+	*recv_ns = jiffies_stamp_ns(lrcv, now); /* set at the handshake too */
+	/* Same jiffy: answered, unless nothing ever came back (connect, send at once). */
+	return bytes_sent && (!bytes_received || (__s32)(lsnd - lrcv) > 0);
 }
 
 static __always_inline __u32 netns_of(const struct sock *sk)
@@ -177,11 +281,6 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	cnt = this_cpu_counters();
 	if (!cnt)
 		return;
-	cnt->transitions++;
-	m = bpf_map_lookup_elem(&transitions, &zero);
-	if (m)
-		m->count[((oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1))) &
-			 (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
 	now = bpf_ktime_get_ns();
 
 	/* Work on a copy and write it back: transitions of one socket are serialised by its lock. */
@@ -202,9 +301,34 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			local.open_ns = now;
 		local.netns = netns_of(sk);
 	}
-	st = &local;
 	/* The local port is bound after SYN_SENT is set (inet_hash_connect), so re-read it. */
 	read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport);
+	if (!tracked) {
+		/* connect() and listen() run in the owner's context; a passive child's transitions run
+		 * in softirq (on loopback: in the client's context), so it inherits its listener's. */
+		if (oldstate == TCP_ST_CLOSE && (newstate == TCP_ST_SYN_SENT || newstate == TCP_ST_LISTEN)) {
+			current_owner(&local.owner);
+			if (newstate == TCP_ST_LISTEN) {
+				struct tcp_listener_key lk = {.netns = local.netns, .port = local.lport};
+				bpf_map_update_elem(&listener_owners, &lk, &local.owner, BPF_ANY);
+			}
+		} else if (local.role == TCP_ROLE_SERVER) {
+			struct tcp_listener_key lk = {.netns = local.netns, .port = local.lport};
+			struct tcp_owner *o = bpf_map_lookup_elem(&listener_owners, &lk);
+			if (o)
+				local.owner = *o;
+		}
+	}
+	/* Filtered out, or an owner we cannot know (born before the window): not tracked at all. */
+	if (filtering() && local.owner.traced != 1)
+		return;
+	st = &local;
+
+	cnt->transitions++;
+	m = bpf_map_lookup_elem(&transitions, &zero);
+	if (m)
+		m->count[((oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1))) &
+			 (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
 
 	ps = port_stats_of(st, cnt);
 	h = this_cpu_hists();
@@ -233,6 +357,24 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	case TCP_ST_FIN_WAIT1:
 		if (ps && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV))
 			__sync_fetch_and_add(&ps->active_closes, 1);
+		if (oldstate == TCP_ST_ESTABLISHED && st->role != TCP_ROLE_SERVER && st->role != TCP_ROLE_LISTENER) {
+			struct tcp_fin_info fin = {};
+			if (last_data_times(sk, now, &fin.last_send_ns, &fin.last_recv_ns)) {
+				struct tcp_flow_key fk = {};
+				/* close()/shutdown() run in the closing process: its pid is the one that gave up. */
+				fin.pid = bpf_get_current_pid_tgid() >> 32;
+				bpf_get_current_comm(fin.comm, sizeof(fin.comm));
+				fin.fin_ns = now;
+				fin.srtt_us = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
+				fk.netns = st->netns;
+				fk.family = st->family;
+				fk.sport = st->lport;
+				fk.dport = st->rport;
+				__builtin_memcpy(fk.saddr, st->laddr, sizeof(fk.saddr));
+				__builtin_memcpy(fk.daddr, st->raddr, sizeof(fk.daddr));
+				bpf_map_update_elem(&fin_pending, &fk, &fin, BPF_ANY);
+			}
+		}
 		break;
 	case TCP_ST_CLOSE_WAIT:
 		st->close_wait_ns = now;
@@ -319,7 +461,7 @@ static __always_inline void on_retransmit(const struct sock *sk, const struct sk
 	__u32 segs;
 	bool syn;
 
-	if (!cnt)
+	if (!cnt || !sock_traced(sk))
 		return;
 	/* tcp_skb_pcount(): what __tcp_retransmit_skb added to TcpRetransSegs for this skb. */
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
@@ -352,7 +494,7 @@ static __always_inline void on_retransmit_synack(const struct sock *sk, const st
 	struct tcp_cpu_counters *cnt = this_cpu_counters();
 	struct tcp_flow_key fk = {};
 
-	if (!cnt)
+	if (!cnt || !sock_traced(sk)) /* sk: the listener */
 		return;
 	cnt->retrans_events++;
 	cnt->retrans_segs++;
@@ -374,9 +516,11 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	cnt = this_cpu_counters();
 	if (!cnt)
 		return;
-	cnt->listen_overflow_drops++;
 	if (!kfree_skb_has_rx_sk)
 		rx_sk = BPF_CORE_READ(skb, sk);
+	if (filtering() && (!rx_sk || !sock_traced(rx_sk)))
+		return;
+	cnt->listen_overflow_drops++;
 	if (!rx_sk)
 		return;
 	key.netns = netns_of(rx_sk);
@@ -392,10 +536,24 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 {
 	struct tcp_cpu_counters *cnt = this_cpu_counters();
 	struct tcp_reset_event *e;
-	struct tcp_sock_state *st;
+	struct tcp_sock_state *st = NULL;
+	struct tcp_fin_info *fin = NULL;
+	struct tcp_flow_key fk = {};
 	__u64 key = (__u64)sk;
+	__u8 state;
 
 	if (!cnt)
+		return;
+	if (sk) {
+		st = bpf_map_lookup_elem(&sock_states, &key);
+		read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
+		fk.netns = netns_of(sk);
+		/* A reset we send on a flow whose FIN left a request unanswered: the late answer. It
+		 * usually lands on the TIME_WAIT (FIN_WAIT2) mini socket, hence the flow key. */
+		if (sent)
+			fin = bpf_map_lookup_elem(&fin_pending, &fk);
+	}
+	if (filtering() && !(st && st->owner.traced == 1) && !fin)
 		return;
 	if (sent)
 		cnt->resets_sent++;
@@ -412,15 +570,45 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 		return;
 	}
 	e->t_ns = bpf_ktime_get_ns();
-	read_tuple(&sk->__sk_common, &e->family, e->saddr, e->daddr, &e->sport, &e->dport);
-	e->netns = netns_of(sk);
-	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	__builtin_memcpy(e->saddr, fk.saddr, sizeof(e->saddr));
+	__builtin_memcpy(e->daddr, fk.daddr, sizeof(e->daddr));
+	e->family = fk.family;
+	e->sport = fk.sport;
+	e->dport = fk.dport;
+	e->netns = fk.netns;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->state = state;
 	e->sent = sent;
-	e->pad = 0;
-	st = bpf_map_lookup_elem(&sock_states, &key);
+	e->role = st ? st->role : (fin ? TCP_ROLE_CLIENT : TCP_ROLE_UNKNOWN);
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->srtt_us = 0;
+	e->last_send_ns = 0;
+	e->last_recv_ns = 0;
+	e->fin_ns = 0;
+	e->pid = 0;
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
 	e->established_ns = st ? st->established_ns : 0;
+	e->close_wait_ns = st ? st->close_wait_ns : 0;
+	if (st) {
+		e->pid = st->owner.tgid;
+		__builtin_memcpy(e->comm, st->owner.comm, sizeof(e->comm));
+	}
+	if (fin) {
+		e->last_send_ns = fin->last_send_ns;
+		e->last_recv_ns = fin->last_recv_ns;
+		e->fin_ns = fin->fin_ns;
+		e->srtt_us = fin->srtt_us;
+		e->pid = fin->pid;
+		__builtin_memcpy(e->comm, fin->comm, sizeof(e->comm));
+	} else if (state != TCP_ST_TIME_WAIT && state != TCP_ST_NEW_SYN_RECV && state != TCP_ST_LISTEN) {
+		/* A full socket: its own stamps (a request sent on a CLOSE_WAIT socket, ...). */
+		last_data_times(sk, e->t_ns, &e->last_send_ns, &e->last_recv_ns);
+		e->srtt_us = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
+	}
 	/* No wakeup per event: the consumer drains on its own timer, in batches. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	if (fin)
+		bpf_map_delete_elem(&fin_pending, &fk);
 }
 
 /* ---- tp_btf set: typed arguments ---- */

@@ -85,6 +85,16 @@ struct tcp_port_stats {
 	__u64 close_wait_left;  /* CLOSE_WAIT -> LAST_ACK/CLOSE: the application did close */
 };
 
+/* Who owns a socket, captured only where the kernel runs in the owner's context: connect()
+ * (CLOSE -> SYN_SENT) and listen() (CLOSE -> LISTEN); a passive child inherits its listener's.
+ * On loopback the server's transitions run in the client's context, so never `current` there. */
+struct tcp_owner {
+	__u32 tgid;           /* 0: unknown (born before the window) */
+	__u8 traced;          /* -p/--cgroup verdict: 0 unknown owner, 1 traced, 2 filtered out */
+	__u8 pad[3];
+	char comm[16];
+};
+
 /* Per-socket state, keyed by the sock pointer; dropped at TCP_CLOSE. */
 struct tcp_sock_state {
 	__u64 open_ns;        /* SYN_SENT or SYN_RECV time (CLOCK_MONOTONIC), 0 if before window */
@@ -98,6 +108,21 @@ struct tcp_sock_state {
 	__u16 family;         /* AF_INET / AF_INET6 */
 	__u8 role;            /* enum tcp_role */
 	__u8 pad[5];
+	struct tcp_owner owner;
+};
+
+/* A side that sent its FIN with its last data sent after its last data received (a request left
+ * unanswered), kept per flow until a reset answers late data or the LRU evicts it: the late data
+ * usually reaches a TIME_WAIT (FIN_WAIT2) mini socket whose pointer the full socket's state never
+ * saw, so the flow is the key. Client and unknown-role sockets only: a server's FIN after its
+ * response is the normal end of a request. */
+struct tcp_fin_info {
+	__u64 last_send_ns;   /* last data sent (tp->lsndtime, jiffy resolution) */
+	__u64 last_recv_ns;   /* last data received (icsk_ack.lrcvtime) */
+	__u64 fin_ns;         /* ESTABLISHED -> FIN_WAIT1 */
+	__u32 pid;            /* the closing task (close() runs in the owner's context) */
+	__u32 srtt_us;
+	char comm[16];
 };
 
 /* Retransmits per flow. The flow is the retransmitting socket's 4-tuple, local side first. */
@@ -141,8 +166,19 @@ struct tcp_reset_event {
 	__u16 family;
 	__u8 state;
 	__u8 sent;          /* 1: tcp_send_reset, 0: tcp_receive_reset */
-	__u32 pad;
+	__u32 srtt_us;      /* full sockets only */
 	__u64 established_ns; /* when this socket became ESTABLISHED (0: unknown) */
+	/* CLOCK_MONOTONIC ns, 0 when unknown. For a full socket the last data sent and received
+	 * (tp->lsndtime, icsk_ack.lrcvtime); for a reset sent on a flow whose FIN left a request
+	 * unanswered, the values tcp_fin_info kept at that FIN. */
+	__u64 last_send_ns;
+	__u64 last_recv_ns;
+	__u64 close_wait_ns;  /* when the peer's FIN arrived (CLOSE_WAIT entered) */
+	__u64 fin_ns;         /* this side's FIN with a request unanswered (from tcp_fin_info) */
+	__u32 pid;            /* the closer (fin_ns set) or the socket's owner; 0 unknown */
+	char comm[16];
+	__u8 role;            /* enum tcp_role of the socket (unknown for mini sockets) */
+	__u8 pad[3];
 };
 
 #endif

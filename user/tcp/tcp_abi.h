@@ -19,10 +19,14 @@ static_assert(sizeof(tcp_transition_matrix) == 8 * TCP_ST_COUNT * TCP_ST_COUNT);
 static_assert(sizeof(tcp_port_key) == 8 && offsetof(tcp_port_key, role) == 6);
 static_assert(sizeof(tcp_port_stats) == 8 * 12);
 static_assert(offsetof(tcp_port_stats, close_wait_left) == 8 * 11);
-static_assert(sizeof(tcp_sock_state) == 72);
+static_assert(sizeof(tcp_owner) == 24);
+static_assert(sizeof(tcp_sock_state) == 96 && offsetof(tcp_sock_state, owner) == 72);
+static_assert(sizeof(tcp_fin_info) == 48 && offsetof(tcp_fin_info, comm) == 32);
 static_assert(offsetof(tcp_sock_state, laddr) == 32 && offsetof(tcp_sock_state, family) == 64);
 static_assert(sizeof(tcp_flow_key) == 44 && offsetof(tcp_flow_key, netns) == 32 && offsetof(tcp_flow_key, family) == 40);
 static_assert(sizeof(tcp_flow_stats) == 48 && offsetof(tcp_flow_stats, state) == 44);
 static_assert(sizeof(tcp_listener_key) == 8);
-static_assert(sizeof(tcp_reset_event) == 64);
+static_assert(sizeof(tcp_reset_event) == 120);
 static_assert(offsetof(tcp_reset_event, netns) == 40 && offsetof(tcp_reset_event, established_ns) == 56);
+static_assert(offsetof(tcp_reset_event, fin_ns) == 88 && offsetof(tcp_reset_event, comm) == 100 &&
+              offsetof(tcp_reset_event, role) == 116);

@@ -175,7 +175,15 @@ class TcpFamily final : public Family {
                      {"daddr", addr_text(e.family, e.daddr)},
                      {"dport", e.dport},
                      {"state", state_name(e.state)},
-                     {"established_ns", e.established_ns}});
+                     {"established_ns", e.established_ns},
+                     {"last_send_ns", e.last_send_ns},
+                     {"last_recv_ns", e.last_recv_ns},
+                     {"close_wait_ns", e.close_wait_ns},
+                     {"fin_ns", e.fin_ns},
+                     {"srtt_us", e.srtt_us},
+                     {"pid", e.pid},
+                     {"role", role_name(e.role)},
+                     {"comm", std::string(e.comm, strnlen(e.comm, sizeof e.comm))}});
     }
     pending_.clear();
   }
@@ -225,6 +233,10 @@ class TcpFamily final : public Family {
                      ? kernel.enum_value("skb_drop_reason", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW")
                      : -1;
     skel->rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
+    // -p / --cgroup: applied to each socket's owner, captured in the kernel at connect()/listen().
+    skel->rodata->filter_tgid = options_.pid;
+    skel->rodata->filter_cgroup_id = options_.cgroup_id;
+    skel->rodata->filter_cgroup_subsys = options_.cgroup_subsys;
     missing_.clear();
     for (const auto &p : kProbes) {
       bool exists = kernel.tracepoint_arg_count(p.tracepoint) >= 0;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "core/histogram.h"
 #include "report/text_util.h"
@@ -37,6 +39,15 @@ constexpr uint64_t kRetransMinSegments = 10;
 // leaves at 2^k - 1 s after connect().
 constexpr double kInitialRtoS = 1.0;
 constexpr size_t kFlowsShown = 10;
+// read-timeout: a side that sent, then closed with its request unanswered, and reset the late
+// answer. Closing within 50 ms of the last send is not waiting for an answer at all (a QUIT-
+// and-close protocol, a fire-and-forget write), so below that it is not a timeout.
+constexpr uint64_t kReadTimeoutMinMs = 50;
+// Linux's minimum RTO (TCP_RTO_MIN): a response lost once arrives at least this much later.
+constexpr uint64_t kRtoMinMs = 200;
+// Ten wasted requests in one window are a pattern, not bad luck: each one is a retry upstream.
+constexpr size_t kReadTimeoutCritical = 10;
+constexpr size_t kKeepaliveRaceCritical = 10;
 
 uint64_t u64(const json &j, const char *key) { return j.is_object() ? j.value(key, uint64_t{0}) : 0; }
 
@@ -45,7 +56,56 @@ json hist_or_empty(const RecordingReader &r, const std::string &name, const char
   return h ? *h : Log2Histogram().to_json(unit);
 }
 
+json flow_of(const json &e) {
+  return {{"netns", u64(e, "netns")}, {"saddr", e.value("saddr", "")}, {"sport", u64(e, "sport")},
+          {"daddr", e.value("daddr", "")}, {"dport", u64(e, "dport")}};
+}
+
+uint64_t ms_between(uint64_t from_ns, uint64_t to_ns) { return to_ns > from_ns ? (to_ns - from_ns) / 1000000 : 0; }
+
 }  // namespace
+
+json read_timeouts(const json &reset_events) {
+  json rows = json::array();
+  for (const auto &e : reset_events) {
+    if (e.value("kind", "") != "reset_sent") continue;
+    uint64_t fin = u64(e, "fin_ns"), last_send = u64(e, "last_send_ns");
+    if (!fin || !last_send || fin < last_send) continue;
+    uint64_t timeout_ms = ms_between(last_send, fin);
+    if (timeout_ms < kReadTimeoutMinMs) continue;
+    json row = flow_of(e);
+    row["timeout_ms"] = timeout_ms;
+    row["late_by_ms"] = ms_between(fin, u64(e, "t_ns"));
+    row["rtt_us"] = u64(e, "srtt_us");
+    row["pid"] = u64(e, "pid");
+    row["comm"] = e.value("comm", "");
+    row["t"] = e.value("t", 0.0);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+json keepalive_races(const json &reset_events) {
+  json rows = json::array();
+  for (const auto &e : reset_events) {
+    if (e.value("kind", "") != "reset_received" || e.value("state", "") != "TCP_CLOSE_WAIT") continue;
+    if (e.value("role", "") == "server") continue;  // a server answering after the client left
+    uint64_t last_send = u64(e, "last_send_ns"), last_recv = u64(e, "last_recv_ns"), fin = u64(e, "close_wait_ns");
+    // The request this side sent after its last answer is what met the reset.
+    if (!last_send || last_send <= last_recv) continue;
+    json row = flow_of(e);
+    row["idle_ms"] = ms_between(last_recv, last_send);
+    // How long the peer waited, idle, before its FIN: its keep-alive timeout as observed.
+    row["peer_idle_close_ms"] = fin ? ms_between(last_recv, fin) : 0;
+    row["reused_after_fin_ms"] = fin ? ms_between(fin, last_send) : 0;
+    row["role"] = e.value("role", "");
+    row["pid"] = u64(e, "pid");
+    row["comm"] = e.value("comm", "");
+    row["t"] = e.value("t", 0.0);
+    rows.push_back(row);
+  }
+  return rows;
+}
 
 json build_section(const RecordingReader &r, uint64_t start_mono) {
   auto counters = r.state("tcp", "counters");
@@ -86,10 +146,35 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   r.for_each_event("tcp", "", [&](uint64_t t, const std::string &kind, const json &d) {
     json row = d;
     row["t"] = seconds_since_start(t);
+    row["t_ns"] = t;
     row["kind"] = kind;
     resets.push_back(row);
   });
   s["resets"] = {{"sent", u64(c, "resets_sent")}, {"received", u64(c, "resets_received")}, {"events", resets}};
+  s["read_timeouts"] = read_timeouts(resets);
+  s["keepalive_races"] = keepalive_races(resets);
+  // Seen from both ends, one incident shows on each side in the other's shape: a server that
+  // answers late (CLOSE_WAIT, then its answer is reset) looks like a keep-alive race, and a
+  // server that idle-closed after its answer looks like a read timeout. The server's own rows are
+  // left out by role; for sockets born before the window (role unknown) the other side decides.
+  using Flow = std::tuple<uint64_t, std::string, uint64_t, std::string, uint64_t>;
+  auto flow = [](const json &r) {
+    return Flow{u64(r, "netns"), r.value("saddr", ""), u64(r, "sport"), r.value("daddr", ""), u64(r, "dport")};
+  };
+  auto reversed = [](const json &r) {
+    return Flow{u64(r, "netns"), r.value("daddr", ""), u64(r, "dport"), r.value("saddr", ""), u64(r, "sport")};
+  };
+  std::set<Flow> client_races, timed_out;
+  for (const auto &k : s["keepalive_races"])
+    if (k.value("role", "") == "client") client_races.insert(flow(k));
+  json kept = json::array();
+  for (const auto &rt : s["read_timeouts"])
+    if (!client_races.count(reversed(rt))) kept.push_back(rt), timed_out.insert(flow(rt));
+  s["read_timeouts"] = kept;
+  kept = json::array();
+  for (const auto &k : s["keepalive_races"])
+    if (k.value("role", "") == "client" || !timed_out.count(reversed(k))) kept.push_back(k);
+  s["keepalive_races"] = kept;
   json series = json::array();
   r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
     json row = d;
@@ -112,6 +197,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["dropped_flows"] = u64(c, "flow_map_full");
   return s;
 }
+
+namespace {
+std::string endpoint(const json &row, const char *addr, const char *port);
+}  // namespace
 
 void render_text(const json &s, std::string &out) {
   heading("TCP: connections, closes, retransmits and listen queues", out);
@@ -187,6 +276,26 @@ void render_text(const json &s, std::string &out) {
   }
   const auto &resets = s["resets"];
   out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
+  if (s.contains("read_timeouts") && !s["read_timeouts"].empty()) {
+    out += "read timeouts (request unanswered, FIN, then the late answer reset)\n";
+    shown = 0;
+    for (const auto &r : s["read_timeouts"]) {
+      if (shown++ == 10) break;
+      out += fmt::format("  {} -> {}  gave up after {} ms, answer {} ms later  {} ({})\n", endpoint(r, "saddr", "sport"),
+                         endpoint(r, "daddr", "dport"), u64(r, "timeout_ms"), u64(r, "late_by_ms"),
+                         printable(r.value("comm", "")), u64(r, "pid"));
+    }
+  }
+  if (s.contains("keepalive_races") && !s["keepalive_races"].empty()) {
+    out += "keep-alive races (request on a connection the peer had closed, answered by a reset)\n";
+    shown = 0;
+    for (const auto &r : s["keepalive_races"]) {
+      if (shown++ == 10) break;
+      out += fmt::format("  {} -> {}  idle {} ms before reuse, peer closed after {} ms idle  {} ({})\n",
+                         endpoint(r, "saddr", "sport"), endpoint(r, "daddr", "dport"), u64(r, "idle_ms"),
+                         u64(r, "peer_idle_close_ms"), printable(r.value("comm", "")), u64(r, "pid"));
+    }
+  }
 }
 
 namespace {
@@ -346,6 +455,100 @@ void add_findings(const json &report, json &findings) {
           "Packets are lost on the path: check interface errors and drops (ip -s link, ethtool -S), a saturated "
           "link or queue (tc -s qdisc), firewall rate limits, and the flows' remote ends. Retransmits spread over "
           "many peers point at this host's link; concentrated on one peer, at that path."}});
+  }
+
+  // read-timeout: per service (the remote end the timed-out requests went to).
+  {
+    struct Agg {
+      size_t count = 0;
+      uint64_t timeout_max = 0, late_max = 0, processing_max = 0, rtt_us = 0, pid = 0;
+      std::string comm;
+    };
+    std::map<std::tuple<uint64_t, std::string, uint64_t>, Agg> by_target;
+    for (const auto &r : s.value("read_timeouts", json::array())) {
+      auto &a = by_target[{u64(r, "netns"), r.value("daddr", ""), u64(r, "dport")}];
+      a.count++;
+      a.timeout_max = std::max(a.timeout_max, u64(r, "timeout_ms"));
+      a.late_max = std::max(a.late_max, u64(r, "late_by_ms"));
+      // The answer left the server timeout + late_by after the request: its processing time.
+      a.processing_max = std::max(a.processing_max, u64(r, "timeout_ms") + u64(r, "late_by_ms"));
+      a.rtt_us = std::max(a.rtt_us, u64(r, "rtt_us"));
+      a.pid = u64(r, "pid");
+      a.comm = r.value("comm", "");
+    }
+    for (const auto &[key, a] : by_target) {
+      std::string target = fmt::format("{}:{}", std::get<1>(key), std::get<2>(key));
+      uint64_t safe_ms = a.processing_max + kRtoMinMs + (a.rtt_us + 999) / 1000;
+      findings.push_back(
+          {{"id", "read-timeout"},
+           {"severity", a.count >= kReadTimeoutCritical ? "critical" : "warning"},
+           {"title", fmt::format("{} request(s) to {} timed out after {} ms; the answer came {} ms later and was reset "
+                                 "({} ({}))",
+                                 a.count, target, a.timeout_max, a.late_max, a.comm.empty() ? "?" : a.comm, a.pid)},
+           {"evidence",
+            {{"target", target},
+             {"count", a.count},
+             {"timeout_ms", a.timeout_max},
+             {"late_by_ms", a.late_max},
+             {"processing_ms", a.processing_max},
+             {"rtt_us", a.rtt_us},
+             {"min_safe_read_timeout_ms", safe_ms},
+             {"pid", a.pid},
+             {"comm", a.comm},
+             {"netns", std::get<0>(key)}}},
+           {"advice",
+            fmt::format("The client's read timeout ({} ms) is shorter than the server's processing time ({}+ ms): it "
+                        "gives up, closes, and the server's work is thrown away with a reset (and usually retried, "
+                        "adding load). A read timeout must exceed processing time + RTO (200 ms minimum) + RTT: "
+                        "here at least {} ms; or make the server answer faster.",
+                        a.timeout_max, a.processing_max, safe_ms)}});
+    }
+  }
+
+  // keepalive-race: per service.
+  {
+    struct Agg {
+      size_t count = 0;
+      uint64_t idle_min = UINT64_MAX, idle_max = 0, peer_close_min = UINT64_MAX, pid = 0;
+      std::string comm;
+    };
+    std::map<std::tuple<uint64_t, std::string, uint64_t>, Agg> by_target;
+    for (const auto &r : s.value("keepalive_races", json::array())) {
+      auto &a = by_target[{u64(r, "netns"), r.value("daddr", ""), u64(r, "dport")}];
+      a.count++;
+      a.idle_min = std::min(a.idle_min, u64(r, "idle_ms"));
+      a.idle_max = std::max(a.idle_max, u64(r, "idle_ms"));
+      if (u64(r, "peer_idle_close_ms")) a.peer_close_min = std::min(a.peer_close_min, u64(r, "peer_idle_close_ms"));
+      a.pid = u64(r, "pid");
+      a.comm = r.value("comm", "");
+    }
+    for (const auto &[key, a] : by_target) {
+      std::string target = fmt::format("{}:{}", std::get<1>(key), std::get<2>(key));
+      uint64_t server_ms = a.peer_close_min == UINT64_MAX ? 0 : a.peer_close_min;
+      findings.push_back(
+          {{"id", "keepalive-race"},
+           {"severity", a.count >= kKeepaliveRaceCritical ? "critical" : "warning"},
+           {"title", fmt::format("{} request(s) on idle keep-alive connections to {} met a reset: the server closes "
+                                 "after ~{} ms idle, the client reused connections idle {}-{} ms ({} ({}))",
+                                 a.count, target, server_ms, a.idle_min, a.idle_max, a.comm.empty() ? "?" : a.comm,
+                                 a.pid)},
+           {"evidence",
+            {{"target", target},
+             {"count", a.count},
+             {"idle_ms_min", a.idle_min},
+             {"idle_ms_max", a.idle_max},
+             {"server_keepalive_timeout_ms", server_ms},
+             {"pid", a.pid},
+             {"comm", a.comm},
+             {"netns", std::get<0>(key)}}},
+           {"advice",
+            fmt::format("The server closed idle connections (after ~{} ms) just as the client reused them: the "
+                        "request crossed the server's FIN and was answered by a reset. The client's idle timeout "
+                        "(connection pool max idle time) must be shorter than the server's keep-alive timeout, with "
+                        "margin for an RTT (e.g. {} ms here); retrying idempotent requests that fail on a reused "
+                        "connection hides the rest.",
+                        server_ms, server_ms * 3 / 4)}});
+    }
   }
 
   // connect-timeout-risk: connects that needed SYN retransmits.
