@@ -27,11 +27,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* libbpf fills this from the kernel config; weak so a kernel without /proc/config.gz still loads
- * (the loader then supplies hz_fallback from /boot/config-*). */
-extern unsigned int CONFIG_HZ __kconfig __weak;
-
-const volatile __u32 hz_fallback = 1000;
+/* The kernel's HZ, for icsk_rto in jiffies. Set by the loader from /proc/config.gz or
+ * /boot/config-*: not a __kconfig extern, because libbpf then refuses to load the whole object
+ * on a machine without a kernel config file (containers, minimal images), weak or not. */
+const volatile __u32 kernel_hz = 250;
 /* 6.17 added `err` to tcp_retransmit_skb and fires it for failed retransmits too. */
 const volatile bool retransmit_has_err = false;
 /* 6.11 added rx_sk to kfree_skb; before that the listener is skb->sk (often NULL). */
@@ -128,8 +127,7 @@ static __always_inline struct tcp_hists *this_cpu_hists(void)
 
 static __always_inline __u32 jiffies_to_ms(__u64 jiffies)
 {
-	__u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
-	return hz ? (__u32)(jiffies * 1000 / hz) : 0;
+	return kernel_hz ? (__u32)(jiffies * 1000 / kernel_hz) : 0;
 }
 
 static __always_inline bool filtering(void)
@@ -188,7 +186,7 @@ static __always_inline bool sock_traced(const struct sock *sk)
 /* A jiffies stamp of the socket (tcp_jiffies32) as CLOCK_MONOTONIC ns, to a jiffy. */
 static __always_inline __u64 jiffies_stamp_ns(__u32 stamp, __u64 now_ns)
 {
-	__u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
+	__u32 hz = kernel_hz;
 	__u32 ago = (__u32)bpf_jiffies64() - stamp;
 	__u64 ago_ns;
 
@@ -326,9 +324,15 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 
 	cnt->transitions++;
 	m = bpf_map_lookup_elem(&transitions, &zero);
-	if (m)
-		m->count[((oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1))) &
-			 (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
+	if (m) {
+		__u64 cell = (oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1));
+
+		/* The 5.10 and 6.1 verifiers lose the bound of the compiler's folded form of this index
+		 * ("math between map_value pointer and register with unbounded min value"): hide the
+		 * value from the compiler and restate the bound as a mask the verifier keeps. */
+		asm volatile("" : "+r"(cell));
+		m->count[cell & (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
+	}
 
 	ps = port_stats_of(st, cnt);
 	h = this_cpu_hists();
@@ -499,8 +503,15 @@ static __always_inline void on_retransmit_synack(const struct sock *sk, const st
 	cnt->retrans_events++;
 	cnt->retrans_segs++;
 	cnt->synack_retrans++;
-	__u32 rto_ms = jiffies_to_ms(BPF_CORE_READ(req, timeout));
 	__u32 backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
+	__u32 rto_ms;
+
+	/* request_sock.timeout arrived in 5.14; before it the SYN-ACK timer is the initial RTO (1 s)
+	 * doubled per retransmit, which is what the kernel computes for it too. */
+	if (bpf_core_field_exists(req->timeout))
+		rto_ms = jiffies_to_ms(BPF_CORE_READ(req, timeout));
+	else
+		rto_ms = 1000U << (backoff & 15);
 	read_tuple(&req->__req_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
 	account_retransmit(sk, &fk, 1, true, rto_ms, 0, backoff, TCP_ST_SYN_RECV, cnt);
 }

@@ -81,8 +81,7 @@ std::string addr_text(uint16_t family, const uint8_t *addr) {
   return text;
 }
 
-// CONFIG_HZ from a kernel config file (plain or gzip), 0 when unknown. Only a fallback: libbpf
-// resolves the __kconfig extern itself from /proc/config.gz when the kernel has one.
+// CONFIG_HZ from a kernel config file (plain or gzip), 0 when unknown.
 unsigned read_config_hz(const std::string &path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) return 0;
@@ -97,7 +96,7 @@ unsigned read_config_hz(const std::string &path) {
   return hz;
 }
 
-unsigned fallback_hz() {
+unsigned kernel_hz() {
   if (unsigned hz = read_config_hz("/proc/config.gz")) return hz;
   utsname u{};
   ::uname(&u);
@@ -224,8 +223,8 @@ class TcpFamily final : public Family {
   Result<void> load(const std::string &method, const KernelFeatures &kernel) {
     TcpSkeleton skel(tcp_bpf__open());
     if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
-    hz_ = fallback_hz();
-    skel->rodata->hz_fallback = hz_;
+    hz_ = kernel_hz();
+    skel->rodata->kernel_hz = hz_;
     // 6.17 added `err` and fires for failed retransmits too; count arguments, not versions.
     skel->rodata->retransmit_has_err = kernel.tracepoint_arg_count("tcp_retransmit_skb") >= 3;
     skel->rodata->kfree_skb_has_rx_sk = kernel.tracepoint_arg_count("kfree_skb") >= 4;
