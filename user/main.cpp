@@ -13,6 +13,7 @@
 #include "core/result.h"
 #include "record/recorder.h"
 #include "record/recording.h"
+#include "report/html.h"
 #include "report/report.h"
 #include "snapshot/snapshot.h"
 
@@ -157,12 +158,9 @@ int main(int argc, char **argv) {
       return reader.error().exit_code;
     }
     json report = build_report(**reader);
-    if (report_format == "html") {
-      fmt::print(stderr, "triage report: --format html is not built yet (text and json are)\n");
-      return kExitUsage;
-    }
-    std::string text = report_format == "json" ? report.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
-                                               : render_text(report);
+    std::string text = report_format == "json"   ? report.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
+                       : report_format == "html" ? render_html(report)
+                                                 : render_text(report);
     return write_output(report_output, text);
   }
   if (*snap) {

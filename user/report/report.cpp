@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "report/snapshot_findings.h"
 #include "report/text_util.h"
 #include "families.h"
 #include "snapshot/snapshot.h"
@@ -100,6 +101,7 @@ json build_report(const RecordingReader &r) {
 
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);
+  add_snapshot_findings(report, findings);
   std::stable_sort(findings.begin(), findings.end(), [](const json &a, const json &b) {
     return severity_rank(a.value("severity", "")) < severity_rank(b.value("severity", ""));
   });

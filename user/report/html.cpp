@@ -1,0 +1,1051 @@
+// render_html(): the report model as a postmortem page. Layout, top to bottom: what the incident
+// was (verdict and findings), then the evidence per family (charts first, tables after), then the
+// /proc checklist, and last how far to trust it (probes, lost events, the tracer's own cost).
+//
+// Safety: every string that came from the traced machine goes through html_escape(); numbers are
+// formatted here. The page also carries a Content-Security-Policy that forbids scripts, so a
+// missed escape would still not run anything.
+#include "report/html.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "snapshot/snapshot.h"
+
+namespace triage {
+
+using nlohmann::json;
+
+std::string html_escape(std::string_view raw) {
+  std::string safe = terminal_safe(raw);
+  std::string out;
+  out.reserve(safe.size());
+  for (char c : safe) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// ---- tolerant accessors --------------------------------------------------------------------
+
+const json &at(const json &object, const char *key) {
+  static const json absent;
+  if (!object.is_object()) return absent;
+  auto it = object.find(key);
+  return it == object.end() ? absent : *it;
+}
+
+double num(const json &object, const char *key, double fallback = 0) {
+  const json &v = at(object, key);
+  return v.is_number() ? v.get<double>() : fallback;
+}
+
+std::string str(const json &object, const char *key) {
+  const json &v = at(object, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+const json &arr(const json &object, const char *key) {
+  static const json empty = json::array();
+  const json &v = at(object, key);
+  return v.is_array() ? v : empty;
+}
+
+std::string esc(const json &value) {
+  if (value.is_string()) return html_escape(value.get<std::string>());
+  if (value.is_null()) return "-";
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    return std::fabs(d) >= 100 || d == std::floor(d) ? fmt::format("{:.0f}", d) : fmt::format("{:.2f}", d);
+  }
+  return html_escape(value.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// ---- number formats ------------------------------------------------------------------------
+
+std::string fmt_num(double v) {
+  if (v == 0) return "0";
+  double a = std::fabs(v);
+  if (a >= 1e9) return fmt::format("{:.1f}G", v / 1e9);
+  if (a >= 1e6) return fmt::format("{:.1f}M", v / 1e6);
+  if (a >= 1e4) return fmt::format("{:.1f}k", v / 1e3);
+  if (a >= 100 || v == std::floor(v)) return fmt::format("{:.0f}", v);
+  if (a >= 1) return fmt::format("{:.1f}", v);
+  return fmt::format("{:.2f}", v);
+}
+
+// A latency in the histogram's unit ("us" or "ms") as a short human label.
+std::string fmt_latency(double value, const std::string &unit) {
+  double us = unit == "ms" ? value * 1000 : unit == "ns" ? value / 1000 : value;
+  if (us < 1000) return fmt::format("{:.0f}µs", us);
+  if (us < 1e6) return fmt::format("{:.3g}ms", us / 1000);
+  return fmt::format("{:.3g}s", us / 1e6);
+}
+
+std::string fmt_kb(double kb) {
+  if (kb >= 1024.0 * 1024 * 1024) return fmt::format("{:.1f} TiB", kb / (1024.0 * 1024 * 1024));
+  if (kb >= 1024.0 * 1024) return fmt::format("{:.1f} GiB", kb / (1024.0 * 1024));
+  if (kb >= 1024.0) return fmt::format("{:.0f} MiB", kb / 1024.0);
+  return fmt::format("{:.0f} KiB", kb);
+}
+
+// Identifiers (PIDs, CPUs, ports) and exact counts are never abbreviated.
+std::string fmt_id(double v) { return fmt::format("{:.0f}", v); }
+std::string fmt_exact(double v) { return v == std::floor(v) ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v); }
+
+std::string fmt_bytes(double bytes) { return fmt_kb(bytes / 1024.0); }
+
+std::string fmt_utc(uint64_t realtime_ns) {
+  if (realtime_ns == 0) return "-";
+  time_t seconds = static_cast<time_t>(realtime_ns / 1'000'000'000ULL);
+  struct tm tm {};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// ---- SVG: scales, axes and marks ------------------------------------------------------------
+
+struct Scale {
+  double d0 = 0, d1 = 1, r0 = 0, r1 = 1;
+  double operator()(double v) const { return d1 == d0 ? r0 : r0 + (v - d0) * (r1 - r0) / (d1 - d0); }
+};
+
+// Round tick values covering [lo, hi], about `count` of them.
+std::vector<double> nice_ticks(double lo, double hi, int count) {
+  std::vector<double> ticks;
+  if (!(hi > lo)) return {lo};
+  double raw = (hi - lo) / std::max(1, count);
+  double magnitude = std::pow(10, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
+  return ticks;
+}
+
+// The smallest round number >= v, so a y axis ends on a tick.
+double nice_max(double v) {
+  if (v <= 0) return 1;
+  auto ticks = nice_ticks(0, v, 4);
+  double step = ticks.size() >= 2 ? ticks[1] - ticks[0] : v;
+  return std::ceil(v / step - 1e-9) * step;
+}
+
+// One chart: an <svg> with a plot area inside margins. Marks are appended in drawing order.
+class Chart {
+ public:
+  static constexpr double kLeft = 56, kRight = 16, kTop = 14, kBottom = 38;
+
+  Chart(std::string id, double width, double height, std::string label)
+      : id_(std::move(id)), width_(width), height_(height), label_(std::move(label)) {}
+
+  double plot_left() const { return kLeft; }
+  double plot_right() const { return width_ - kRight; }
+  double plot_top() const { return kTop; }
+  double plot_bottom() const { return height_ - kBottom; }
+  Scale x_scale(double d0, double d1) const { return {d0, d1, plot_left(), plot_right()}; }
+  Scale y_scale(double d0, double d1) const { return {d0, d1, plot_bottom(), plot_top()}; }
+
+  // Title text must already be escaped.
+  void rect(double x, double y, double w, double h, const std::string &attrs, const std::string &title = "") {
+    body_ += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" {})", x, y, std::max(0.0, w),
+                         std::max(0.0, h), attrs);
+    close_with_title(title);
+    body_ += title.empty() ? "" : "</rect>";
+  }
+  void path(const std::string &d, const std::string &attrs, const std::string &title = "") {
+    body_ += fmt::format(R"(<path d="{}" {})", d, attrs);
+    close_with_title(title);
+    body_ += title.empty() ? "" : "</path>";
+  }
+  void polyline(const std::vector<std::pair<double, double>> &points, const std::string &attrs,
+                const std::string &title = "") {
+    std::string pts;
+    for (const auto &[x, y] : points) pts += fmt::format("{:.1f},{:.1f} ", x, y);
+    body_ += fmt::format(R"(<polyline points="{}" fill="none" {})", pts, attrs);
+    close_with_title(title);
+    body_ += title.empty() ? "" : "</polyline>";
+  }
+  void line(double x1, double y1, double x2, double y2, const std::string &attrs) {
+    body_ += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" {}/>)", x1, y1, x2, y2, attrs);
+  }
+  // Text must already be escaped.
+  void text(double x, double y, const std::string &escaped, const std::string &attrs = "") {
+    body_ += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" {}>{}</text>)", x, y, attrs, escaped);
+  }
+
+  // Axis lines, gridlines and tick labels; x ticks from a linear scale.
+  void y_axis(const Scale &y, double max, const std::string &label) {
+    for (double v : nice_ticks(0, max, 4)) {
+      double py = y(v);
+      line(plot_left(), py, plot_right(), py, R"(class="grid")");
+      text(plot_left() - 6, py + 4, fmt_num(v), R"(class="tick" text-anchor="end")");
+    }
+    text(12, (plot_top() + plot_bottom()) / 2, label,
+         fmt::format(R"~(class="axis-label" text-anchor="middle" transform="rotate(-90 12 {:.1f})")~",
+                     (plot_top() + plot_bottom()) / 2));
+    line(plot_left(), plot_top(), plot_left(), plot_bottom(), R"(class="axis")");
+  }
+  void x_time_axis(const Scale &x, double t0, double t1) {
+    for (double v : nice_ticks(t0, t1, 8)) {
+      double px = x(v);
+      line(px, plot_bottom(), px, plot_bottom() + 4, R"(class="axis")");
+      text(px, plot_bottom() + 16, fmt::format("{}s", fmt_num(v)), R"(class="tick" text-anchor="middle")");
+    }
+    text((plot_left() + plot_right()) / 2, height_ - 6, "seconds since the start of the window",
+         R"(class="axis-label" text-anchor="middle")");
+    line(plot_left(), plot_bottom(), plot_right(), plot_bottom(), R"(class="axis")");
+  }
+
+  std::string finish() const {
+    return fmt::format(
+        R"(<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" width="{:.0f}" height="{:.0f}" viewBox="0 0 {:.0f} {:.0f}" role="img" aria-label="{}">{}</svg>)",
+        id_, width_, height_, width_, height_, label_, body_);
+  }
+
+ private:
+  void close_with_title(const std::string &title) {
+    body_ += title.empty() ? "/>" : fmt::format("><title>{}</title>", title);
+  }
+  std::string id_;
+  double width_, height_;
+  std::string label_;
+  std::string body_;
+};
+
+constexpr double kChartWidth = 1000;
+
+std::string legend(const std::vector<std::pair<std::string, std::string>> &items) {  // {css class, label}
+  std::string out = R"(<div class="legend">)";
+  for (const auto &[cls, label] : items) out += fmt::format(R"(<span><i class="sw {}"></i>{}</span>)", cls, label);
+  return out + "</div>";
+}
+
+// ---- HTML building blocks -------------------------------------------------------------------
+
+// A table; header and cells are HTML already (escape machine strings before).
+std::string table(const std::vector<std::string> &header, const std::vector<std::vector<std::string>> &rows,
+                  const std::string &cls = "") {
+  std::string out = fmt::format(R"(<table{}><thead><tr>)", cls.empty() ? "" : fmt::format(R"( class="{}")", cls));
+  for (const auto &h : header) out += "<th>" + h + "</th>";
+  out += "</tr></thead><tbody>";
+  for (const auto &row : rows) {
+    out += "<tr>";
+    for (const auto &cell : row) out += "<td>" + cell + "</td>";
+    out += "</tr>";
+  }
+  return out + "</tbody></table>";
+}
+
+std::string not_recorded(const char *family) {
+  return fmt::format(R"(<p class="absent">not recorded: the {} probes were not selected or could not attach (see Probes).</p>)",
+                     family);
+}
+
+std::string section_open(const char *id, const std::string &title) {
+  return fmt::format(R"(<section id="{}"><h2>{}</h2>)", id, title);
+}
+
+// ---- charts ---------------------------------------------------------------------------------
+
+struct Marker {
+  double t;
+  std::string label;  // escaped
+};
+
+void draw_markers(Chart &chart, const Scale &x, const std::vector<Marker> &markers) {
+  for (const auto &m : markers) {
+    double px = x(m.t);
+    chart.line(px, chart.plot_top(), px, chart.plot_bottom(), R"(class="oom-line")");
+    chart.path(fmt::format("M{:.1f},{:.1f} l-5,-8 h10 z", px, chart.plot_top() + 8), R"(class="oom-mark")", m.label);
+    chart.text(px + 4, chart.plot_top() + 20, m.label, R"(class="oom-text")");
+  }
+}
+
+// Running, runnable and blocked tasks stacked as step areas (each row is an interval's average),
+// the CPU count as a dashed line, OOM kills as red markers.
+std::string load_chart(const json &load, double ncpu, double duration, const std::vector<Marker> &markers,
+                       double interval) {
+  struct Layer {
+    const char *key, *cls;
+  };
+  const Layer layers[] = {{"running", "running"}, {"runnable", "runnable"}, {"blocked", "blocked"}};
+  double peak = ncpu;
+  for (const auto &row : load) peak = std::max(peak, num(row, "running") + num(row, "runnable") + num(row, "blocked"));
+  double t1 = duration;
+  for (const auto &row : load) t1 = std::max(t1, num(row, "t"));
+  Chart chart("chart-load", kChartWidth, 280, "tasks running, runnable and blocked over time");
+  Scale x = chart.x_scale(0, std::max(t1, 1e-3));
+  double ymax = nice_max(peak * 1.1);
+  Scale y = chart.y_scale(0, ymax);
+  chart.y_axis(y, ymax, "tasks");
+  std::vector<double> base(load.size(), 0.0);
+  for (const auto &layer : layers) {
+    std::string top, bottom;
+    for (size_t i = 0; i < load.size(); i++) {
+      double t = num(load[i], "t"), dt = num(load[i], "dt_s", interval);
+      double x0 = x(std::max(0.0, t - dt)), x1 = x(t);
+      double v = base[i] + num(load[i], layer.key);
+      top += fmt::format("{}{:.1f},{:.1f} L{:.1f},{:.1f} ", i == 0 ? "M" : "L", x0, y(v), x1, y(v));
+      bottom = fmt::format("L{:.1f},{:.1f} L{:.1f},{:.1f} ", x1, y(base[i]), x0, y(base[i])) + bottom;
+      base[i] = v;
+    }
+    if (!top.empty())
+      chart.path(top + bottom + "Z", fmt::format(R"(class="area {}")", layer.cls), fmt::format("{} tasks", layer.key));
+  }
+  // Per-interval hover values without JavaScript: an invisible column with a <title>.
+  for (const auto &row : load) {
+    double t = num(row, "t"), dt = num(row, "dt_s", interval);
+    chart.rect(x(std::max(0.0, t - dt)), chart.plot_top(), x(t) - x(std::max(0.0, t - dt)),
+               chart.plot_bottom() - chart.plot_top(), R"(class="hover")",
+               fmt::format("t={:.1f}s running {:.2f}, runnable {:.2f}, blocked {:.2f}", t, num(row, "running"),
+                           num(row, "runnable"), num(row, "blocked")));
+  }
+  if (ncpu > 0) {
+    chart.line(chart.plot_left(), y(ncpu), chart.plot_right(), y(ncpu), R"(class="ncpu")");
+    chart.text(chart.plot_right() - 4, y(ncpu) - 4, fmt::format("{:.0f} CPUs", ncpu),
+               R"(class="ncpu-text" text-anchor="end")");
+  }
+  draw_markers(chart, x, markers);
+  chart.x_time_axis(x, 0, t1);
+  return chart.finish() +
+         legend({{"running", "running (on a CPU)"}, {"runnable", "runnable (waiting for a CPU)"},
+                 {"blocked", "blocked (D state)"}, {"ncpu-sw", "CPU count"}, {"oom-sw", "OOM kill"}});
+}
+
+// A timeline with only the OOM markers, when there is no load series to put them on.
+std::string marker_timeline(double duration, const std::vector<Marker> &markers) {
+  Chart chart("chart-oom-timeline", kChartWidth, 110, "OOM kills over time");
+  Scale x = chart.x_scale(0, std::max(duration, 1e-3));
+  draw_markers(chart, x, markers);
+  chart.x_time_axis(x, 0, duration);
+  return chart.finish();
+}
+
+struct Bucket {
+  uint64_t le;
+  double count;
+};
+
+std::vector<Bucket> buckets_of(const json &hist) {
+  std::vector<Bucket> out;
+  for (const auto &b : arr(hist, "buckets")) out.push_back({static_cast<uint64_t>(num(b, "le")), num(b, "count")});
+  std::sort(out.begin(), out.end(), [](const Bucket &a, const Bucket &b) { return a.le < b.le; });
+  return out;
+}
+
+// Every power-of-two bound from lo to hi, so empty buckets between used ones show as gaps.
+std::vector<uint64_t> bucket_span(uint64_t lo, uint64_t hi) {
+  std::vector<uint64_t> out;
+  for (uint64_t v = lo; v <= hi && out.size() < 64; v = v ? v * 2 : 1) out.push_back(v);
+  return out;
+}
+
+// Log2 histograms as bars, one colour per series, grouped per bucket.
+std::string histogram_chart(const std::string &id, const std::string &aria,
+                            const std::vector<std::pair<std::string, const json *>> &series,  // {css class, hist}
+                            double max_width = kChartWidth) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  double peak = 0;
+  std::string unit = "us";
+  for (const auto &[cls, hist] : series) {
+    if (!str(*hist, "unit").empty()) unit = str(*hist, "unit");
+    for (const auto &b : buckets_of(*hist))
+      if (b.count > 0) lo = std::min(lo, b.le), hi = std::max(hi, b.le), peak = std::max(peak, b.count);
+  }
+  if (peak == 0) return R"(<p class="absent">no samples</p>)";
+  auto bounds = bucket_span(lo, hi);
+  Chart chart(id, std::min(max_width, 160 + 60.0 * bounds.size()), 230, aria);
+  double ymax = nice_max(peak);
+  Scale y = chart.y_scale(0, ymax);
+  chart.y_axis(y, ymax, "count");
+  double slot = (chart.plot_right() - chart.plot_left()) / bounds.size();
+  double bar = (slot - 6) / series.size();
+  for (size_t s = 0; s < series.size(); s++) {
+    std::map<uint64_t, double> counts;
+    for (const auto &b : buckets_of(*series[s].second)) counts[b.le] += b.count;
+    for (size_t i = 0; i < bounds.size(); i++) {
+      double c = counts.count(bounds[i]) ? counts[bounds[i]] : 0;
+      if (c <= 0) continue;
+      double x0 = chart.plot_left() + i * slot + 3 + s * bar;
+      uint64_t from = bounds[i] <= 1 ? 0 : bounds[i] / 2;
+      chart.rect(x0, y(c), bar, y(0) - y(c), fmt::format(R"(class="bar {}")", series[s].first),
+                 fmt::format("{} to {}: {:.0f}", fmt_latency(from, unit), fmt_latency(bounds[i], unit), c));
+    }
+  }
+  // A label is up to ~50 px wide at this font: skip some rather than overlap them.
+  size_t label_every = static_cast<size_t>(std::max(1.0, std::ceil(60 / slot)));
+  for (size_t i = 0; i < bounds.size(); i += label_every)
+    chart.text(chart.plot_left() + (i + 0.5) * slot, chart.plot_bottom() + 14, "&lt;" + fmt_latency(bounds[i], unit),
+               R"(class="tick" text-anchor="middle")");
+  chart.line(chart.plot_left(), chart.plot_bottom(), chart.plot_right(), chart.plot_bottom(), R"(class="axis")");
+  chart.text((chart.plot_left() + chart.plot_right()) / 2, 230 - 6, "latency bucket (log2)",
+             R"(class="axis-label" text-anchor="middle")");
+  return chart.finish();
+}
+
+std::string hist_summary(const json &hist) {
+  if (!hist.is_object() || num(hist, "count") == 0) return "";
+  std::string unit = str(hist, "unit").empty() ? "us" : str(hist, "unit");
+  return fmt::format(R"(<p class="stats">count {} · p50 {} · p90 {} · p99 {} · max {}</p>)", fmt_num(num(hist, "count")),
+                     fmt_latency(num(hist, "p50"), unit), fmt_latency(num(hist, "p90"), unit),
+                     fmt_latency(num(hist, "p99"), unit), fmt_latency(num(hist, "max"), unit));
+}
+
+// White (none) through yellow to dark red (most), on a log scale so single waits still show.
+std::string heat_colour(double count, double peak) {
+  double f = peak > 1 ? std::log1p(count) / std::log1p(peak) : 1.0;
+  f = std::clamp(f, 0.0, 1.0);
+  struct Rgb {
+    double r, g, b;
+  };
+  const Rgb stops[] = {{255, 245, 200}, {253, 174, 97}, {215, 48, 39}, {110, 0, 20}};
+  double pos = f * 3;
+  int i = std::min(2, static_cast<int>(pos));
+  double u = pos - i;
+  auto mix = [&](double a, double b) { return static_cast<int>(a + (b - a) * u); };
+  return fmt::format("rgb({},{},{})", mix(stops[i].r, stops[i + 1].r), mix(stops[i].g, stops[i + 1].g),
+                     mix(stops[i].b, stops[i + 1].b));
+}
+
+// Time on x, latency bucket on y, colour = waits in that bucket during the interval.
+std::string heatmap_chart(const json &rows, double duration, double interval) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  double peak = 0, t1 = duration;
+  for (const auto &row : rows) {
+    t1 = std::max(t1, num(row, "t"));
+    for (const auto &b : buckets_of(row))
+      if (b.count > 0) lo = std::min(lo, b.le), hi = std::max(hi, b.le), peak = std::max(peak, b.count);
+  }
+  if (peak == 0) return R"(<p class="absent">no samples</p>)";
+  auto bounds = bucket_span(lo, hi);
+  double height = std::max(160.0, 40 + 22.0 * bounds.size() + Chart::kBottom);
+  Chart chart("chart-runq-heatmap", kChartWidth, height, "run-queue latency heatmap");
+  Scale x = chart.x_scale(0, std::max(t1, 1e-3));
+  double cell_h = (chart.plot_bottom() - chart.plot_top()) / bounds.size();
+  for (const auto &row : rows) {
+    double t = num(row, "t"), dt = num(row, "dt_s", interval);
+    double x0 = x(std::max(0.0, t - dt)), x1 = x(t);
+    for (const auto &b : buckets_of(row)) {
+      if (b.count <= 0) continue;
+      auto it = std::find(bounds.begin(), bounds.end(), b.le);
+      if (it == bounds.end()) continue;
+      size_t i = it - bounds.begin();
+      double y0 = chart.plot_bottom() - (i + 1) * cell_h;
+      uint64_t from = b.le <= 1 ? 0 : b.le / 2;
+      chart.rect(x0, y0, std::max(1.0, x1 - x0), cell_h, fmt::format(R"(class="cell" fill="{}")", heat_colour(b.count, peak)),
+                 fmt::format("t={:.1f}s, {} to {}: {:.0f} waits", t, fmt_latency(from, "us"), fmt_latency(b.le, "us"),
+                             b.count));
+    }
+  }
+  size_t label_every = bounds.size() > 12 ? 2 : 1;
+  for (size_t i = 0; i < bounds.size(); i += label_every)
+    chart.text(chart.plot_left() - 6, chart.plot_bottom() - (i + 0.5) * cell_h + 4, "&lt;" + fmt_latency(bounds[i], "us"),
+               R"(class="tick" text-anchor="end")");
+  chart.line(chart.plot_left(), chart.plot_top(), chart.plot_left(), chart.plot_bottom(), R"(class="axis")");
+  chart.x_time_axis(x, 0, t1);
+  // Colour key.
+  std::string key = R"(<div class="legend">fewer )";
+  for (int i = 0; i <= 8; i++)
+    key += fmt::format(R"(<i class="sw" style="background:{}"></i>)", heat_colour(std::pow(peak, i / 8.0), peak));
+  key += fmt::format(" more waits (max {:.0f} in one cell)</div>", peak);
+  return chart.finish() + key;
+}
+
+struct LineSeries {
+  const char *key, *label, *cls;
+  bool per_second;  // the row holds a count over dt_s
+};
+
+// Lines over time from rows [{t, dt_s, key...}]; series with no value anywhere are left out.
+std::string line_chart(const std::string &id, const std::string &aria, const std::string &y_label, const json &rows,
+                       const std::vector<LineSeries> &series, double duration, double interval) {
+  std::vector<const LineSeries *> present;
+  double peak = 0, t1 = duration;
+  auto value = [&](const json &row, const LineSeries &s) {
+    double v = num(row, s.key);
+    double dt = num(row, "dt_s", interval);
+    return s.per_second && dt > 0 ? v / dt : v;
+  };
+  for (const auto &s : series) {
+    bool any = false;
+    for (const auto &row : rows)
+      if (at(row, s.key).is_number()) any = true, peak = std::max(peak, value(row, s));
+    if (any) present.push_back(&s);
+  }
+  if (present.empty() || rows.empty()) return R"(<p class="absent">no samples</p>)";
+  if (peak == 0) return R"(<p class="absent">all zero during the window</p>)";
+  for (const auto &row : rows) t1 = std::max(t1, num(row, "t"));
+  Chart chart(id, kChartWidth, 220, aria);
+  Scale x = chart.x_scale(0, std::max(t1, 1e-3));
+  double ymax = nice_max(std::max(peak * 1.1, 1.0));
+  Scale y = chart.y_scale(0, ymax);
+  chart.y_axis(y, ymax, y_label);
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto *s : present) {
+    std::vector<std::pair<double, double>> points;
+    for (const auto &row : rows) points.emplace_back(x(num(row, "t")), y(value(row, *s)));
+    if (points.size() == 1) points.insert(points.begin(), {x(std::max(0.0, num(rows[0], "t") - interval)), points[0].second});
+    chart.polyline(points, fmt::format(R"(class="line {}")", s->cls), s->label);
+    keys.push_back({s->cls, s->label});
+  }
+  chart.x_time_axis(x, 0, t1);
+  return chart.finish() + legend(keys);
+}
+
+// ---- sections -------------------------------------------------------------------------------
+
+const char *severity_class(const std::string &s) {
+  return s == "critical" ? "critical" : s == "warning" ? "warning" : "info";
+}
+
+void render_header(const json &report, std::string &out) {
+  const json &w = report["window"];
+  out += fmt::format(R"(<header><h1>triage postmortem: {}</h1><p class="meta">{} · window of {:.1f}s from {} · kernel {} · {} CPUs · interval {}s)",
+                     html_escape(str(w, "host")), html_escape(str(w, "host")), num(w, "duration_s"),
+                     fmt_utc(static_cast<uint64_t>(num(w, "start_ns"))), html_escape(str(w, "kernel")),
+                     fmt_num(num(w, "ncpu")), fmt_num(num(w, "interval_s", 1)));
+  if (at(w, "cut_short").is_boolean() && w["cut_short"].get<bool>())
+    out += fmt::format(R"( · <b class="warning-text">cut short: {}</b>)", html_escape(str(w, "end_reason")));
+  out += "</p></header>\n";
+}
+
+void render_verdict(const json &report, std::string &out) {
+  out += section_open("verdict", "Verdict");
+  std::vector<const json *> serious;
+  for (const auto &f : arr(report, "findings"))
+    if (str(f, "severity") != "info") serious.push_back(&f);
+  if (serious.empty()) {
+    out += R"(<p class="verdict ok">No warning or critical finding: nothing in this window points at CPU, I/O, memory, disk or network trouble.</p>)";
+  } else {
+    out += R"(<ul class="verdict">)";
+    for (const json *f : serious)
+      out += fmt::format(R"(<li><span class="badge {}">{}</span> {}</li>)", severity_class(str(*f, "severity")),
+                         html_escape(str(*f, "severity")), html_escape(str(*f, "title")));
+    out += "</ul>";
+  }
+  size_t attached = 0, missing = 0;
+  for (const auto &p : arr(report, "probes")) (str(p, "status") == "attached" ? attached : missing)++;
+  const json &o = report["overhead"];
+  out += fmt::format(R"(<p class="meta">probes attached: {}, not attached: {} · events lost: {} · tracer cost: {}</p>)",
+                     attached, missing, fmt_num(num(report["lost_events"], "total")),
+                     at(o, "cpu_pct").is_number() ? fmt::format("{:.3f}% of CPU", num(o, "cpu_pct")) : "not measured");
+  out += "</section>\n";
+}
+
+std::string evidence_html(const json &evidence) {
+  if (!evidence.is_object()) return esc(evidence);
+  std::string out = R"(<dl class="evidence">)";
+  for (const auto &[key, value] : evidence.items()) {
+    std::string shown;
+    if (value.is_array()) {
+      for (const auto &item : value) {
+        std::string row;
+        if (item.is_object())
+          for (const auto &[k, v] : item.items()) row += fmt::format("{}{}={}", row.empty() ? "" : ", ", html_escape(k), esc(v));
+        else
+          row = esc(item);
+        shown += "<div>" + row + "</div>";
+      }
+    } else {
+      shown = esc(value);
+    }
+    out += fmt::format("<dt>{}</dt><dd>{}</dd>", html_escape(key), shown);
+  }
+  return out + "</dl>";
+}
+
+void render_findings(const json &report, std::string &out) {
+  out += section_open("findings", "Findings");
+  const json &findings = arr(report, "findings");
+  if (findings.empty()) out += R"(<p class="absent">none</p>)";
+  for (const auto &f : findings) {
+    std::string sev = str(f, "severity");
+    out += fmt::format(
+        R"(<div class="finding {}"><h3><span class="badge {}">{}</span> {} <code>{}</code></h3>{}<p class="advice"><b>What to do:</b> {}</p></div>)",
+        severity_class(sev), severity_class(sev), html_escape(sev), html_escape(str(f, "title")), html_escape(str(f, "id")),
+        evidence_html(at(f, "evidence")), html_escape(str(f, "advice")));
+  }
+  out += "</section>\n";
+}
+
+std::vector<Marker> oom_markers(const json &report) {
+  std::vector<Marker> markers;
+  for (const auto &k : arr(at(report, "oom"), "kills"))
+    markers.push_back({num(k, "t"), fmt::format("OOM: {} ({})", html_escape(str(k, "victim_comm")),
+                                                 fmt_id(num(k, "victim_pid")))});
+  return markers;
+}
+
+std::string top_table(const json &rows) {
+  if (!rows.is_array() || rows.empty()) return R"(<p class="absent">none</p>)";
+  std::vector<std::vector<std::string>> cells;
+  for (const auto &p : rows) {
+    if (cells.size() == 10) break;
+    cells.push_back({fmt_id(num(p, "pid")), html_escape(str(p, "comm")), fmt_latency(num(p, "total_ns") / 1000, "us"),
+                     fmt_num(num(p, "count")), fmt_latency(num(p, "max_ns") / 1000, "us"), html_escape(str(p, "cgroup"))});
+  }
+  return table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
+}
+
+void render_sched(const json &report, std::string &out) {
+  out += section_open("sched", "Scheduler: waiting for a CPU (R) or stuck in D?");
+  const json &s = report["sched"];
+  const json &w = report["window"];
+  double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
+  auto markers = oom_markers(report);
+  if (s.is_null()) {
+    out += not_recorded("sched");
+    if (!markers.empty()) out += "<h3>OOM kills on the timeline</h3>" + marker_timeline(duration, markers);
+    out += "</section>\n";
+    return;
+  }
+  const json &avg = at(s, "load_avg");
+  out += fmt::format(
+      R"(<p>Over the window, on average: <b>{:.2f}</b> running, <b>{:.2f}</b> runnable (waiting for a CPU), <b>{:.2f}</b> blocked in D, on {} CPUs. Lost events: {}.</p>)",
+      num(avg, "running"), num(avg, "runnable"), num(avg, "blocked"), fmt_num(num(w, "ncpu")),
+      fmt_num(num(s, "lost_events")));
+  out += "<h3>Load over time</h3>";
+  if (arr(s, "load").empty()) {
+    out += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
+    if (!markers.empty()) out += marker_timeline(duration, markers);
+  } else {
+    out += load_chart(s["load"], num(w, "ncpu"), duration, markers, interval);
+  }
+  out += R"(<div class="pair"><div><h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
+         histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}}, 500) +
+         hist_summary(at(s, "runq_latency")) +
+         R"(</div><div><h3>D-state time</h3><p class="note">uninterruptible sleep that counts toward the load</p>)" +
+         histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
+         hist_summary(at(s, "dstate_time")) + "</div></div>";
+  out += "<h3>Run-queue latency over time</h3>" + heatmap_chart(arr(s, "runq_heatmap"), duration, interval);
+
+  std::vector<std::vector<std::string>> cpus;
+  for (const auto &c : arr(s, "cpus"))
+    cpus.push_back({fmt_id(num(c, "cpu")),
+                    fmt::format(R"(<span class="meter"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
+                                std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
+                    fmt::format("{:.2f}", num(c, "runnable"))});
+  if (!cpus.empty()) out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable"}, cpus, "narrow");
+  out += "<h3>Top processes by run-queue wait</h3>" + top_table(at(s, "top_runq"));
+  out += "<h3>Top processes by D-state time</h3>" + top_table(at(s, "top_dstate"));
+
+  const json &outliers = arr(s, "outliers");
+  if (!outliers.empty()) {
+    std::vector<std::vector<std::string>> rows;
+    size_t first = outliers.size() > 20 ? outliers.size() - 20 : 0;
+    for (size_t i = first; i < outliers.size(); i++) {
+      const json &e = outliers[i];
+      rows.push_back({fmt::format("{:.2f}s", num(e, "t")), fmt_id(num(e, "cpu")), html_escape(str(e, "kind")),
+                      fmt_latency(num(e, "duration_ns") / 1000, "us"),
+                      fmt::format("{} ({})", html_escape(str(e, "comm")), fmt_id(num(e, "pid"))),
+                      num(e, "waker_pid") ? fmt::format("{} ({})", html_escape(str(e, "waker_comm")), fmt_id(num(e, "waker_pid")))
+                                          : "-"});
+    }
+    out += fmt::format("<h3>Longest single waits (above {}, {} in the window)</h3>",
+                       fmt_latency(num(s, "outlier_threshold_ns") / 1000, "us"), fmt_num(num(s, "outlier_count")));
+    out += table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows);
+  }
+  out += "</section>\n";
+}
+
+std::string device_label(const json &d) {
+  std::string name = str(d, "name");
+  return html_escape(name.empty() ? str(d, "dev") : fmt::format("{} ({})", name, str(d, "dev")));
+}
+
+void render_block(const json &report, std::string &out) {
+  out += section_open("block", "Block devices: latency per device");
+  const json &b = report["block"];
+  if (b.is_null()) {
+    out += not_recorded("block") + "</section>\n";
+    return;
+  }
+  out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(b, "lost_events")));
+  const json &devices = arr(b, "devices");
+  if (devices.empty()) out += R"(<p class="absent">no I/O completed in the window</p>)";
+  std::vector<std::vector<std::string>> rows;
+  size_t index = 0;
+  for (const auto &d : devices) {
+    const json &ops = at(d, "ops");
+    for (const char *op : {"read", "write", "flush", "discard"}) {
+      const json &o = at(ops, op);
+      if (num(o, "count") == 0) continue;
+      const json &lat = at(o, "latency");
+      rows.push_back({device_label(d), op, fmt_num(num(o, "count")), fmt_bytes(num(o, "bytes")),
+                      fmt_latency(num(lat, "p50"), "us"), fmt_latency(num(lat, "p99"), "us"),
+                      fmt_latency(num(lat, "max"), "us"), fmt_latency(num(at(o, "queue_latency"), "p99"), "us")});
+    }
+    const json &read = at(at(ops, "read"), "latency"), &write = at(at(ops, "write"), "latency");
+    if (num(read, "count") + num(write, "count") > 0) {
+      out += fmt::format("<h3>{}: read and write latency</h3>", device_label(d));
+      out += histogram_chart(fmt::format("chart-block-{}", index), "block latency histogram",
+                             {{"read", &read}, {"write", &write}}) +
+             legend({{"read", "read"}, {"write", "write"}});
+    }
+    index++;
+  }
+  if (!rows.empty())
+    out += "<h3>Per device and operation</h3>" +
+           table({"device", "op", "count", "bytes", "p50", "p99", "max", "queue p99"}, rows);
+  out += "</section>\n";
+}
+
+void render_tcp(const json &report, std::string &out) {
+  out += section_open("tcp", "TCP: connections, retransmits and listen queues");
+  const json &t = report["tcp"];
+  if (t.is_null()) {
+    out += not_recorded("tcp") + "</section>\n";
+    return;
+  }
+  const json &w = report["window"];
+  double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
+  out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(t, "lost_events")));
+  if (!arr(t, "rate_series").empty()) {
+    out += "<h3>Retransmits, resets and state changes over time</h3>";
+    out += line_chart("chart-tcp-rates", "TCP retransmits and state changes per second", "per second", t["rate_series"],
+                      {{"retrans_segs", "retransmitted segments/s", "s1", true},
+                       {"syn_retrans", "SYN retransmits/s", "s2", true},
+                       {"transitions", "state changes/s", "s3", true},
+                       {"resets_sent", "resets sent/s", "s4", true},
+                       {"resets_received", "resets received/s", "s5", true}},
+                      duration, interval);
+  }
+  if (!arr(t, "socket_series").empty()) {
+    out += "<h3>Sockets over time</h3>";
+    out += line_chart("chart-tcp-sockets", "TCP sockets by state over time", "sockets", t["socket_series"],
+                      {{"time_wait", "TIME_WAIT", "s1", false},
+                       {"close_wait", "CLOSE_WAIT", "s2", false},
+                       {"syn_recv", "SYN_RECV", "s3", false},
+                       {"accept_backlog", "accept backlog", "s4", false}},
+                      duration, interval);
+  }
+  const json &rt = at(t, "retransmits");
+  if (rt.is_object())
+    out += fmt::format("<p>Retransmitted segments: <b>{}</b> ({} SYN/SYN-ACK).</p>", fmt_num(num(rt, "count")),
+                       fmt_num(num(rt, "syn_count")));
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &f : arr(rt, "flows")) {
+    if (rows.size() == 15) break;
+    rows.push_back({fmt::format("{}:{}", esc(at(f, "saddr")), fmt_id(num(f, "sport"))),
+                    fmt::format("{}:{}", esc(at(f, "daddr")), fmt_id(num(f, "dport"))), fmt_num(num(f, "count")),
+                    esc(at(f, "state")), fmt_num(num(f, "max_backoff"))});
+  }
+  if (!rows.empty()) out += "<h3>Retransmitting flows</h3>" + table({"local", "remote", "segments", "state", "max backoff"}, rows);
+  rows.clear();
+  for (const auto &tr : arr(t, "transitions"))
+    rows.push_back({esc(at(tr, "from")), esc(at(tr, "to")), fmt_num(num(tr, "count"))});
+  if (!rows.empty()) out += "<h3>State transitions</h3>" + table({"from", "to", "count"}, rows, "narrow");
+  rows.clear();
+  for (const auto &l : arr(t, "listeners"))
+    rows.push_back({fmt::format("{}:{}", esc(at(l, "addr")), fmt_id(num(l, "port"))),
+                    num(l, "pid") ? fmt::format("{} ({})", html_escape(str(l, "comm")), fmt_id(num(l, "pid"))) : "-",
+                    esc(at(l, "backlog")),
+                    esc(at(l, "backlog_max")), esc(at(l, "overflows")), esc(at(l, "syn_drops")), esc(at(l, "syncookies"))});
+  if (!rows.empty())
+    out += "<h3>Listeners</h3>" +
+           table({"address", "process", "backlog", "max", "overflows", "SYN drops", "syncookies"}, rows);
+  rows.clear();
+  for (const auto &c : arr(t, "close_wait")) {
+    if (rows.size() == 20) break;
+    rows.push_back({fmt::format("{} ({})", html_escape(str(c, "comm")), fmt_id(num(c, "pid"))),
+                    fmt::format("{}:{}", esc(at(c, "laddr")), fmt_id(num(c, "lport"))),
+                    fmt::format("{}:{}", esc(at(c, "raddr")), fmt_id(num(c, "rport"))),
+                    fmt_latency(num(c, "age_ms"), "ms")});
+  }
+  if (!rows.empty()) out += "<h3>Sockets in CLOSE_WAIT at the end</h3>" + table({"process", "local", "remote", "age"}, rows);
+  out += "</section>\n";
+}
+
+void render_oom(const json &report, std::string &out) {
+  out += section_open("oom", "OOM kills");
+  const json &o = report["oom"];
+  if (o.is_null()) {
+    out += not_recorded("oom") + "</section>\n";
+    return;
+  }
+  const json &kills = arr(o, "kills");
+  if (kills.empty()) {
+    out += R"(<p class="absent">no OOM kill in the window</p></section>)";
+    return;
+  }
+  out += "<p>Each kill is also marked on the load chart above.</p>";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &k : kills)
+    rows.push_back({fmt::format("{:.2f}s ({})", num(k, "t"), fmt_utc(static_cast<uint64_t>(num(k, "time_ns")))),
+                    fmt::format("{} ({})", html_escape(str(k, "victim_comm")), fmt_id(num(k, "victim_pid"))),
+                    fmt_kb(num(k, "victim_rss_kb")), esc(at(k, "oom_score_adj")),
+                    fmt::format("{} ({})", html_escape(str(k, "trigger_comm")), fmt_id(num(k, "trigger_pid"))),
+                    html_escape(str(k, "memcg")), html_escape(str(k, "constraint"))});
+  out += table({"time", "victim", "victim RSS", "oom_score_adj", "triggered by", "memory cgroup", "constraint"}, rows);
+  out += "</section>\n";
+}
+
+// ---- the /proc checklist ---------------------------------------------------------------------
+
+std::string snap_cell(const json &snapshot, const char *part, const char *key, bool kb) {
+  const json &v = at(at(snapshot, part), key);
+  if (!v.is_number()) return "-";
+  return kb ? fmt_kb(v.get<double>()) : fmt_exact(v.get<double>());
+}
+
+void render_snapshot(const json &report, std::string &out) {
+  out += section_open("snapshot", "Checklist (/proc at the start and end of the window)");
+  const json &start = at(report["snapshot"], "start"), &end = at(report["snapshot"], "end");
+  if (!start.is_object() && !end.is_object()) {
+    out += R"(<p class="absent">not recorded</p></section>)";
+    return;
+  }
+  const json &last = end.is_object() ? end : start;
+
+  // Scalars side by side: what changed during the window.
+  std::vector<std::vector<std::string>> rows;
+  auto loadavg = [](const json &s) {
+    const json &l = at(s, "loadavg");
+    if (!l.is_array() || l.size() < 3) return std::string("-");
+    return fmt::format("{} {} {}", esc(l[0]), esc(l[1]), esc(l[2]));
+  };
+  rows.push_back({"load average (1, 5, 15 min)", loadavg(start), loadavg(end)});
+  rows.push_back({"uptime", start.is_object() ? fmt::format("{:.0f}s", num(start, "uptime_s")) : "-",
+                  end.is_object() ? fmt::format("{:.0f}s", num(end, "uptime_s")) : "-"});
+  for (auto [key, label] : {std::pair{"procs_running", "runnable tasks (procs_running)"},
+                            std::pair{"procs_blocked", "blocked tasks (procs_blocked)"}})
+    rows.push_back({label, at(start, key).is_number() ? fmt_num(num(start, key)) : "-",
+                    at(end, key).is_number() ? fmt_num(num(end, key)) : "-"});
+  out += "<h3>Load</h3>" + table({"", "start", "end"}, rows, "narrow");
+
+  rows.clear();
+  for (auto [key, label] : {std::pair{"total_kb", "total"}, std::pair{"available_kb", "available"},
+                            std::pair{"free_kb", "free"}, std::pair{"buffers_kb", "buffers"},
+                            std::pair{"cached_kb", "cached"}, std::pair{"swap_total_kb", "swap total"},
+                            std::pair{"swap_free_kb", "swap free"}})
+    rows.push_back({label, snap_cell(start, "mem", key, true), snap_cell(end, "mem", key, true)});
+  for (auto [key, label] : {std::pair{"swap_in_per_s", "swap in (pages/s)"}, std::pair{"swap_out_per_s", "swap out (pages/s)"}})
+    rows.push_back({label, snap_cell(start, "mem", key, false), snap_cell(end, "mem", key, false)});
+  out += "<h3>Memory</h3>" + table({"", "start", "end"}, rows, "narrow");
+
+  rows.clear();
+  for (const char *key : {"R", "S", "D", "Z", "T", "I", "total", "threads", "pid_max"})
+    rows.push_back({key, snap_cell(start, "tasks", key, false), snap_cell(end, "tasks", key, false)});
+  out += "<h3>Tasks</h3>" + table({"state", "start", "end"}, rows, "narrow");
+  rows.clear();
+  for (const auto &z : arr(at(last, "tasks"), "zombies"))
+    rows.push_back({fmt::format("{} ({})", html_escape(str(z, "comm")), fmt_id(num(z, "pid"))),
+                    fmt::format("{} ({})", html_escape(str(z, "parent_comm")), fmt_id(num(z, "ppid")))});
+  if (!rows.empty()) out += "<h3>Zombies</h3>" + table({"zombie", "parent"}, rows, "narrow");
+
+  rows.clear();
+  for (const auto &c : arr(last, "cpus"))
+    rows.push_back({fmt_id(num(c, "cpu")), fmt::format("{:.1f}", num(c, "user")), fmt::format("{:.1f}", num(c, "system")),
+                    fmt::format("{:.1f}", num(c, "iowait")), fmt::format("{:.1f}", num(c, "steal")),
+                    fmt::format("{:.1f}", num(c, "idle"))});
+  if (!rows.empty()) out += "<h3>CPUs (%, end)</h3>" + table({"CPU", "user", "system", "iowait", "steal", "idle"}, rows, "narrow");
+
+  rows.clear();
+  for (const auto &f : arr(last, "filesystems")) {
+    double pct = num(f, "used_pct", -1);
+    rows.push_back({html_escape(str(f, "mount")), html_escape(str(f, "fstype")), html_escape(str(f, "device")),
+                    fmt_kb(num(f, "size_kb")), fmt_kb(num(f, "avail_kb")),
+                    pct < 0 ? "-"
+                            : fmt::format(R"(<span class="meter{}"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
+                                          pct >= 90 ? " hot" : "", std::clamp(pct, 0.0, 100.0), pct),
+                    at(f, "inodes_used_pct").is_number() ? fmt::format("{:.1f}%", num(f, "inodes_used_pct")) : "-"});
+  }
+  if (!rows.empty())
+    out += "<h3>Filesystems (end)</h3>" + table({"mount", "type", "device", "size", "available", "used", "inodes used"}, rows);
+
+  rows.clear();
+  for (const auto &f : arr(last, "deleted_open_files")) {
+    if (rows.size() == 20) break;
+    rows.push_back({html_escape(str(f, "path")), at(f, "size_kb").is_number() ? fmt_kb(num(f, "size_kb")) : "-",
+                    fmt::format("{} ({})", html_escape(str(f, "comm")), fmt_id(num(f, "pid")))});
+  }
+  if (!rows.empty()) out += "<h3>Deleted files still open (end)</h3>" + table({"path", "size", "held by"}, rows);
+
+  const json &sockets = at(last, "sockets");
+  rows.clear();
+  if (at(sockets, "states").is_object())
+    for (const auto &[state, count] : sockets["states"].items())
+      if (!count.is_number() || count.get<double>() != 0) rows.push_back({html_escape(state), esc(count)});
+  if (!rows.empty()) out += "<h3>TCP sockets by state (end)</h3>" + table({"state", "sockets"}, rows, "narrow");
+  rows.clear();
+  for (const auto &l : arr(sockets, "listeners"))
+    rows.push_back({fmt::format("{}:{}", esc(at(l, "addr")), fmt_id(num(l, "port"))), esc(at(l, "backlog")),
+                    esc(at(l, "backlog_max"))});
+  if (!rows.empty()) out += "<h3>Listening sockets (end)</h3>" + table({"address", "backlog", "max"}, rows, "narrow");
+
+  // Counters that moved during the window first: those are what happened in it.
+  const json &ns_start = at(start, "netstat"), &ns_end = at(end, "netstat");
+  const json &ns_last = ns_end.is_object() ? ns_end : ns_start;
+  if (ns_last.is_object()) {
+    std::vector<std::vector<std::string>> moved, steady;
+    for (const auto &[name, value] : ns_last.items()) {
+      if (!value.is_number() || value.get<double>() == 0) continue;
+      double before = num(ns_start, name.c_str(), value.get<double>());
+      double delta = ns_end.is_object() ? value.get<double>() - before : 0;
+      (delta != 0 ? moved : steady).push_back({html_escape(name), fmt_num(value.get<double>()),
+                                               delta != 0 ? fmt::format("<b>+{}</b>", fmt_num(delta)) : "0"});
+    }
+    out += "<h3>Network counters (netstat; non-zero, changed during the window first)</h3>";
+    moved.insert(moved.end(), steady.begin(), steady.end());
+    out += moved.empty() ? R"(<p class="absent">all zero</p>)"
+                         : "<details><summary>" + fmt::format("{} counters", moved.size()) + "</summary>" +
+                               table({"counter", "value at end", "during the window"}, moved, "narrow") + "</details>";
+  }
+
+  rows.clear();
+  for (const auto &k : arr(last, "kmsg"))
+    rows.push_back({fmt::format("{:.3f}", num(k, "time")), esc(at(k, "level")), html_escape(str(k, "text"))});
+  out += "<h3>Kernel messages (OOM, SYN flood, hung tasks)</h3>";
+  out += rows.empty() ? R"(<p class="absent">none</p>)" : table({"time (s since boot)", "level", "message"}, rows);
+
+  rows.clear();
+  for (const json *s : {&start, &end})
+    for (const auto &k : arr(*s, "skipped"))
+      rows.push_back({s == &start ? "start" : "end", html_escape(str(k, "part")), html_escape(str(k, "reason"))});
+  if (!rows.empty()) out += "<h3>Not read</h3>" + table({"snapshot", "part", "why"}, rows);
+  out += "</section>\n";
+}
+
+// ---- how far to trust the report -------------------------------------------------------------
+
+void render_probes(const json &report, std::string &out) {
+  out += section_open("probes", "Probes");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &p : arr(report, "probes")) {
+    std::string status = str(p, "status");
+    const char *cls = status == "attached" ? "ok" : status == "failed" ? "critical" : "info";
+    rows.push_back({html_escape(str(p, "name")), html_escape(str(p, "family")), html_escape(str(p, "hook")),
+                    html_escape(str(p, "method")), fmt::format(R"(<span class="badge {}">{}</span>)", cls, html_escape(status)),
+                    html_escape(str(p, "reason"))});
+  }
+  out += rows.empty() ? R"(<p class="absent">none</p>)" : table({"probe", "family", "hook", "method", "status", "reason"}, rows);
+  out += "</section>\n";
+
+  out += section_open("trust", "Lost events and overhead");
+  const json &lost = report["lost_events"];
+  rows.clear();
+  rows.push_back({"total", fmt_num(num(lost, "total"))});
+  if (at(lost, "by_family").is_object())
+    for (const auto &[family, count] : lost["by_family"].items())
+      rows.push_back({html_escape(family), count.is_null() ? "not recorded" : esc(count)});
+  out += "<h3>Lost events</h3>" + table({"family", "events lost"}, rows, "narrow");
+  const json &o = report["overhead"];
+  rows.clear();
+  rows.push_back({"tracer CPU (share of all CPUs)",
+                  at(o, "cpu_pct").is_number() ? fmt::format("{:.3f}%", num(o, "cpu_pct"))
+                                               : "not measured (kernel.bpf_stats_enabled=0; use --measure-overhead)"});
+  rows.push_back({"BPF run time", at(o, "bpf_run_ns").is_number() ? fmt_latency(num(o, "bpf_run_ns") / 1000, "us") : "-"});
+  rows.push_back({"BPF program runs", at(o, "bpf_run_cnt").is_number() ? fmt_num(num(o, "bpf_run_cnt")) : "-"});
+  out += "<h3>Overhead</h3>" + table({"", ""}, rows, "narrow");
+  out += "</section>\n";
+}
+
+// Plain, printable, and readable in light or dark mode. No external fonts.
+constexpr const char *kStyle = R"css(
+:root{--fg:#1d2330;--muted:#5b6475;--bg:#fff;--panel:#f5f7fa;--line:#d6dbe3;--running:#4c78a8;--runnable:#f58518;
+--blocked:#e45756;--crit:#b3261e;--warn:#b86e00;--info:#3b6ea8;--ok:#2e7d32}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);
+background:var(--bg);margin:0 auto;max-width:1080px;padding:16px 24px 48px}
+h1{font-size:22px;margin:8px 0 2px}h2{font-size:18px;border-bottom:2px solid var(--line);padding-bottom:4px;margin-top:32px}
+h3{font-size:15px;margin:18px 0 6px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--muted)}
+.meta,.note,.stats{color:var(--muted);margin:2px 0}
+nav{margin:10px 0;font-size:13px}nav a{margin-right:12px;color:var(--info)}
+table{border-collapse:collapse;width:100%;margin:6px 0 10px;font-size:13px}
+table.narrow{width:auto;min-width:320px}
+th,td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:var(--panel);font-weight:600}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;font-weight:600;color:#fff;background:var(--info)}
+.badge.critical{background:var(--crit)}.badge.warning{background:var(--warn)}.badge.ok{background:var(--ok)}
+.warning-text{color:var(--warn)}
+ul.verdict{list-style:none;padding:0;font-size:15px}ul.verdict li{margin:4px 0}
+.verdict.ok{color:var(--ok);font-weight:600}
+.finding{border-left:4px solid var(--info);background:var(--panel);padding:6px 12px;margin:8px 0}
+.finding.critical{border-color:var(--crit)}.finding.warning{border-color:var(--warn)}
+.finding h3{margin:4px 0}
+dl.evidence{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:4px 0;font-size:13px}
+dl.evidence dt{color:var(--muted)}dl.evidence dd{margin:0;overflow-wrap:anywhere}
+.advice{margin:4px 0}
+.absent{color:var(--muted);font-style:italic}
+.pair{display:flex;gap:16px;flex-wrap:wrap}.pair>div{flex:1;min-width:420px}
+svg.chart{display:block;max-width:100%;height:auto;background:#fff}
+svg .grid{stroke:#e8ebf0}svg .axis{stroke:#7a8394}
+svg text{font:11px system-ui,sans-serif;fill:#3a4150}svg .axis-label{fill:#5b6475}
+svg .area{stroke:none;opacity:.85}svg .running{fill:var(--running)}svg .runnable{fill:var(--runnable)}svg .blocked{fill:var(--blocked)}
+svg .hover{fill:transparent}svg .hover:hover{fill:rgba(0,0,0,.06)}
+svg .ncpu{stroke:#111;stroke-width:1.5;stroke-dasharray:6 4}svg .ncpu-text{font-weight:600}
+svg .oom-line{stroke:var(--crit);stroke-width:1.5}svg .oom-mark{fill:var(--crit)}svg .oom-text{fill:var(--crit);font-weight:600}
+svg .bar.runq,svg .bar.read{fill:var(--running)}svg .bar.dstate,svg .bar.write{fill:var(--blocked)}
+svg .cell{stroke:#fff;stroke-width:.3}
+svg .line{stroke-width:2}svg .s1{stroke:#e45756}svg .s2{stroke:#f58518}svg .s3{stroke:#4c78a8}svg .s4{stroke:#54a24b}svg .s5{stroke:#b279a2}
+.legend{font-size:12px;color:var(--muted);margin:2px 0 8px}.legend span{margin-right:14px}
+.sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border:1px solid rgba(0,0,0,.15)}
+.sw.running{background:var(--running)}.sw.runnable{background:var(--runnable)}.sw.blocked{background:var(--blocked)}
+.sw.read{background:var(--running)}.sw.write{background:var(--blocked)}
+.sw.ncpu-sw{background:#111;height:3px;vertical-align:3px}.sw.oom-sw{background:var(--crit);width:3px}
+.sw.s1{background:#e45756}.sw.s2{background:#f58518}.sw.s3{background:#4c78a8}.sw.s4{background:#54a24b}.sw.s5{background:#b279a2}
+.meter{display:inline-block;width:80px;height:8px;background:#e8ebf0;vertical-align:middle}
+.meter>span{display:block;height:100%;background:var(--running)}.meter.hot>span{background:var(--crit)}
+footer{margin-top:40px;color:var(--muted);font-size:12px}
+@media print{body{max-width:none}nav{display:none}section{break-inside:avoid-page}}
+)css";
+
+}  // namespace
+
+std::string render_html(const json &report_in) {
+  // A report from an older or partial build may miss keys: read through a copy with every
+  // top-level key present so each section only deals with null.
+  json report = report_in.is_object() ? report_in : json::object();
+  for (const char *key : {"window", "probes", "lost_events", "overhead", "snapshot", "sched", "block", "tcp", "oom",
+                          "findings"})
+    if (!report.contains(key)) report[key] = nullptr;
+
+  const json &w = report["window"];
+  std::string out;
+  out.reserve(256 * 1024);
+  out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  // No script, no fetch: only inline styles and data: images may load, whatever the page holds.
+  out += R"(<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">)";
+  out += R"(<meta name="viewport" content="width=device-width, initial-scale=1">)";
+  out += fmt::format("<title>triage postmortem: {} {}</title>", html_escape(str(w, "host")),
+                     fmt_utc(static_cast<uint64_t>(num(w, "start_ns"))));
+  out += "<style>" + std::string(kStyle) + "</style></head>\n<body>\n";
+  render_header(report, out);
+  out += R"(<nav><a href="#verdict">Verdict</a><a href="#findings">Findings</a><a href="#sched">Scheduler</a><a href="#block">Block</a><a href="#tcp">TCP</a><a href="#oom">OOM</a><a href="#snapshot">Checklist</a><a href="#probes">Probes</a><a href="#trust">Lost events &amp; overhead</a></nav>)";
+  out += "\n";
+  render_verdict(report, out);
+  render_findings(report, out);
+  render_sched(report, out);
+  render_block(report, out);
+  render_tcp(report, out);
+  render_oom(report, out);
+  render_snapshot(report, out);
+  render_probes(report, out);
+  out += fmt::format("<footer>{} · triage {} · schema {}</footer>\n</body></html>\n",
+                     html_escape(str(w, "host")), html_escape(str(w, "triage_version")), html_escape(str(report, "schema")));
+  return out;
+}
+
+}  // namespace triage
