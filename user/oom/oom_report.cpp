@@ -124,8 +124,10 @@ void add_findings(const json &report, json &findings) {
     const json &k = kills[0];
     evidence["victim_rss_kb"] = k.value("victim_rss_kb", 0ULL);
     evidence["memcg"] = k.value("memcg", "");
-    evidence["memcg_limit_kb"] = k["memcg_limit_kb"];
-    evidence["memcg_usage_kb"] = k["memcg_usage_kb"];
+    // operator[] on a const json with a missing key is undefined behaviour: a damaged recording
+    // may lack these, so read them with a null default.
+    evidence["memcg_limit_kb"] = k.value("memcg_limit_kb", json());
+    evidence["memcg_usage_kb"] = k.value("memcg_usage_kb", json());
     evidence["constraint"] = k.value("constraint", "");
     evidence["trigger"] = fmt::format("{} ({})", k.value("trigger_comm", ""), k.value("trigger_pid", 0));
   }
