@@ -17,6 +17,7 @@
 
 #include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
+#include "core/hook_sets.h"
 #include "core/log.h"
 #include "oom.skel.h"
 #include "oom/oom_abi.h"
@@ -54,39 +55,29 @@ class OomFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::vector<const HookSet *> candidates;
-    for (const auto &set : kHookSets) candidates.push_back(&set);
-    for (const auto &forced : options.forced_hooks) {
-      if (forced.rfind("oom=", 0) != 0) continue;
-      std::string method = forced.substr(4);
-      std::erase_if(candidates, [&](const HookSet *s) { return method != s->method; });
-    }
     if (contains(options.disabled_probes, kProbe)) {
       probes_.push_back({kProbe, "oom", kHook, "", "skipped", "disabled by --no-probe"});
       return;
     }
-    std::string reasons;
-    for (const HookSet *set : candidates) {
-      auto loaded = load(*set, kernel);
-      if (!loaded) {
-        reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", set->method, loaded.error().message);
-        continue;
-      }
-      UniqueLink link(bpf_program__attach(set->prog(skel_.get())));
+    // One program: a hook set counts as loaded only once it is attached too.
+    auto load_and_attach = [&](const HookSet &set) -> Result<void> {
+      if (auto loaded = load(set, kernel); !loaded) return loaded;
+      UniqueLink link(bpf_program__attach(set.prog(skel_.get())));
       if (!link) {
-        reasons += fmt::format("{}{}: attach failed: {}", reasons.empty() ? "" : "; ", set->method, errno_text(errno));
+        int err = errno;
         skel_.reset();
-        continue;
+        return runtime_error(fmt::format("attach failed: {}", errno_text(err)));
       }
       link_ = std::move(link);
-      hooks_ = set;
-      break;
-    }
+      return {};
+    };
+    std::string reasons;
+    hooks_ = load_first_hook_set<HookSet>(kHookSets, "oom", options.forced_hooks, load_and_attach, reasons);
     if (!hooks_) {
-      probes_.push_back({kProbe, "oom", kHook, "", "failed", candidates.empty() ? "no hook set matches --force-hook" : reasons});
+      probes_.push_back({kProbe, "oom", kHook, "", "failed", reasons});
       return;
     }
-    probes_.push_back({kProbe, "oom", kHook, hooks_->method, "attached", ""});
+    probes_.push_back({kProbe, "oom", kHook, hooks_->method, "attached", reasons.empty() ? "" : "fallback; " + reasons});
     ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
     if (!ring_) log_warning("oom: no ring buffer ({}): kills are counted but not described", errno_text(errno));
     open_kmsg();

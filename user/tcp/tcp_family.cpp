@@ -25,6 +25,7 @@
 #include "core/bpf_raii.h"
 #include "core/clock.h"
 #include "core/histogram.h"
+#include "core/hook_sets.h"
 #include "core/log.h"
 #include "tcp.skel.h"
 #include "tcp/tcp_abi.h"
@@ -71,7 +72,11 @@ const Probe kProbes[] = {
      [](tcp_bpf *s) { return s->progs.receive_reset_btf; }, [](tcp_bpf *s) { return s->progs.receive_reset_raw; }},
 };
 
-const char *const kMethods[] = {"tp_btf", "raw_tp"};
+// Both sets share one object: the method only chooses which programs are autoloaded.
+struct HookSet {
+  const char *method;
+};
+const HookSet kHookSets[] = {{"tp_btf"}, {"raw_tp"}};
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
@@ -134,23 +139,11 @@ class TcpFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::vector<std::string> candidates(std::begin(kMethods), std::end(kMethods));
-    for (const auto &forced : options.forced_hooks) {
-      if (forced.rfind("tcp=", 0) != 0) continue;
-      std::string method = forced.substr(4);
-      std::erase_if(candidates, [&](const std::string &m) { return m != method; });
-    }
     std::string reasons;
-    for (const auto &method : candidates) {
-      auto loaded = load(method, kernel);
-      if (loaded) {
-        method_ = method;
-        break;
-      }
-      reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", method, loaded.error().message);
-    }
+    const HookSet *hooks = load_first_hook_set<HookSet>(
+        kHookSets, "tcp", options.forced_hooks, [&](const HookSet &set) { return load(set.method, kernel); }, reasons);
+    if (hooks) method_ = hooks->method;
     if (method_.empty()) {
-      if (candidates.empty()) reasons = "no hook set matches --force-hook";
       for (const auto &p : kProbes) probes_.push_back({p.name, "tcp", p.hook, "", "failed", reasons});
     } else {
       attach_programs();
