@@ -196,23 +196,32 @@ TEST_CASE("block: loop device counts match diskstats, p50 matches biolatency, D 
               "recursion misses %llu\n",
               after.reads - before.reads, after.writes - before.writes, reads, writes,
               block.value("unpaired_completions", 0ULL), misses);
-  // Exact, unless the kernel skipped a nested run of our programs (it says how many times).
-  auto within_misses = [&](unsigned long long ours, unsigned long long kernel) {
-    return ours == kernel || (ours < kernel && kernel - ours <= misses);
-  };
-  CHECK(within_misses(reads, after.reads - before.reads));
-  CHECK(within_misses(writes, after.writes - before.writes));
-  CHECK(after.reads - before.reads >= static_cast<unsigned long long>(kRequestsEach));
-  CHECK(after.writes - before.writes >= static_cast<unsigned long long>(kRequestsEach));
-
   std::ifstream bio_in(bio_out);
   std::stringstream bio_text;
   bio_text << bio_in.rdbuf();
   Biolatency theirs = parse_biolatency(bio_text.str());
   double ours = (*device)["read_write_latency"]["p50"];
+  unsigned long long ours_count = (*device)["read_write_latency"]["count"];
   std::printf("block live: p50 %.1f us (triage, %llu requests) vs %.1f us (biolatency, %llu requests)\n", ours,
-              (*device)["read_write_latency"]["count"].get<unsigned long long>(), theirs.p50_us, theirs.count);
+              ours_count, theirs.p50_us, theirs.count);
   INFO("biolatency output:\n" << bio_text.str());
+
+  // Exact, unless the kernel skipped a nested run of our programs (it says how many times), or the
+  // request never reached the block tracepoints at all: then biolatency, an independent program
+  // on the same tracepoints, misses it too and counts exactly what we count. Seen once in a clean
+  // CI run: diskstats 3000 reads, triage and biolatency both 2999.
+  unsigned long long diskstats_total = (after.reads - before.reads) + (after.writes - before.writes);
+  bool tracepoints_missed = ours_count == theirs.count && ours_count < diskstats_total &&
+                            diskstats_total - ours_count <= 2;
+  unsigned long long allowed = misses + (tracepoints_missed ? diskstats_total - ours_count : 0);
+  auto within_allowed = [&](unsigned long long counted, unsigned long long kernel) {
+    return counted == kernel || (counted < kernel && kernel - counted <= allowed);
+  };
+  CHECK(within_allowed(reads, after.reads - before.reads));
+  CHECK(within_allowed(writes, after.writes - before.writes));
+  CHECK(after.reads - before.reads >= static_cast<unsigned long long>(kRequestsEach));
+  CHECK(after.writes - before.writes >= static_cast<unsigned long long>(kRequestsEach));
+
   REQUIRE(theirs.count > 0);
   CHECK(ours <= 2 * theirs.p50_us);
   CHECK(ours >= theirs.p50_us / 2);

@@ -60,7 +60,10 @@ TEST_CASE("sched: CPU contention shows in run-queue latency and matches schedsta
   double runnable_peak = 0;
   for (const auto &row : sched["load"]) runnable_peak = std::max(runnable_peak, row["runnable"].get<double>());
   CHECK(runnable_peak > 1.5);
-  bool saturation = false;
-  for (const auto &f : report["findings"]) saturation |= f["id"] == "cpu-saturation";
-  CHECK(saturation);
+  // All of it pinned to CPU 0 while CPU 1 idles: the diagnosis is imbalance (the machine as a
+  // whole had a free CPU), found in the intervals of the burst, not diluted by the window.
+  bool imbalance = false;
+  for (const auto &f : report["findings"]) imbalance |= f["id"] == "cpu-imbalance";
+  INFO("findings: " << report["findings"].dump());
+  CHECK(imbalance);
 }

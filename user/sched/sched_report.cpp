@@ -23,6 +23,9 @@ constexpr double kBlockedTasksWarning = 1.0;
 constexpr double kImbalanceBusyPct = 90.0;
 constexpr double kImbalanceGapPct = 50.0;
 constexpr size_t kOutliersKept = 200;
+// A burst inside a longer window counts when it lasts at least this many intervals: averaging a
+// 3 s incident into a 30 s recording must not hide it, and one noisy interval must not alarm.
+constexpr size_t kSustainedIntervals = 2;
 
 double window_average(const json &load, const char *key) {
   double weighted = 0, span = 0;
@@ -232,15 +235,31 @@ void add_findings(const json &report, json &findings) {
     return names.empty() ? std::string("-") : names;
   };
 
-  if (runnable > kSaturatedRunnablePerCpu * ncpu ||
-      (runnable > kBusyRunnablePerCpu * ncpu && runq_p99 > kSlowRunqP99Us)) {
-    bool critical = runnable > kSaturatedRunnablePerCpu * ncpu;
+  size_t saturated_intervals = 0;
+  double worst_runnable = 0;
+  for (const auto &row : s["load"]) {
+    double r = row.value("runnable", 0.0);
+    worst_runnable = std::max(worst_runnable, r);
+    saturated_intervals += r > kSaturatedRunnablePerCpu * ncpu;
+  }
+  bool saturated_window = runnable > kSaturatedRunnablePerCpu * ncpu;
+  bool saturated_burst = saturated_intervals >= kSustainedIntervals;
+  if (saturated_window || saturated_burst || (runnable > kBusyRunnablePerCpu * ncpu && runq_p99 > kSlowRunqP99Us)) {
+    bool critical = saturated_window || saturated_burst;
     findings.push_back(
         {{"id", "cpu-saturation"},
          {"severity", critical ? "critical" : "warning"},
-         {"title", fmt::format("CPU-bound: on average {:.1f} tasks waited for {} CPU(s)", runnable, ncpu)},
+         {"title", saturated_window
+                       ? fmt::format("CPU-bound: on average {:.1f} tasks waited for {} CPU(s)", runnable, ncpu)
+                       : fmt::format("CPU-bound for {} intervals: up to {:.1f} tasks waited for {} CPU(s)",
+                                     saturated_intervals, worst_runnable, ncpu)},
          {"evidence",
-          {{"runnable_avg", runnable}, {"ncpu", ncpu}, {"runq_p99_us", runq_p99}, {"top_runq", top_names(s["top_runq"])}}},
+          {{"runnable_avg", runnable},
+           {"runnable_max", worst_runnable},
+           {"saturated_intervals", saturated_intervals},
+           {"ncpu", ncpu},
+           {"runq_p99_us", runq_p99},
+           {"top_runq", top_names(s["top_runq"])}}},
          {"advice",
           "Find what burns the CPUs (top processes by run-queue wait and CPU time); throttle or move it, add CPUs, "
           "or lower its priority (nice, cgroup cpu.weight)."}});
@@ -263,25 +282,42 @@ void add_findings(const json &report, json &findings) {
           "The load is tasks waiting in uninterruptible sleep: check the block devices' latency (block section, "
           "iostat), a hung NFS/network mount, or memory reclaim when the memory-stall share is high."}});
   }
-  const auto &cpus = s["cpus"];
-  if (cpus.size() >= 2) {
-    double hi = 0, lo = 100;
-    int hi_cpu = 0, lo_cpu = 0;
-    for (const auto &c : cpus) {
-      double b = c.value("busy_pct", 0.0);
-      if (b > hi) hi = b, hi_cpu = c.value("cpu", 0);
-      if (b < lo) lo = b, lo_cpu = c.value("cpu", 0);
+  // Imbalance, interval by interval: one CPU pegged while another has room.
+  size_t imbalanced_intervals = 0;
+  double worst_hi = 0, worst_lo = 100;
+  int worst_hi_cpu = 0, worst_lo_cpu = 0;
+  for (const auto &row : s["cpu_busy_series"]) {
+    const auto &busy = row["busy_pct"];
+    if (busy.size() < 2) continue;
+    size_t hi_cpu = 0, lo_cpu = 0;
+    for (size_t c = 1; c < busy.size(); c++) {
+      if (busy[c].get<double>() > busy[hi_cpu].get<double>()) hi_cpu = c;
+      if (busy[c].get<double>() < busy[lo_cpu].get<double>()) lo_cpu = c;
     }
+    double hi = busy[hi_cpu], lo = busy[lo_cpu];
     if (hi >= kImbalanceBusyPct && hi - lo >= kImbalanceGapPct) {
-      findings.push_back(
-          {{"id", "cpu-imbalance"},
-           {"severity", "warning"},
-           {"title", fmt::format("CPU imbalance: cpu{} {:.0f}% busy while cpu{} was {:.0f}% busy", hi_cpu, hi, lo_cpu, lo)},
-           {"evidence", {{"busiest_cpu", hi_cpu}, {"busiest_pct", hi}, {"idlest_cpu", lo_cpu}, {"idlest_pct", lo}}},
-           {"advice",
-            "Work is pinned or not spread: check CPU affinity (taskset, cpusets), a single-threaded bottleneck, or "
-            "IRQ affinity."}});
+      imbalanced_intervals++;
+      if (hi - lo > worst_hi - worst_lo) {
+        worst_hi = hi, worst_lo = lo;
+        worst_hi_cpu = static_cast<int>(hi_cpu), worst_lo_cpu = static_cast<int>(lo_cpu);
+      }
     }
+  }
+  if (imbalanced_intervals >= kSustainedIntervals) {
+    findings.push_back(
+        {{"id", "cpu-imbalance"},
+         {"severity", "warning"},
+         {"title", fmt::format("CPU imbalance for {} intervals: cpu{} {:.0f}% busy while cpu{} was {:.0f}% busy",
+                               imbalanced_intervals, worst_hi_cpu, worst_hi, worst_lo_cpu, worst_lo)},
+         {"evidence",
+          {{"intervals", imbalanced_intervals},
+           {"busiest_cpu", worst_hi_cpu},
+           {"busiest_pct", worst_hi},
+           {"idlest_cpu", worst_lo_cpu},
+           {"idlest_pct", worst_lo}}},
+         {"advice",
+          "Work is pinned or not spread: check CPU affinity (taskset, cpusets), a single-threaded bottleneck, or "
+          "IRQ affinity."}});
   }
 }
 
