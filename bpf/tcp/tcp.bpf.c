@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "common/bits.bpf.h"
+#include "common/filter.bpf.h"
 #include "tcp/tcp.h"
 
 #define E2BIG 7
@@ -37,11 +38,8 @@ const volatile bool retransmit_has_err = false;
 const volatile bool kfree_skb_has_rx_sk = false;
 /* The enum value of SKB_DROP_REASON_TCP_LISTEN_OVERFLOW on this kernel, 0: not known here. */
 const volatile __u32 listen_overflow_reason = 0;
-/* -p / --cgroup, as the sched family applies them, but to the socket's owner (struct tcp_owner):
- * with a filter set only sockets whose owner is known and matches are tracked at all. */
-const volatile __u32 filter_tgid = 0;         /* 0: all processes */
-const volatile __u64 filter_cgroup_id = 0;    /* 0: all cgroups; else kernfs id of the cgroup */
-const volatile __s32 filter_cgroup_subsys = -1; /* -1: cgroup v2; else the v1 subsystem id */
+/* -p / --cgroup (bpf/common/filter.bpf.h) apply to the socket's owner (struct tcp_owner): with a
+ * filter set only sockets whose owner is known and matches are tracked at all. */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -132,31 +130,7 @@ static __always_inline __u32 jiffies_to_ms(__u64 jiffies)
 
 static __always_inline bool filtering(void)
 {
-	return filter_tgid || filter_cgroup_id;
-}
-
-static __always_inline bool task_in_cgroup(struct task_struct *task)
-{
-	struct cgroup_subsys_state *css;
-	struct cgroup *cgrp;
-
-	if (filter_cgroup_subsys < 0)
-		cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	else {
-		int ssid = filter_cgroup_subsys & 15;
-		css = BPF_CORE_READ(task, cgroups, subsys[ssid]);
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	/* Walk up to the root: the task may sit in a descendant of the filter's cgroup. */
-	for (int depth = 0; depth < 16 && cgrp; depth++) {
-		if (BPF_CORE_READ(cgrp, kn, id) == filter_cgroup_id)
-			return true;
-		css = BPF_CORE_READ(cgrp, self.parent);
-		if (!css)
-			break;
-		cgrp = BPF_CORE_READ(css, cgroup);
-	}
-	return false;
+	return filter_active();
 }
 
 /* The current task as a socket's owner. Call only where the kernel runs in the owner's context. */
@@ -164,11 +138,7 @@ static __always_inline void current_owner(struct tcp_owner *o)
 {
 	o->tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
-	o->traced = 1;
-	if (filter_tgid && o->tgid != filter_tgid)
-		o->traced = 2;
-	else if (filter_cgroup_id && !task_in_cgroup((struct task_struct *)bpf_get_current_task()))
-		o->traced = 2;
+	o->traced = task_matches_filter((struct task_struct *)bpf_get_current_task()) ? 1 : 2;
 }
 
 /* With a filter set: is this full socket's owner known and traced? (One lookup, filters only.) */

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 
+#include "scratch_dir.h"
 #include "record/recording.h"
 #include "report/html.h"
 #include "report/report.h"
@@ -20,15 +21,6 @@ constexpr uint64_t kStart = 5'000'000'000;
 constexpr const char *kHostileComm = "<script>alert(1)</script>";
 constexpr const char *kHostileCgroup = "/system.slice/\"onload=x'.service";
 
-struct Scratch {
-  Scratch() {
-    char pattern[] = "/tmp/triage-html-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~Scratch() { std::filesystem::remove_all(path); }
-  std::string path;
-};
-
 json hist(std::initializer_list<std::pair<uint64_t, uint64_t>> buckets) {
   json b = json::array();
   uint64_t count = 0;
@@ -39,7 +31,7 @@ json hist(std::initializer_list<std::pair<uint64_t, uint64_t>> buckets) {
 
 // Four seconds on two CPUs with every family but tcp: sched (a hostile comm and cgroup), block,
 // oom (one kill at 2.5 s), and the /proc snapshots (a hostile kmsg line and path).
-json full_report(const Scratch &dir) {
+json full_report(const ScratchDir &dir) {
   std::string file = dir.path + "/full.db";
   {
     auto writer = RecordingWriter::create(file);
@@ -108,7 +100,7 @@ json full_report(const Scratch &dir) {
 }
 
 // A window where nothing was recorded: every family null, no snapshot.
-json empty_report(const Scratch &dir) {
+json empty_report(const ScratchDir &dir) {
   std::string file = dir.path + "/empty.db";
   {
     auto writer = RecordingWriter::create(file);
@@ -148,7 +140,7 @@ size_t marks(const std::string &svg) { return count(svg, "<rect") + count(svg, "
 }  // namespace
 
 TEST_CASE("html: one well-formed, self-contained page") {
-  Scratch dir;
+  ScratchDir dir;
   std::string html = render_html(full_report(dir));
   CHECK(html.starts_with("<!DOCTYPE html>"));
   CHECK(count(lower(html), "<html") == 1);
@@ -167,7 +159,7 @@ TEST_CASE("html: one well-formed, self-contained page") {
 }
 
 TEST_CASE("html: strings from the traced machine are escaped") {
-  Scratch dir;
+  ScratchDir dir;
   std::string html = render_html(full_report(dir));
   CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
   CHECK(html.find("&lt;img src=x onerror=alert(2)&gt;") != std::string::npos);
@@ -191,7 +183,7 @@ TEST_CASE("html_escape: the five characters, control bytes, invalid UTF-8") {
 }
 
 TEST_CASE("html: every chart with data draws marks") {
-  Scratch dir;
+  ScratchDir dir;
   json report = full_report(dir);
   std::string html = render_html(report);
   for (const char *id : {"chart-load", "chart-runq-latency", "chart-dstate", "chart-runq-heatmap", "chart-block-0"}) {
@@ -222,7 +214,7 @@ TEST_CASE("html: every chart with data draws marks") {
 }
 
 TEST_CASE("html: TCP series are drawn when the report has them") {
-  Scratch dir;
+  ScratchDir dir;
   json report = full_report(dir);
   report["tcp"] = {{"lost_events", 0},
                    {"rate_series", json::array({{{"t", 1.0}, {"dt_s", 1.0}, {"retrans_segs", 4}, {"transitions", 10}},
@@ -243,7 +235,7 @@ TEST_CASE("html: TCP series are drawn when the report has them") {
 }
 
 TEST_CASE("html: null families say not recorded") {
-  Scratch dir;
+  ScratchDir dir;
   json report = empty_report(dir);
   std::string html = render_html(report);
   for (const char *family : {"sched", "block", "tcp", "oom"}) {

@@ -11,21 +11,12 @@
 #include <random>
 
 #include "record/recording.h"
+#include "scratch_dir.h"
 
 using namespace triage;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ScratchDir {
-  ScratchDir() {
-    char pattern[] = "/tmp/triage-unit-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-  std::string path;
-};
 
 std::string write_small_recording(const ScratchDir &dir, const std::string &name = "r.db") {
   auto writer = RecordingWriter::create(dir.file(name));

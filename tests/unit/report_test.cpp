@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "record/recording.h"
+#include "scratch_dir.h"
 #include "report/report.h"
 #include "report/text_util.h"
 
@@ -14,16 +15,6 @@ using namespace triage;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ScratchDir {
-  ScratchDir() {
-    char pattern[] = "/tmp/triage-unit-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-  std::string file(const std::string &name) const { return path + "/" + name; }
-  std::string path;
-};
 
 constexpr uint64_t kStart = 1'000'000'000;
 

@@ -226,9 +226,7 @@ class TcpFamily final : public Family {
                      : -1;
     skel->rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
     // -p / --cgroup: applied to each socket's owner, captured in the kernel at connect()/listen().
-    skel->rodata->filter_tgid = options_.pid;
-    skel->rodata->filter_cgroup_id = options_.cgroup_id;
-    skel->rodata->filter_cgroup_subsys = options_.cgroup_subsys;
+    set_filter_rodata(skel->rodata, options_);
     missing_.clear();
     for (const auto &p : kProbes) {
       bool exists = kernel.tracepoint_arg_count(p.tracepoint) >= 0;
