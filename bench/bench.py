@@ -64,7 +64,7 @@ WORKLOADS = {
 
 # ---- tracers: context managers that are attached while the workload runs ----
 
-def wait_attached(db, proc, timeout=30):
+def wait_attached(db, proc, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -76,7 +76,8 @@ def wait_attached(db, proc, timeout=30):
             if found:
                 return
         time.sleep(0.05)
-    raise RuntimeError("triage did not attach")
+    proc.kill()
+    raise RuntimeError(f"triage did not attach in {timeout} s: " + proc.stderr.read())
 
 
 @contextlib.contextmanager
@@ -89,8 +90,11 @@ def triage(families, workdir, measure=False, result=None):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_attached(db, proc)
+        attach_s = time.monotonic() - started
+        if attach_s > 5:
+            print(f"  (triage took {attach_s:.1f} s to attach)", flush=True)
         if result is not None:
-            result["attach_s"] = time.monotonic() - started
+            result["attach_s"] = attach_s
         yield
     finally:
         proc.send_signal(signal.SIGINT)
