@@ -196,19 +196,8 @@ class BlockFamily final : public Family {
 
   void attach_programs() {
     auto attach_one = [&](const char *probe, bpf_program *prog) {
-      if (contains(options_.disabled_probes, probe)) {
-        probes_.push_back({probe, "block", hook_of(probe), hooks_->method, "skipped", "disabled by --no-probe"});
-        return false;
-      }
-      UniqueLink link(bpf_program__attach(prog));
-      if (!link) {
-        probes_.push_back({probe, "block", hook_of(probe), hooks_->method, "failed",
-                           fmt::format("attach failed: {}", errno_text(errno))});
-        return false;
-      }
-      links_.push_back(std::move(link));
-      probes_.push_back({probe, "block", hook_of(probe), hooks_->method, "attached", fallback_reason_});
-      return true;
+      return attach_probe(prog, {probe, "block", hook_of(probe), hooks_->method, "", ""}, options_, fallback_reason_,
+                          links_, probes_);
     };
     bool insert = attach_one("block_rq_insert", hooks_->insert_prog(skel_.get()));
     issue_attached_ = attach_one("block_rq_issue", hooks_->issue_prog(skel_.get()));

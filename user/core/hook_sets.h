@@ -8,6 +8,13 @@
 
 #include <fmt/format.h>
 
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/bpf_maps.h"
+#include "core/bpf_raii.h"
 #include "core/family.h"
 #include "core/result.h"
 
@@ -44,6 +51,26 @@ void set_filter_rodata(Rodata *rodata, const RecordOptions &options) {
   rodata->filter_tgid = options.pid;
   rodata->filter_cgroup_id = options.cgroup_id;
   rodata->filter_cgroup_subsys = options.cgroup_subsys;
+}
+
+// Attaches one program unless --no-probe names it, and records how that went in `probes`
+// (`probe` carries name, family, hook and method; its status and reason are filled here).
+inline bool attach_probe(bpf_program *prog, ProbeStatus probe, const RecordOptions &options,
+                         const std::string &attached_reason, std::vector<UniqueLink> &links,
+                         std::vector<ProbeStatus> &probes) {
+  if (contains(options.disabled_probes, probe.name)) {
+    probe.status = "skipped";
+    probe.reason = "disabled by --no-probe";
+  } else if (UniqueLink link(bpf_program__attach(prog)); !link) {
+    probe.status = "failed";
+    probe.reason = fmt::format("attach failed: {}", std::strerror(errno));
+  } else {
+    links.push_back(std::move(link));
+    probe.status = "attached";
+    probe.reason = attached_reason;
+  }
+  probes.push_back(probe);
+  return probe.status == "attached";
 }
 
 }  // namespace triage
