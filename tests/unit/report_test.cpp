@@ -8,6 +8,7 @@
 
 #include "record/recording.h"
 #include "scratch_dir.h"
+#include "report/outliers.h"
 #include "report/report.h"
 #include "report/text_util.h"
 
@@ -163,4 +164,16 @@ TEST_CASE("printable: control bytes and invalid UTF-8 are escaped, valid UTF-8 k
   CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");
   CHECK(printable("bad\xff") == "bad\\xff");
   CHECK(printable("c1\xc2\x9b") == "c1\\xc2\\x9b");
+}
+
+TEST_CASE("outliers: beyond the limit the worst are kept, in time order") {
+  json rows = json::array();
+  for (int i = 0; i < 10; i++) rows.push_back({{"t", i}, {"duration_ns", (i * 7) % 10}});
+  json kept = keep_worst(rows, 3, "duration_ns");
+  REQUIRE(kept.size() == 3);
+  // durations by t: 0 7 4 1 8 5 2 9 6 3 -> the worst three are 9 (t=7), 8 (t=4), 7 (t=1)
+  CHECK(kept[0]["t"] == 1);
+  CHECK(kept[1]["t"] == 4);
+  CHECK(kept[2]["t"] == 7);
+  CHECK(keep_worst(rows, 20, "duration_ns") == rows);
 }

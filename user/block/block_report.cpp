@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/histogram.h"
+#include "report/outliers.h"
 #include "report/text_util.h"
 
 namespace triage::block {
@@ -114,16 +115,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     row["t"] = seconds_since_start(t);
     outliers.push_back(row);
   });
-  if (outliers.size() > kOutliersKept) {
-    std::vector<json> rows(outliers.begin(), outliers.end());
-    std::nth_element(rows.begin(), rows.begin() + kOutliersKept, rows.end(), [](const json &a, const json &b) {
-      return a.value("latency_ns", 0ULL) > b.value("latency_ns", 0ULL);
-    });
-    rows.resize(kOutliersKept);
-    std::sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return a["t"] < b["t"]; });
-    outliers = rows;
-  }
-  s["outliers"] = outliers;
+  s["outliers"] = keep_worst(outliers, kOutliersKept, "latency_ns");
   s["outlier_count"] = outlier_count;
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/histogram.h"
+#include "report/outliers.h"
 #include "report/text_util.h"
 
 namespace triage::sched {
@@ -125,17 +126,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     row["kind"] = kind;
     outliers.push_back(row);
   });
-  // Keep the worst waits when there are too many to show.
-  if (outliers.size() > kOutliersKept) {
-    std::vector<json> rows(outliers.begin(), outliers.end());
-    std::nth_element(rows.begin(), rows.begin() + kOutliersKept, rows.end(), [](const json &a, const json &b) {
-      return a.value("duration_ns", 0ULL) > b.value("duration_ns", 0ULL);
-    });
-    rows.resize(kOutliersKept);
-    std::sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return a["t"] < b["t"]; });
-    outliers = rows;
-  }
-  s["outliers"] = outliers;
+  s["outliers"] = keep_worst(outliers, kOutliersKept, "duration_ns");
   s["outlier_count"] = outlier_count;
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);
