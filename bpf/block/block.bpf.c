@@ -88,9 +88,10 @@ struct {
 	__type(value, struct block_cpu_counters);
 } counters SEC(".maps");
 
+#define BLOCK_RING_BYTES (1 << 20)
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, BLOCK_RING_BYTES);
 } events SEC(".maps");
 
 /* Before 5.17 a request named its disk directly (rq->rq_disk); since then through its queue. */
@@ -244,8 +245,7 @@ static __always_inline void emit_outlier(struct request *rq, struct request_stat
 	e->tgid = st->tgid;
 	e->error = error;
 	__builtin_memcpy(e->comm, st->comm, sizeof(e->comm));
-	/* No wakeup per event: the consumer drains on its own timer, in batches. */
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, ringbuf_batch_flags(&events, BLOCK_RING_BYTES, sizeof(*e)));
 }
 
 static __always_inline struct block_stats *stats_row(__u32 dev, __u32 op, struct block_cpu_counters *c)

@@ -37,4 +37,22 @@ static __always_inline void hist_add(struct triage_log2_hist *h, __u64 value)
 		h->min_plus_one = value + 1;
 }
 
+/* Submit flags that wake a ring buffer's consumer in batches, never per event. The consumer also
+ * drains on its own timer (every 100 ms), so a trickle needs no wakeup at all; a storm wakes it
+ * when the unconsumed data crosses a quarter and again half of the buffer, so it drains before
+ * the buffer fills. Called after bpf_ringbuf_reserve: the available data already counts this
+ * record (`stride` = its size plus the 8-byte record header, rounded to 8). A crossing missed
+ * because another CPU reserved at the same moment is caught by the timer or the next crossing. */
+static __always_inline __u64 ringbuf_batch_flags(void *ring, __u64 ring_size, __u64 record_size)
+{
+	__u64 stride = (record_size + 8 + 7) & ~7ULL;
+	__u64 after = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 before = after > stride ? after - stride : 0;
+	__u64 quarter = ring_size / 4, half = ring_size / 2;
+
+	if ((before < quarter && after >= quarter) || (before < half && after >= half))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 #endif

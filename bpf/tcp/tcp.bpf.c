@@ -106,9 +106,10 @@ struct {
 	__type(value, struct tcp_transition_matrix);
 } transitions SEC(".maps");
 
+#define TCP_RING_BYTES (1 << 18)
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 18);
+	__uint(max_entries, TCP_RING_BYTES);
 } events SEC(".maps");
 
 static __always_inline struct tcp_cpu_counters *this_cpu_counters(void)
@@ -586,8 +587,7 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 		last_data_times(sk, e->t_ns, &e->last_send_ns, &e->last_recv_ns);
 		e->srtt_us = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
 	}
-	/* No wakeup per event: the consumer drains on its own timer, in batches. */
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, ringbuf_batch_flags(&events, TCP_RING_BYTES, sizeof(*e)));
 	if (fin)
 		bpf_map_delete_elem(&fin_pending, &fk);
 }

@@ -2,11 +2,14 @@
 // arithmetic, findings just below and above their thresholds, and the golden text rendering.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "record/event_batch.h"
 #include "record/recording.h"
+#include "sched/sched_abi.h"
 #include "scratch_dir.h"
 #include "report/outliers.h"
 #include "report/report.h"
@@ -176,4 +179,45 @@ TEST_CASE("outliers: beyond the limit the worst are kept, in time order") {
   CHECK(kept[1]["t"] == 4);
   CHECK(kept[2]["t"] == 7);
   CHECK(keep_worst(rows, 20, "duration_ns") == rows);
+}
+
+TEST_CASE("sched outliers from raw event blocks: the worst kept, in time order, with all counted") {
+  ScratchDir dir;
+  const std::string path = dir.file("blocks.db");
+  {
+    auto writer = RecordingWriter::create(path);
+    REQUIRE(writer.ok());
+    auto &w = **writer;
+    w.set_meta("start_ns", kStart);
+    w.set_meta("end_ns", kStart + 2'000'000'000);
+    w.set_meta("ncpu", 2);
+    w.put_state("sched", "counters", {{"method", "tp_btf"}, {"events_produced", 1000}, {"events_lost", 0}});
+    EventBatch batch("sched", kSchedEventLayout, sizeof(sched_event), 64);
+    batch.begin(w);
+    for (uint32_t i = 0; i < 1000; i++) {
+      sched_event e{};
+      e.end_ns = kStart + 1'000'000ULL * i;
+      e.duration_ns = (i * 7919ULL) % 1000 * 1000;  // a shuffled 0..999 us
+      e.pid = e.tgid = 100 + i;
+      e.kind = SCHED_WAIT_RUNQ;
+      std::snprintf(e.comm, sizeof e.comm, "w%u", i);
+      batch.add(&e, sizeof e, e.end_ns);
+    }
+    batch.end();
+    REQUIRE(w.flush().ok());
+  }
+  auto reader = RecordingReader::open(path);
+  REQUIRE(reader.ok());
+  json s = build_report(**reader)["sched"];
+  CHECK(s["outlier_count"] == 1000);
+  const json &kept = s["outliers"];
+  REQUIRE(kept.size() == 200);
+  double last_t = -1;
+  for (const auto &row : kept) {
+    CHECK(row["duration_ns"].get<uint64_t>() >= 800'000);  // the 200 longest of 0..999 us
+    CHECK(row["t"].get<double>() > last_t);
+    CHECK(row["kind"] == "runq");
+    CHECK(row["comm"].get<std::string>().rfind("w", 0) == 0);
+    last_t = row["t"].get<double>();
+  }
 }

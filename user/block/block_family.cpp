@@ -83,9 +83,11 @@ class BlockFamily final : public Family {
   bool attached() const override { return issue_attached_ && complete_attached_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
+  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+
   void drain(RecordingWriter &out) override {
     if (!ring_) return;
-    ring_buffer__consume(ring_.get());
+    drain_ring(ring_.get());
     for (const auto &e : pending_) out.add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, name_of(e.dev)));
     pending_.clear();
   }

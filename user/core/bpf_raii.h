@@ -27,4 +27,12 @@ struct RingBufferDeleter {
 };
 using UniqueRingBuffer = std::unique_ptr<ring_buffer, RingBufferDeleter>;
 
+// Consumes everything the ring buffer holds. The zero-timeout poll first collects a pending
+// wakeup from the ring's epoll set (ring_buffer__epoll_fd, which the recorder waits on), so a
+// wakeup that has been served does not keep that descriptor readable.
+inline void drain_ring(ring_buffer *rb) {
+  ring_buffer__poll(rb, 0);
+  ring_buffer__consume(rb);
+}
+
 }  // namespace triage

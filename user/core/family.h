@@ -45,6 +45,9 @@ class Family {
 
   // Consumes whatever the ring buffers hold, in one batch, into the recording.
   virtual void drain(RecordingWriter &out) = 0;
+  // A descriptor that becomes readable when the family's ring buffer fills past its wakeup
+  // threshold (the BPF side wakes the consumer in batches, never per event); -1 if none.
+  virtual int event_fd() const { return -1; }
   // Called once per interval at CLOCK_MONOTONIC `now_ns`: reads the in-kernel aggregates and
   // writes the interval's series rows and the cumulative state.
   virtual void sample(uint64_t now_ns, RecordingWriter &out) = 0;

@@ -86,17 +86,19 @@ class OomFamily final : public Family {
   bool attached() const override { return link_ != nullptr; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
+  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+
   void drain(RecordingWriter &out) override {
     if (!attached()) return;
     read_kmsg();
-    if (ring_) ring_buffer__consume(ring_.get());
+    if (ring_) drain_ring(ring_.get());
     write_kills(out, false);
   }
 
   void sample(uint64_t, RecordingWriter &out) override {
     if (!attached()) return;
     read_kmsg();
-    if (ring_) ring_buffer__consume(ring_.get());
+    if (ring_) drain_ring(ring_.get());
     write_kills(out, true);
     oom_counters c{};
     uint32_t zero = 0;

@@ -18,6 +18,8 @@ CREATE TABLE probes(name TEXT, family TEXT, hook TEXT, method TEXT, status TEXT,
 CREATE TABLE series(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE hist(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE events(t_ns INTEGER NOT NULL, family TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE event_blocks(family TEXT NOT NULL, layout TEXT NOT NULL, t_first INTEGER NOT NULL,
+                          t_last INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE state(family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(family, name));
 CREATE TABLE snapshots(which TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE INDEX series_by_name ON series(family, name, t_ns);
@@ -177,6 +179,23 @@ void RecordingWriter::add_event(uint64_t t_ns, const std::string &family, const 
   auto *stmt = prepare(event_stmt_, "INSERT INTO events(t_ns, family, kind, data) VALUES(?,?,?,?)");
   if (!stmt) return;
   insert_row(*this, stmt, t_ns, family, kind, data);
+  step(stmt);
+}
+
+void RecordingWriter::add_event_block(const std::string &family, const std::string &layout, uint64_t t_first,
+                                      uint64_t t_last, uint64_t count, const void *data, size_t bytes) {
+  begin_if_needed();
+  if (failed() || count == 0) return;
+  auto *stmt = prepare(event_block_stmt_,
+                       "INSERT INTO event_blocks(family, layout, t_first, t_last, count, data) VALUES(?,?,?,?,?,?)");
+  if (!stmt) return;
+  bind_text(stmt, 1, family);
+  bind_text(stmt, 2, layout);
+  sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(t_first));
+  sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(t_last));
+  sqlite3_bind_int64(stmt, 5, static_cast<sqlite3_int64>(count));
+  // SQLITE_STATIC: the batch buffer outlives the step below.
+  sqlite3_bind_blob64(stmt, 6, data, bytes, SQLITE_STATIC);
   step(stmt);
 }
 
@@ -350,6 +369,22 @@ void RecordingReader::for_each_event(
     fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), column_text(s, 1),
        parse_stored(sqlite3_column_text(s, 2)));
   });
+}
+
+void RecordingReader::for_each_event_block(const std::string &family,
+                                           const std::function<void(const EventBlock &)> &fn) const {
+  // Version-1 recordings have no event_blocks table: the query fails to prepare and yields nothing.
+  query(db_.get(), "SELECT layout, t_first, t_last, count, data FROM event_blocks WHERE family = ? ORDER BY rowid",
+        {family}, [&](sqlite3_stmt *s) {
+          EventBlock block;
+          block.layout = column_text(s, 0);
+          block.t_first = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+          block.t_last = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+          block.count = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
+          block.data = static_cast<const std::byte *>(sqlite3_column_blob(s, 4));
+          block.bytes = static_cast<size_t>(sqlite3_column_bytes(s, 4));
+          fn(block);
+        });
 }
 
 std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {

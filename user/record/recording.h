@@ -7,7 +7,10 @@
 //   probes(name, family, hook, method, status, reason)
 //   series(t_ns, family, name, data)         one row per interval and series (the timeline)
 //   hist(t_ns, family, name, data)           per-interval histogram deltas (heatmaps)
-//   events(t_ns, family, kind, data)         outliers streamed from the ring buffers
+//   events(t_ns, family, kind, data)         low-rate events as JSON (OOM kills, resets, ...)
+//   event_blocks(family, layout, t_first, t_last, count, data)
+//                                            high-rate ring-buffer records, copied verbatim in
+//                                            batches (data = count records of the named layout)
 //   state(family, name, data)                latest cumulative aggregates, replaced each flush
 //   snapshots(which, data)                   the /proc checklist at "start" and "end"
 #pragma once
@@ -30,7 +33,8 @@ namespace triage {
 using json = nlohmann::json;
 
 // Bumped whenever a reader of the old schema would misread a new file.
-inline constexpr int kRecordingSchemaVersion = 1;
+// 2: event_blocks (version-1 files, which have no such table, are still read).
+inline constexpr int kRecordingSchemaVersion = 2;
 // PRAGMA application_id: tells a triage recording from any other SQLite file ("TRIA").
 inline constexpr int kRecordingApplicationId = 0x54524941;
 
@@ -42,6 +46,15 @@ struct StatementDeleter {
 };
 using UniqueSqlite = std::unique_ptr<sqlite3, SqliteDeleter>;
 using UniqueStatement = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+// A batch of raw ring-buffer records as the reader returns it. `data` holds `count` records of
+// the family's struct named by `layout` (e.g. "sched_event/1"); valid during the callback only.
+struct EventBlock {
+  std::string layout;
+  uint64_t t_first = 0, t_last = 0, count = 0;
+  const std::byte *data = nullptr;
+  size_t bytes = 0;
+};
 
 struct ProbeStatus {
   std::string name;    // e.g. "sched_switch"
@@ -62,6 +75,9 @@ class RecordingWriter {
   void add_series(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
   void add_hist(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
   void add_event(uint64_t t_ns, const std::string &family, const std::string &kind, const json &data);
+  // `count` records of `layout`, `bytes` in all, stored as one BLOB: a storm costs one row per batch.
+  void add_event_block(const std::string &family, const std::string &layout, uint64_t t_first, uint64_t t_last,
+                       uint64_t count, const void *data, size_t bytes);
   void put_state(const std::string &family, const std::string &name, const json &data);
   void put_snapshot(const std::string &which, const json &data);
 
@@ -84,7 +100,7 @@ class RecordingWriter {
   std::string path_;
   std::string first_error_;
   bool in_transaction_ = false;
-  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, state_stmt_,
+  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, state_stmt_,
       snapshot_stmt_;
 };
 
@@ -105,6 +121,8 @@ class RecordingReader {
   // Events of one family (kind empty: every kind), in time order.
   void for_each_event(const std::string &family, const std::string &kind,
                       const std::function<void(uint64_t, const std::string &, const json &)> &fn) const;
+  // The family's raw event batches, in the order written.
+  void for_each_event_block(const std::string &family, const std::function<void(const EventBlock &)> &fn) const;
   std::optional<json> state(const std::string &family, const std::string &name) const;
   std::optional<json> snapshot(const std::string &which) const;
   const std::string &path() const { return path_; }

@@ -15,4 +15,19 @@ static_assert(offsetof(sched_cpu_acc, proc_map_full) == 8 * (3 * SCHED_WAIT_KIND
 static_assert(sizeof(sched_hists) == SCHED_WAIT_KINDS * sizeof(triage_log2_hist));
 static_assert(sizeof(sched_proc_stats) == 8 * 3 * SCHED_WAIT_KINDS + 16);
 static_assert(sizeof(sched_event) == 72);
+static_assert(offsetof(sched_event, end_ns) == 0);
 static_assert(offsetof(sched_event, comm) == 40 && offsetof(sched_event, waker_comm) == 56);
+
+// The name under which sched_event records are stored in a recording's event_blocks; bump the
+// version whenever struct sched_event changes.
+inline constexpr const char *kSchedEventLayout = "sched_event/1";
+
+// The name a wait kind has in recordings and reports.
+inline const char *wait_kind_name(__u32 kind) {
+  switch (kind) {
+    case SCHED_WAIT_RUNQ: return "runq";
+    case SCHED_WAIT_D_IO: return "d_io";
+    case SCHED_WAIT_D_MEM: return "d_mem";
+    default: return "d_other";
+  }
+}

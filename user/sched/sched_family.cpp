@@ -22,6 +22,7 @@
 #include "core/histogram.h"
 #include "core/hook_sets.h"
 #include "core/log.h"
+#include "record/event_batch.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
 #include "sched/sched_load.h"
@@ -70,15 +71,6 @@ std::string read_cgroup_path(uint32_t pid) {
   return v2;
 }
 
-const char *kind_name(uint32_t kind) {
-  switch (kind) {
-    case SCHED_WAIT_RUNQ: return "runq";
-    case SCHED_WAIT_D_IO: return "d_io";
-    case SCHED_WAIT_D_MEM: return "d_mem";
-    default: return "d_other";
-  }
-}
-
 std::string comm_of(const char (&comm)[16]) { return std::string(comm, strnlen(comm, sizeof comm)); }
 
 class SchedFamily final : public Family {
@@ -102,7 +94,6 @@ class SchedFamily final : public Family {
     seed_waiting_tasks();
     ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
     if (!ring_) log_warning("sched: no ring buffer ({}): outliers will be missing", errno_text(errno));
-    pending_.reserve(4096);
     last_integrals_ = integrate_now(monotonic_ns());
     last_cpu_times_ = read_proc_stat_cpus();
     std::array<Log2Histogram, SCHED_WAIT_KINDS> none{};
@@ -114,19 +105,12 @@ class SchedFamily final : public Family {
 
   void drain(RecordingWriter &out) override {
     if (!ring_) return;
-    ring_buffer__consume(ring_.get());
-    for (const auto &e : pending_) {
-      out.add_event(e.end_ns, "sched", kind_name(e.kind),
-                    {{"pid", e.pid},
-                     {"tgid", e.tgid},
-                     {"comm", comm_of(e.comm)},
-                     {"cpu", e.cpu},
-                     {"duration_ns", e.duration_ns},
-                     {"waker_pid", e.waker_pid},
-                     {"waker_comm", comm_of(e.waker_comm)}});
-    }
-    pending_.clear();
+    events_.begin(out);
+    drain_ring(ring_.get());
+    events_.end();
   }
+
+  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
 
   void sample(uint64_t now_ns, RecordingWriter &out) override {
     if (!attached()) return;
@@ -258,7 +242,9 @@ class SchedFamily final : public Family {
 
   static int on_event(void *ctx, void *data, size_t size) {
     auto *self = static_cast<SchedFamily *>(ctx);
-    if (size >= sizeof(sched_event)) self->pending_.push_back(*static_cast<const sched_event *>(data));
+    uint64_t end_ns = 0;
+    if (size >= sizeof(sched_event)) std::memcpy(&end_ns, data, sizeof end_ns);
+    self->events_.add(data, size, end_ns);
     return 0;
   }
 
@@ -275,8 +261,8 @@ class SchedFamily final : public Family {
       Log2Histogram total;
       for (const auto &h : per_cpu) total.merge(h.by_kind[kind]);
       Log2Histogram delta = total.minus(last_hists_[kind]);
-      if (delta.count()) out.add_hist(now_ns, "sched", kind_name(kind), delta.to_json("us"));
-      out.put_state("sched", std::string("hist_") + kind_name(kind), total.to_json("us"));
+      if (delta.count()) out.add_hist(now_ns, "sched", wait_kind_name(kind), delta.to_json("us"));
+      out.put_state("sched", std::string("hist_") + wait_kind_name(kind), total.to_json("us"));
       last_hists_[kind] = total;
     }
   }
@@ -355,7 +341,7 @@ class SchedFamily final : public Family {
   LoadIntegrals last_integrals_;
   std::vector<CpuTimes> last_cpu_times_;
   std::array<Log2Histogram, SCHED_WAIT_KINDS> last_hists_{};
-  std::vector<sched_event> pending_;
+  EventBatch events_{"sched", kSchedEventLayout, sizeof(sched_event)};
   struct ProcessIdentity {
     std::string comm, cgroup;
   };

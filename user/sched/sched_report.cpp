@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/histogram.h"
+#include "record/event_batch.h"
+#include "sched/sched_abi.h"
 #include "report/outliers.h"
 #include "report/text_util.h"
 
@@ -27,6 +30,12 @@ constexpr size_t kOutliersKept = 200;
 // A burst inside a longer window counts when it lasts at least this many intervals: averaging a
 // 3 s incident into a 30 s recording must not hide it, and one noisy interval must not alarm.
 constexpr size_t kSustainedIntervals = 2;
+
+// A fixed-size kernel name (comm) that may lack its terminating NUL.
+template <size_t N>
+std::string fixed_string(const char (&text)[N]) {
+  return std::string(text, strnlen(text, N));
+}
 
 double window_average(const json &load, const char *key) {
   double weighted = 0, span = 0;
@@ -117,8 +126,36 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["runq_heatmap"] = heatmap;
 
-  json outliers = json::array();
+  // Outliers: the worst kOutliersKept waits by duration, kept in a bounded heap while the raw
+  // records stream past, so a storm of millions of records costs no JSON until the few shown.
   size_t outlier_count = 0;
+  auto longer = [](const sched_event &a, const sched_event &b) { return a.duration_ns > b.duration_ns; };
+  std::vector<sched_event> worst;
+  worst.reserve(kOutliersKept + 1);
+  for_each_record<sched_event>(r, "sched", kSchedEventLayout, [&](const sched_event &e) {
+    outlier_count++;
+    if (worst.size() == kOutliersKept && e.duration_ns <= worst.front().duration_ns) return;
+    worst.push_back(e);
+    std::push_heap(worst.begin(), worst.end(), longer);
+    if (worst.size() > kOutliersKept) {
+      std::pop_heap(worst.begin(), worst.end(), longer);
+      worst.pop_back();
+    }
+  });
+  std::sort(worst.begin(), worst.end(), [](const sched_event &a, const sched_event &b) { return a.end_ns < b.end_ns; });
+  json outliers = json::array();
+  for (const auto &e : worst) {
+    outliers.push_back({{"t", seconds_since_start(e.end_ns)},
+                        {"kind", wait_kind_name(e.kind)},
+                        {"pid", e.pid},
+                        {"tgid", e.tgid},
+                        {"comm", fixed_string(e.comm)},
+                        {"cpu", e.cpu},
+                        {"duration_ns", e.duration_ns},
+                        {"waker_pid", e.waker_pid},
+                        {"waker_comm", fixed_string(e.waker_comm)}});
+  }
+  // Recordings of schema 1 stored each outlier as a JSON row.
   r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
     outlier_count++;
     json row = d;

@@ -156,9 +156,11 @@ class TcpFamily final : public Family {
   bool attached() const override { return !links_.empty() || snapshots_ok_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
+  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+
   void drain(RecordingWriter &out) override {
     if (!ring_) return;
-    ring_buffer__consume(ring_.get());
+    drain_ring(ring_.get());
     for (const auto &e : pending_) {
       out.add_event(e.t_ns, "tcp", e.sent ? "reset_sent" : "reset_received",
                     {{"netns", e.netns},
