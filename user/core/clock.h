@@ -15,6 +15,9 @@ inline uint64_t clock_ns(clockid_t clock) {
 }
 inline uint64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
 inline uint64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
+// CPU time this process (all threads) / the calling thread has used: triage's own cost.
+inline uint64_t process_cpu_ns() { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
+inline uint64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 // Converts CLOCK_MONOTONIC to CLOCK_REALTIME with the offset measured now.
 class MonotonicToRealtime {

@@ -71,15 +71,17 @@ json lost_of(const RecordingReader &r) {
 
 json overhead_of(const RecordingReader &r, double duration_s, int ncpu) {
   auto o = r.meta("overhead");
-  if (!o || !o->is_object()) return {{"bpf_run_ns", nullptr}, {"bpf_run_cnt", nullptr}, {"cpu_pct", nullptr}};
+  if (!o || !o->is_object())
+    return {{"bpf_run_ns", nullptr}, {"bpf_run_cnt", nullptr}, {"cpu_pct", nullptr}, {"user_cpu_pct", nullptr}};
   json out = *o;
-  if (out.value("measured", false) && duration_s > 0 && ncpu > 0) {
-    double run_s = static_cast<double>(out.value("bpf_run_ns", 0ULL)) / 1e9;
-    // Share of the machine's CPU time (all CPUs) the BPF programs took during the window.
-    out["cpu_pct"] = 100.0 * run_s / (duration_s * ncpu);
-  } else {
-    out["cpu_pct"] = nullptr;
-  }
+  const double machine_s = duration_s * ncpu;  // the machine's CPU time over the window, all CPUs
+  out["cpu_pct"] = nullptr;
+  out["user_cpu_pct"] = nullptr;
+  if (machine_s <= 0) return out;
+  if (out.value("measured", false))
+    out["cpu_pct"] = 100.0 * static_cast<double>(out.value("bpf_run_ns", 0ULL)) / 1e9 / machine_s;
+  if (out.contains("user_cpu_ns"))
+    out["user_cpu_pct"] = 100.0 * static_cast<double>(out.value("user_cpu_ns", 0ULL)) / 1e9 / machine_s;
   return out;
 }
 
@@ -111,6 +113,24 @@ json build_report(const RecordingReader &r) {
 
 namespace {
 
+// One line in every report so that whoever reads the postmortem knows what the tracer itself cost.
+void render_overhead(const json &o, std::string &out) {
+  out += "  tracer cost: ";
+  const json bpf_pct = o.value("cpu_pct", json());
+  if (bpf_pct.is_number()) {
+    const std::string method = o.value("method", "");
+    out += fmt::format("BPF programs {:.3f}% of all CPU time ({})", bpf_pct.get<double>(),
+                       method == "bpf_stats_sampled"
+                           ? fmt::format("estimated from {:.1f} s sampled with bpf_stats", o.value("sampled_s", 0.0))
+                           : "measured with bpf_stats over the whole window");
+  } else {
+    out += "BPF programs not measured (bpf_stats unavailable)";
+  }
+  const json user_pct = o.value("user_cpu_pct", json());
+  if (user_pct.is_number()) out += fmt::format("; triage itself {:.3f}%", user_pct.get<double>());
+  out += "\n";
+}
+
 void render_verdict(const json &report, std::string &out) {
   const auto &w = report["window"];
   out += fmt::format("triage report: {} (kernel {}, {} CPUs), window {:.1f}s{}\n", printable(w.value("host", "")),
@@ -131,13 +151,8 @@ void render_verdict(const json &report, std::string &out) {
   for (const auto &p : report["probes"]) (p.value("status", "") == "attached" ? attached : missing)++;
   const auto &lost = report["lost_events"];
   out += fmt::format("  probes attached: {}, not attached: {}; events lost: {}", attached, missing, lost.value("total", 0ULL));
-  const auto &o = report["overhead"];
-  if (!o["cpu_pct"].is_null())
-    out += fmt::format("; tracer cost: {:.3f}% of CPU ({} BPF runs)", o["cpu_pct"].get<double>(),
-                       o.value("bpf_run_cnt", 0ULL));
-  else
-    out += "; tracer cost: not measured (kernel.bpf_stats_enabled=0; use --measure-overhead)";
   out += "\n";
+  render_overhead(report.value("overhead", json::object()), out);
 }
 
 void render_findings(const json &report, std::string &out) {
