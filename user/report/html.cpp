@@ -6,6 +6,7 @@
 // formatted here. The page also carries a Content-Security-Policy that forbids scripts, so a
 // missed escape would still not run anything.
 #include "report/html.h"
+#include "report/report.h"
 
 #include <fmt/format.h>
 
@@ -546,10 +547,10 @@ void render_verdict(const json &report, std::string &out) {
   }
   size_t attached = 0, missing = 0;
   for (const auto &p : arr(report, "probes")) (str(p, "status") == "attached" ? attached : missing)++;
-  const json &o = report["overhead"];
+  const json &o = at(report, "overhead");
   out += fmt::format(R"(<p class="meta">probes attached: {}, not attached: {} · events lost: {} · tracer cost: {}</p>)",
                      attached, missing, fmt_num(num(report["lost_events"], "total")),
-                     at(o, "cpu_pct").is_number() ? fmt::format("{:.3f}% of CPU", num(o, "cpu_pct")) : "not measured");
+                     html_escape(overhead_summary(o)));
   out += "</section>\n";
 }
 
@@ -950,11 +951,9 @@ void render_probes(const json &report, std::string &out) {
     for (const auto &[family, count] : lost["by_family"].items())
       rows.push_back({html_escape(family), count.is_null() ? "not recorded" : esc(count)});
   out += "<h3>Lost events</h3>" + table({"family", "events lost"}, rows, "narrow");
-  const json &o = report["overhead"];
+  const json &o = at(report, "overhead");
   rows.clear();
-  rows.push_back({"tracer CPU (share of all CPUs)",
-                  at(o, "cpu_pct").is_number() ? fmt::format("{:.3f}%", num(o, "cpu_pct"))
-                                               : "not measured (kernel.bpf_stats_enabled=0; use --measure-overhead)"});
+  rows.push_back({"tracer cost", html_escape(overhead_summary(o))});
   rows.push_back({"BPF run time", at(o, "bpf_run_ns").is_number() ? fmt_latency(num(o, "bpf_run_ns") / 1000, "us") : "-"});
   rows.push_back({"BPF program runs", at(o, "bpf_run_cnt").is_number() ? fmt_num(num(o, "bpf_run_cnt")) : "-"});
   out += "<h3>Overhead</h3>" + table({"", ""}, rows, "narrow");

@@ -113,24 +113,6 @@ json build_report(const RecordingReader &r) {
 
 namespace {
 
-// One line in every report so that whoever reads the postmortem knows what the tracer itself cost.
-void render_overhead(const json &o, std::string &out) {
-  out += "  tracer cost: ";
-  const json bpf_pct = o.value("cpu_pct", json());
-  if (bpf_pct.is_number()) {
-    const std::string method = o.value("method", "");
-    out += fmt::format("BPF programs {:.3f}% of all CPU time ({})", bpf_pct.get<double>(),
-                       method == "bpf_stats_sampled"
-                           ? fmt::format("estimated from {:.1f} s sampled with bpf_stats", o.value("sampled_s", 0.0))
-                           : "measured with bpf_stats over the whole window");
-  } else {
-    out += "BPF programs not measured (bpf_stats unavailable)";
-  }
-  const json user_pct = o.value("user_cpu_pct", json());
-  if (user_pct.is_number()) out += fmt::format("; triage itself {:.3f}%", user_pct.get<double>());
-  out += "\n";
-}
-
 void render_verdict(const json &report, std::string &out) {
   const auto &w = report["window"];
   out += fmt::format("triage report: {} (kernel {}, {} CPUs), window {:.1f}s{}\n", printable(w.value("host", "")),
@@ -152,7 +134,7 @@ void render_verdict(const json &report, std::string &out) {
   const auto &lost = report["lost_events"];
   out += fmt::format("  probes attached: {}, not attached: {}; events lost: {}", attached, missing, lost.value("total", 0ULL));
   out += "\n";
-  render_overhead(report.value("overhead", json::object()), out);
+  out += "  tracer cost: " + overhead_summary(report.contains("overhead") ? report["overhead"] : json()) + "\n";
 }
 
 void render_findings(const json &report, std::string &out) {
@@ -184,6 +166,25 @@ void render_probes(const json &report, std::string &out) {
 }
 
 }  // namespace
+
+// In every report, so that whoever reads the postmortem knows the tracer did not cause the incident.
+std::string overhead_summary(const json &o) {
+  if (!o.is_object()) return "not recorded";
+  std::string out;
+  const json bpf_pct = o.value("cpu_pct", json());
+  if (bpf_pct.is_number()) {
+    const std::string method = o.value("method", "");
+    out += fmt::format("BPF programs {:.3f}% of all CPU time ({})", bpf_pct.get<double>(),
+                       method == "bpf_stats_sampled"
+                           ? fmt::format("estimated from {:.1f} s sampled with bpf_stats", o.value("sampled_s", 0.0))
+                           : "measured with bpf_stats over the whole window");
+  } else {
+    out += "BPF programs not measured (bpf_stats unavailable)";
+  }
+  const json user_pct = o.value("user_cpu_pct", json());
+  if (user_pct.is_number()) out += fmt::format("; triage itself {:.3f}%", user_pct.get<double>());
+  return out;
+}
 
 std::string render_text(const json &report) {
   std::string out;

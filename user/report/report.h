@@ -14,5 +14,7 @@ inline constexpr const char *kReportSchema = "triage.report/1";
 
 json build_report(const RecordingReader &recording);
 std::string render_text(const json &report);
+// What the tracer itself cost over the window, in one plain-text line (both renderers show it).
+std::string overhead_summary(const json &overhead);
 
 }  // namespace triage
