@@ -42,8 +42,17 @@ def fio(ctx):
 
 
 def churn(_ctx):
-    out = subprocess.run([os.path.join(BUILD, "bench", "tcp_churn"), "5"], check=True, capture_output=True,
-                         text=True).stdout
+    # A fresh network namespace per run: each run leaves ~40k sockets in TIME_WAIT for 60 s, and in
+    # a shared namespace they piled up round after round (port reuse, tw bucket limits), so later
+    # rounds ran slower whatever the tracer. The tracepoints see every namespace alike.
+    ns = f"triage-bench-{os.getpid()}-{time.time_ns()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        out = subprocess.run(["ip", "netns", "exec", ns, os.path.join(BUILD, "bench", "tcp_churn"), "5"], check=True,
+                             capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns])
     return float(out.split()[0])
 
 
@@ -80,14 +89,34 @@ def wait_attached(db, proc, timeout=120):
     raise RuntimeError(f"triage did not attach in {timeout} s: " + proc.stderr.read())
 
 
+# Every triage run's time to attach and peak RSS, for the userspace table.
+TRIAGE_RUNS = []
+
+
+def wait_with_rusage(proc, timeout):
+    """Waits for proc and returns its resource usage (ru_maxrss = peak RSS in KiB)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage
+        time.sleep(0.05)
+    proc.kill()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage
+
+
 @contextlib.contextmanager
-def triage(families, workdir, measure=False, result=None):
+def triage(families, workdir, measure=False, result=None, extra=()):
     db = os.path.join(workdir, f"bench-{time.time_ns()}.db")
-    args = [TRIAGE, "record", "--probes", families, "-q", "-o", db, "-d", "600"]
+    args = [TRIAGE, "record", "--probes", families, "-q", "-o", db, "-d", "600", *extra]
     if measure:
         args.append("--measure-overhead")
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    attach_s = None
     try:
         wait_attached(db, proc)
         attach_s = time.monotonic() - started
@@ -98,7 +127,14 @@ def triage(families, workdir, measure=False, result=None):
         yield
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        usage = wait_with_rusage(proc, 120)
+        attach_ns = None
+        with contextlib.suppress(Exception):
+            attach_ns = int(read_db(db, "SELECT value FROM meta WHERE key='attach_ns'"))
+        TRIAGE_RUNS.append({"families": families, "startup_s": attach_s, "max_rss_kib": usage.ru_maxrss,
+                            "attach_s": attach_ns / 1e9 if attach_ns is not None else None})
+        if result is not None:
+            result["max_rss_kib"] = usage.ru_maxrss
     if result is not None:
         con = sqlite3.connect(db)
         result["overhead"] = json.loads(con.execute("SELECT value FROM meta WHERE key='overhead'").fetchone()[0])
@@ -147,7 +183,11 @@ def environment(workloads, workdir):
     cleanups = []
     try:
         if "fio" in workloads:
-            img = os.path.join(workdir, "fio.img")
+            # Backed by a file in tmpfs: every read goes through the block layer (what the tracers
+            # hook) but never waits on this VM's shared virtual disk, whose latency swings by 2x
+            # from one run to the next and drowned the tracers' cost in an earlier layout.
+            img = os.path.join("/dev/shm", f"triage-bench-{os.getpid()}.img")
+            cleanups.append(lambda: os.path.exists(img) and os.unlink(img))
             subprocess.run(["dd", "if=/dev/urandom", f"of={img}", "bs=1M", "count=256", "status=none"], check=True)
             ctx["loop"] = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
                                          text=True).stdout.strip()
@@ -164,11 +204,88 @@ def environment(workloads, workdir):
             c()
 
 
+# ---- userspace figures ----
+
+def read_db(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def consumer_throughput(work, ctx, runs=3):
+    """The ring-buffer consumer under the worst load we can make: every run-queue wait of the
+    context-switch workload is an outlier (threshold 0), so the sched ring carries one record per
+    switch. Reports delivered/lost and the consumer's events per CPU-second (its capacity)."""
+    rows = []
+    for _ in range(runs):
+        res = {}
+        started = time.monotonic()
+        with triage("sched", work, result=res, extra=("--threshold-ms", "0")):
+            t0 = time.monotonic()
+            pipe(ctx)
+            busy_s = time.monotonic() - t0
+        overhead = json.loads(read_db(res["db"], "SELECT value FROM meta WHERE key='overhead'"))
+        counters = json.loads(read_db(res["db"], "SELECT data FROM state WHERE family='sched' AND name='counters'"))
+        delivered = read_db(res["db"], "SELECT coalesce(sum(count), 0) FROM event_blocks WHERE family='sched'")
+        drain_s = overhead.get("drain_cpu_ns", 0) / 1e9
+        rows.append({"produced": counters.get("events_produced", 0), "delivered": delivered,
+                     "lost": counters.get("events_lost", 0), "workload_s": busy_s,
+                     "events_per_s": delivered / busy_s if busy_s else 0,
+                     "consumer_cpu_s": drain_s,
+                     "events_per_cpu_s": delivered / drain_s if drain_s else 0,
+                     "max_rss_kib": res["max_rss_kib"], "window_s": time.monotonic() - started})
+        print(f"consumer: {rows[-1]}", flush=True)
+    return rows
+
+
+def render_times(work, ctx, runs=3):
+    """Time to render a 10-minute recording: a real 10-second all-family recording made under a
+    mixed load, its timeline rows repeated to fill 600 s (60 copies shifted by 10 s)."""
+    res = {}
+    with triage("sched,block,tcp,oom", work, result=res):
+        end = time.time() + 10
+        while time.time() < end:
+            pipe(ctx)
+            if "loop" in ctx:
+                fio(ctx)
+    db = res["db"]
+    con = sqlite3.connect(db)
+    start = int(json.loads(con.execute("SELECT value FROM meta WHERE key='start_ns'").fetchone()[0]))
+    end_ns = int(json.loads(con.execute("SELECT value FROM meta WHERE key='end_ns'").fetchone()[0]))
+    span = 10_000_000_000
+    for k in range(1, 60):
+        shift = k * span
+        for table, cols in (("series", "family, name, data"), ("hist", "family, name, data"),
+                            ("events", "family, kind, data")):
+            con.execute(f"INSERT INTO {table}(t_ns, {cols}) SELECT t_ns + ?, {cols} FROM {table} "
+                        f"WHERE t_ns < ?", (shift, start + span))
+        con.execute("INSERT INTO event_blocks(family, layout, t_first, t_last, count, data) "
+                    "SELECT family, layout, t_first + ?, t_last + ?, count, data FROM event_blocks "
+                    "WHERE t_first < ?", (shift, shift, start + span))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'end_ns'", (str(start + 60 * span),))
+    con.commit()
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("series", "hist", "events", "event_blocks")}
+    con.close()
+    out = {"rows": counts, "bytes": os.path.getsize(db), "base_window_s": (end_ns - start) / 1e9}
+    for fmt_ in ("text", "json", "html"):
+        times = []
+        for _ in range(runs):
+            t0 = time.monotonic()
+            subprocess.run([TRIAGE, "report", db, "--format", fmt_], check=True, stdout=subprocess.DEVNULL)
+            times.append(time.monotonic() - t0)
+        out[fmt_ + "_s"] = statistics.median(times)
+    print(f"render: {out}", flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workloads", default="pipe,fio,churn,stream")
     parser.add_argument("--out", default=HERE, help="directory for RESULTS.md and results.json")
+    parser.add_argument("--no-userspace", action="store_true", help="skip the consumer/RSS/attach/render figures")
     a = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
@@ -177,7 +294,7 @@ def main():
                "machine": f"{os.cpu_count()} CPUs, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB",
                "rounds": a.rounds, "workloads": {}}
 
-    with tempfile.TemporaryDirectory() as work, environment(workloads, work) as ctx:
+    with tempfile.TemporaryDirectory() as work, environment(sorted(set(workloads) | {"fio"}), work) as ctx:
         for w in workloads:
             fn, unit, higher, family, _ = WORKLOADS[w]
             tracers = tracers_for(w)
@@ -204,6 +321,19 @@ def main():
             results["workloads"][w] = {"unit": unit, "higher_is_better": higher, "tracers": rows,
                                        "programs": cost["overhead"].get("programs", []),
                                        "attach_s": cost.get("attach_s")}
+        if not a.no_userspace:
+            consumer = consumer_throughput(work, ctx)
+            render = render_times(work, ctx)
+            attach = [r["attach_s"] for r in TRIAGE_RUNS if r["attach_s"] is not None]
+            startup = [r["startup_s"] for r in TRIAGE_RUNS if r["startup_s"] is not None]
+            results["userspace"] = {
+                "consumer": consumer,
+                "render": render,
+                "attach_s": {"median": statistics.median(attach), "max": max(attach), "runs": len(attach)},
+                "startup_s": {"median": statistics.median(startup), "max": max(startup)},
+                "max_rss_kib": {"median": statistics.median(r["max_rss_kib"] for r in TRIAGE_RUNS),
+                                "max": max(r["max_rss_kib"] for r in TRIAGE_RUNS)},
+            }
 
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "results.json"), "w") as f:
@@ -221,6 +351,24 @@ def main():
         md.append("| program | runs | ns/run |\n|---|---|---|")
         for p in r["programs"]:
             md.append(f"| {p['program']} | {p['run_cnt']} | {p['ns_per_run']:.0f} |")
+    u = results.get("userspace")
+    if u:
+        md.append("\n## Userspace\n")
+        md.append("Consumer under `perf bench sched pipe` with `--threshold-ms 0` (one ring-buffer record per "
+                  "run-queue wait):\n")
+        md.append("| produced | delivered | lost | events/s sustained | consumer CPU | events per CPU-second | peak RSS |")
+        md.append("|---|---|---|---|---|---|---|")
+        for c in u["consumer"]:
+            md.append(f"| {c['produced']} | {c['delivered']} | {c['lost']} | {c['events_per_s']:,.0f} | "
+                      f"{c['consumer_cpu_s'] * 1000:.0f} ms | {c['events_per_cpu_s']:,.0f} | {c['max_rss_kib'] / 1024:.1f} MiB |")
+        r = u["render"]
+        md.append(f"\nRendering a 10-minute recording ({r['bytes'] / 1e6:.1f} MB; rows {r['rows']}): "
+                  f"text {r['text_s']:.2f} s, JSON {r['json_s']:.2f} s, HTML {r['html_s']:.2f} s (median of 3).\n")
+        md.append(f"Time to load and attach every probe of the chosen families (all triage runs of this benchmark, "
+                  f"{u['attach_s']['runs']} runs): median {u['attach_s']['median'] * 1000:.0f} ms, max "
+                  f"{u['attach_s']['max'] * 1000:.0f} ms; from exec to recording (adds the /proc checklist): median "
+                  f"{u['startup_s']['median'] * 1000:.0f} ms, max {u['startup_s']['max'] * 1000:.0f} ms. Peak RSS: median "
+                  f"{u['max_rss_kib']['median'] / 1024:.1f} MiB, max {u['max_rss_kib']['max'] / 1024:.1f} MiB.")
     text = "\n".join(md) + "\n"
     with open(os.path.join(a.out, "RESULTS.md"), "w") as f:
         f.write(text)
