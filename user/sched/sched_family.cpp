@@ -109,7 +109,8 @@ class SchedFamily final : public Family {
     last_hists_ = none;
   }
 
-  bool attached() const override { return !links_.empty() && switch_attached_; }
+  // switch_attached_ outlives stop_producers(): the final drain and sample still run.
+  bool attached() const override { return switch_attached_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
   void drain(RecordingWriter &out) override {
@@ -160,6 +161,7 @@ class SchedFamily final : public Family {
                    {"wakeups", last_integrals_.wakeups},
                    {"events_produced", last_integrals_.events_produced},
                    {"events_lost", last_integrals_.events_lost},
+                   {"events_delivered", delivered_},
                    {"task_state_missing", last_integrals_.task_state_missing},
                    {"proc_map_full", last_integrals_.proc_map_full},
                    {"outlier_threshold_ns", options_.outlier_threshold_ns}});
@@ -167,7 +169,7 @@ class SchedFamily final : public Family {
 
   LossCounters loss() const override {
     return {last_integrals_.events_produced, last_integrals_.events_lost,
-            last_integrals_.task_state_missing + last_integrals_.proc_map_full};
+            last_integrals_.task_state_missing + last_integrals_.proc_map_full, delivered_};
   }
 
   std::vector<int> program_fds() const override {
@@ -180,7 +182,10 @@ class SchedFamily final : public Family {
     return fds;
   }
 
+  void stop_producers() override { links_.clear(); }
+
   void detach() override {
+    switch_attached_ = false;
     ring_.reset();
     links_.clear();
     skel_.reset();
@@ -258,6 +263,7 @@ class SchedFamily final : public Family {
 
   static int on_event(void *ctx, void *data, size_t size) {
     auto *self = static_cast<SchedFamily *>(ctx);
+    self->delivered_++;
     if (size >= sizeof(sched_event)) self->pending_.push_back(*static_cast<const sched_event *>(data));
     return 0;
   }
@@ -356,6 +362,7 @@ class SchedFamily final : public Family {
   std::vector<CpuTimes> last_cpu_times_;
   std::array<Log2Histogram, SCHED_WAIT_KINDS> last_hists_{};
   std::vector<sched_event> pending_;
+  uint64_t delivered_ = 0;
   struct ProcessIdentity {
     std::string comm, cgroup;
   };

@@ -117,16 +117,18 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["runq_heatmap"] = heatmap;
 
-  json outliers = json::array();
+  WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
   r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
     outlier_count++;
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    row["kind"] = kind;
-    outliers.push_back(row);
+    outliers.offer(d.value("duration_ns", 0ULL), [&] {
+      json row = d;
+      row["t"] = seconds_since_start(t);
+      row["kind"] = kind;
+      return row;
+    });
   });
-  s["outliers"] = keep_worst(outliers, kOutliersKept, "duration_ns");
+  s["outliers"] = outliers.take();
   s["outlier_count"] = outlier_count;
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);
