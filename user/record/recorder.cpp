@@ -311,7 +311,8 @@ int run_record(const RecordRequest &request) {
     if (!early_signal) early_signal = signals.wait(0);
     if (early_signal) {
       // Attaching the rest would only delay the exit the user asked for.
-      all_probes.push_back({name, name, "", "", "skipped", fmt::format("not attached: {} arrived during attach", signal_name(early_signal))});
+      all_probes.push_back({name, name, "", "", "skipped",
+                            fmt::format("not attached: {} arrived during attach", signal_name(early_signal))});
       continue;
     }
     auto family = make_family(name);
