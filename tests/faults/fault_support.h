@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -69,8 +71,10 @@ class Tmpfs {
  public:
   explicit Tmpfs(const std::string &size) {
     std::string options = "size=" + size + ",mode=0700";
-    if (::mount("triage-faults", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
-      throw std::runtime_error("mount tmpfs failed");
+    if (::mount("triage-faults", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+      if (errno == EPERM) live::skip("cannot mount a tmpfs here (EPERM: a container without CAP_SYS_ADMIN?)");
+      throw std::runtime_error(std::string("mount tmpfs failed: ") + std::strerror(errno));
+    }
     mounted_ = true;
   }
   ~Tmpfs() {
