@@ -97,6 +97,11 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0.0, 3600e3));
   rec->add_option("--no-probe", record.options.disabled_probes, "do not attach this probe (as if the kernel lacked it)");
   rec->add_option("--force-hook", record.options.forced_hooks, "FAMILY=METHOD, e.g. sched=raw_tp");
+  rec->add_option("--max-size", record.max_size_bytes,
+                  "cap on the recording's size, e.g. 200MiB (default: 512MiB or half the free space, "
+                  "whichever is less); past it timeline events are counted, not written")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{64} << 10, uint64_t{1} << 50));
   rec->add_flag("-q,--quiet", record.quiet, "no live status line");
   rec->add_flag("--measure-overhead", record.measure_overhead, "enable bpf_stats during the window to measure the tracer's cost");
   rec->add_flag("--debug", record.options.debug, "libbpf and loader diagnostics on stderr");

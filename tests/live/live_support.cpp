@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,8 +164,10 @@ int Recording::wait(double timeout_s) {
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     collect();
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    rusage usage{};
+    if (::wait4(pid_, &status, WNOHANG, &usage) == pid_) {
       pid_ = -1;
+      max_rss_kib_ = usage.ru_maxrss;
       collect();
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }

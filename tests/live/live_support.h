@@ -55,6 +55,8 @@ class Recording {
   int wait(double timeout_s = 120);
   void signal(int sig);
   pid_t pid() const { return pid_; }
+  // Peak resident set size of the recorder (getrusage of the reaped child), 0 before it exited.
+  long max_rss_kib() const { return max_rss_kib_; }
   const std::string &stdout_text() const { return out_; }
   const std::string &stderr_text() const { return err_; }
 
@@ -64,6 +66,7 @@ class Recording {
   pid_t pid_ = -1;
   int out_fd_ = -1, err_fd_ = -1;
   std::string out_, err_;
+  long max_rss_kib_ = 0;
 };
 
 // `triage report DB --format json`, parsed; throws with triage's stderr when it fails.

@@ -221,3 +221,20 @@ TEST_CASE("sched outliers from raw event blocks: the worst kept, in time order, 
     last_t = row["t"].get<double>();
   }
 }
+
+TEST_CASE("outliers: streamed, the same rows are kept while holding no more than the limit") {
+  json rows = json::array();
+  for (int i = 0; i < 1000; i++) rows.push_back({{"t", i}, {"duration_ns", (i * 7919) % 1009}});
+  WorstRows streamed(25);
+  size_t built = 0;
+  for (const auto &r : rows)
+    streamed.offer(r["duration_ns"].get<uint64_t>(), [&] {
+      built++;
+      return r;
+    });
+  CHECK(streamed.take() == keep_worst(rows, 25, "duration_ns"));
+  CHECK(built < 200);  // rows that cannot make the list are never built
+  WorstRows few(20);
+  for (const auto &r : json::array({rows[0], rows[1]})) few.offer(r["duration_ns"].get<uint64_t>(), [&] { return r; });
+  CHECK(few.take() == json::array({rows[0], rows[1]}));
+}

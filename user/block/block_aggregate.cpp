@@ -148,6 +148,7 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                  {"proc_map_full", c.proc_map_full},
                  {"events_produced", c.events_produced},
                  {"events_lost", c.events_lost},
+                 {"events_delivered", in.events_delivered},
                  {"recursion_misses", in.recursion_misses},
                  {"outlier_threshold_ns", in.outlier_threshold_ns}});
 }

@@ -48,6 +48,7 @@ struct SampleInput {
   std::vector<DeviceTotals> devices;             // cumulative since attach
   std::vector<ProcessDeviceTotals> processes;    // cumulative since attach
   block_cpu_counters counters{};                 // summed over CPUs
+  uint64_t events_delivered = 0;                 // outliers userspace took from the ring buffer
   std::string method;                            // the hook set: tp_btf or raw_tp
   uint64_t outlier_threshold_ns = 0;
   // Runs the kernel skipped because the program was already running on that CPU (a completion

@@ -114,6 +114,7 @@ class BlockFamily final : public Family {
       }
     }
     last_counters_ = input.counters;
+    input.events_delivered = delivered_;
     for (int fd : program_fds()) {
       bpf_prog_info info{};
       uint32_t len = sizeof info;
@@ -147,7 +148,8 @@ class BlockFamily final : public Family {
 
   LossCounters loss() const override {
     return {last_counters_.events_produced, last_counters_.events_lost,
-            last_counters_.dropped_requests + last_counters_.stats_map_full + last_counters_.proc_map_full};
+            last_counters_.dropped_requests + last_counters_.stats_map_full + last_counters_.proc_map_full,
+            delivered_};
   }
 
   std::vector<int> program_fds() const override {
@@ -159,6 +161,8 @@ class BlockFamily final : public Family {
     }
     return fds;
   }
+
+  void stop_producers() override { links_.clear(); }
 
   void detach() override {
     ring_.reset();
@@ -219,6 +223,7 @@ class BlockFamily final : public Family {
 
   static int on_event(void *ctx, void *data, size_t size) {
     auto *self = static_cast<BlockFamily *>(ctx);
+    self->delivered_++;
     if (size >= sizeof(block_event)) self->pending_.push_back(*static_cast<const block_event *>(data));
     return 0;
   }
@@ -233,6 +238,7 @@ class BlockFamily final : public Family {
   bool issue_attached_ = false, complete_attached_ = false;
   block_cpu_counters last_counters_{};
   std::vector<block_event> pending_;
+  uint64_t delivered_ = 0;
   std::unordered_map<uint32_t, std::string> names_;
   BlockSampler sampler_;
 };

@@ -107,15 +107,17 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   json top = r.state("block", "top_processes").value_or(json::array());
   s["top_processes"] = top;
 
-  json outliers = json::array();
+  WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
   r.for_each_event("block", "", [&](uint64_t t, const std::string &, const json &d) {
     outlier_count++;
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    outliers.push_back(row);
+    outliers.offer(d.value("latency_ns", 0ULL), [&] {
+      json row = d;
+      row["t"] = seconds_since_start(t);
+      return row;
+    });
   });
-  s["outliers"] = keep_worst(outliers, kOutliersKept, "latency_ns");
+  s["outliers"] = outliers.take();
   s["outlier_count"] = outlier_count;
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);

@@ -30,6 +30,9 @@ struct LossCounters {
   uint64_t produced = 0;  // events the BPF side offered to its ring buffer
   uint64_t lost = 0;      // of those, dropped because the buffer was full
   uint64_t dropped_keys = 0;  // map entries that could not be created (bounded maps full)
+  // Events userspace took out of the ring buffer. Once stop_producers() ran and the last drain
+  // and sample are done, produced == delivered + lost exactly: nothing disappears unaccounted.
+  uint64_t delivered = 0;
 };
 
 class Family {
@@ -54,6 +57,9 @@ class Family {
   virtual LossCounters loss() const = 0;
   // File descriptors of the attached programs, for the overhead measurement (bpf_stats).
   virtual std::vector<int> program_fds() const = 0;
+  // Detaches the programs but keeps the maps and ring buffers, so that the last drain and
+  // sample see every event that was produced. drain() and sample() still work afterwards.
+  virtual void stop_producers() = 0;
   // Detaches everything (also done by the destructor).
   virtual void detach() = 0;
 };

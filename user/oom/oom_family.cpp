@@ -69,6 +69,7 @@ class OomFamily final : public Family {
         return runtime_error(fmt::format("attach failed: {}", errno_text(err)));
       }
       link_ = std::move(link);
+      attached_ = true;
       return {};
     };
     std::string reasons;
@@ -83,7 +84,7 @@ class OomFamily final : public Family {
     open_kmsg();
   }
 
-  bool attached() const override { return link_ != nullptr; }
+  bool attached() const override { return attached_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
   int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
@@ -110,10 +111,11 @@ class OomFamily final : public Family {
                    {"events_received", received_},
                    {"events_produced", c.marks},
                    {"events_lost", c.events_lost},
+                   {"events_delivered", received_},
                    {"kmsg", kmsg_fd_ >= 0 ? "read" : kmsg_error_}});
   }
 
-  LossCounters loss() const override { return {counters_.marks, counters_.events_lost, 0}; }
+  LossCounters loss() const override { return {counters_.marks, counters_.events_lost, 0, received_}; }
 
   std::vector<int> program_fds() const override {
     std::vector<int> fds;
@@ -124,7 +126,10 @@ class OomFamily final : public Family {
     return fds;
   }
 
+  void stop_producers() override { link_.reset(); }
+
   void detach() override {
+    attached_ = false;
     ring_.reset();
     link_.reset();
     skel_.reset();
@@ -214,6 +219,7 @@ class OomFamily final : public Family {
   OomSkeleton skel_;
   const HookSet *hooks_ = nullptr;
   UniqueLink link_;
+  bool attached_ = false;  // outlives stop_producers(), unlike link_
   UniqueRingBuffer ring_;
   std::vector<ProbeStatus> probes_;
   std::vector<oom_event> pending_;

@@ -7,9 +7,11 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -74,6 +76,15 @@ std::string v1_controller_of(const std::string &path) {
 
 }  // namespace
 
+uint64_t default_size_cap(const std::string &output_path) {
+  auto slash = output_path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : output_path.substr(0, slash);
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return kDefaultMaxSizeBytes;
+  uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  return std::min(kDefaultMaxSizeBytes, free_bytes / 2);
+}
+
 std::unique_ptr<Family> make_family(const std::string &name) {
   const FamilyEntry *entry = find_family(name);
   return entry ? entry->make() : nullptr;
@@ -133,21 +144,25 @@ Result<void> resolve_cgroup(RecordOptions &options, const KernelFeatures &kernel
 
 namespace {
 
+const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
+
 class SignalWatcher {
  public:
   SignalWatcher() {
     sigemptyset(&mask_);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&mask_, sig);
-    sigprocmask(SIG_BLOCK, &mask_, &old_mask_);
+    sigprocmask(SIG_BLOCK, &mask_, nullptr);
     fd_ = signalfd(-1, &mask_, SFD_CLOEXEC | SFD_NONBLOCK);
   }
+  // The signals stay blocked: the run is ending, and a signal that comes while the end of the
+  // window is written or the report printed must not kill the process before its report reaches
+  // a pipe and its exit code is set. run_record is the last thing `triage record` does.
   ~SignalWatcher() {
     if (fd_ >= 0) ::close(fd_);
-    sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
   }
   // Waits up to timeout_ms for a signal or for one of `event_fds` (ring buffers past their
   // wakeup threshold) to become readable. Returns the signal that arrived, or 0.
-  int wait(int timeout_ms, const std::vector<int> &event_fds) {
+  int wait(int timeout_ms, const std::vector<int> &event_fds = {}) {
     std::vector<pollfd> fds{{fd_, POLLIN, 0}};
     for (int fd : event_fds) fds.push_back({fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), timeout_ms) <= 0 || !(fds[0].revents & POLLIN)) return 0;
@@ -157,7 +172,7 @@ class SignalWatcher {
   }
 
  private:
-  sigset_t mask_{}, old_mask_{};
+  sigset_t mask_{};
   int fd_ = -1;
 };
 
@@ -335,6 +350,10 @@ int run_record(const RecordRequest &request) {
     return r.error().exit_code;
   }
 
+  // From here on a SIGINT/SIGTERM/SIGHUP ends the window instead of the process, so that even a
+  // signal during startup or attach leaves a readable recording that says it was cut short.
+  SignalWatcher signals;
+  int early_signal = 0;
   std::string path = request.output.empty() ? default_output_path() : request.output;
   auto created = RecordingWriter::create(path);
   if (!created) {
@@ -342,6 +361,20 @@ int run_record(const RecordRequest &request) {
     return created.error().exit_code;
   }
   RecordingWriter &out = **created;
+  out.set_size_cap(request.max_size_bytes ? request.max_size_bytes : default_size_cap(path));
+  // Commits; on the first write error (disk full) says so once and goes on in memory, so the
+  // window still ends with its report.
+  auto commit = [&] {
+    out.set_meta("size_cap", out.size_cap_json());
+    auto r = out.flush();
+    if (r || out.in_memory()) return;
+    fmt::print(stderr,
+               "triage record: cannot write the recording: {}; {} keeps the window up to its last flush and "
+               "is marked incomplete; recording goes on in memory for the report\n",
+               r.error().message, path);
+    if (auto m = out.continue_in_memory(); !m) fmt::print(stderr, "triage record: {}\n", m.error().message);
+    out.set_meta("write_error", out.disk_error());
+  };
 
   uint64_t start_mono = monotonic_ns();
   out.set_meta("start_ns", start_mono);
@@ -356,13 +389,19 @@ int run_record(const RecordRequest &request) {
   out.set_meta("filters", {{"pid", options.pid}, {"cgroup", options.cgroup_path}});
   out.set_meta("last_flush_ns", start_mono);
   out.put_snapshot("start", take_snapshot());
-  (void)out.flush();
+  commit();
 
-  SignalWatcher signals;
   const uint64_t attach_start = monotonic_ns();
   std::vector<std::unique_ptr<Family>> families;
   std::vector<ProbeStatus> all_probes;
   for (const auto &name : request.families) {
+    if (!early_signal) early_signal = signals.wait(0);
+    if (early_signal) {
+      // Attaching the rest would only delay the exit the user asked for.
+      all_probes.push_back({name, name, "", "", "skipped",
+                            fmt::format("not attached: {} arrived during attach", signal_name(early_signal))});
+      continue;
+    }
     auto family = make_family(name);
     if (!family) {
       all_probes.push_back({name, name, "", "", "skipped", "family not implemented in this version"});
@@ -373,10 +412,11 @@ int run_record(const RecordRequest &request) {
     if (family->attached()) families.push_back(std::move(family));
   }
   out.set_probes(all_probes);
-  if (families.empty()) {
+  // Stopped by a signal before any probe attached: still an (empty) window that says why it ended.
+  if (families.empty() && !early_signal) {
     out.set_meta("end_ns", monotonic_ns());
     out.set_meta("end_reason", "no probe could be attached");
-    (void)out.flush();
+    commit();
     fmt::print(stderr, "triage record: no probe could be attached:\n");
     for (const auto &p : all_probes) fmt::print(stderr, "  {} ({}): {}\n", p.name, p.family, p.reason);
     return kExitNoProbes;
@@ -400,7 +440,7 @@ int run_record(const RecordRequest &request) {
   out.set_meta("start_realtime_ns", realtime_ns());
   out.set_meta("last_flush_ns", window_start);
   out.set_meta("attached", true);  // tests and tools wait for this before creating load
-  (void)out.flush();
+  commit();
   overhead.start(window_start);
   const uint64_t process_cpu_start = process_cpu_ns();
   uint64_t drain_cpu_ns = 0;
@@ -423,7 +463,7 @@ int run_record(const RecordRequest &request) {
     drain_all();
     for (auto &f : families) f->sample(now, out);
     out.set_meta("last_flush_ns", now);
-    if (auto r = out.flush(); !r) log_warning("{}", r.error().message);
+    commit();
   };
 
   for (;;) {
@@ -431,9 +471,10 @@ int run_record(const RecordRequest &request) {
     if (deadline && now >= deadline) break;
     uint64_t wake = std::min(next_tick, now + kDrainPeriodNs);
     if (deadline) wake = std::min(wake, deadline);
-    int sig = signals.wait(static_cast<int>((wake > now ? wake - now : 0) / 1'000'000), event_fds);
+    int sig = early_signal ? early_signal
+                           : signals.wait(static_cast<int>((wake > now ? wake - now : 0) / 1'000'000), event_fds);
     if (sig) {
-      end_reason = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+      end_reason = signal_name(sig);
       cut_short = true;
       break;
     }
@@ -454,11 +495,14 @@ int run_record(const RecordRequest &request) {
   }
   status.finish();
 
+  // Producers stop first, so that the last drain and sample see the same events:
+  // produced == delivered + lost holds exactly in the recording.
+  for (auto &f : families) f->stop_producers();
   uint64_t end = monotonic_ns();
   flush_interval(end);
   json cost = overhead.finish(end);
   uint64_t delivered = 0;
-  for (const auto &f : families) delivered += f->loss().produced - f->loss().lost;
+  for (const auto &f : families) delivered += f->loss().delivered;
   // triage's own userspace cost: all its threads over the window, and the ring-buffer consumer.
   cost["user_cpu_ns"] = process_cpu_ns() - process_cpu_start;
   cost["drain_cpu_ns"] = drain_cpu_ns;
@@ -469,15 +513,25 @@ int run_record(const RecordRequest &request) {
   out.set_meta("end_ns", end);
   out.set_meta("end_reason", end_reason);
   out.set_meta("cut_short", cut_short);
-  auto flushed = out.flush();
+  commit();
 
-  auto reader = RecordingReader::open(path);
-  if (reader) {
-    std::string text = render_text(build_report(**reader));
-    std::fwrite(text.data(), 1, text.size(), stdout);
+  // The report comes from the file, or from memory when the file could not be completed.
+  std::unique_ptr<RecordingReader> reader;
+  if (out.in_memory()) {
+    reader = RecordingReader::of_memory(out);
+  } else if (auto opened = RecordingReader::open(path)) {
+    reader = std::move(*opened);
   }
-  if (!flushed) {
-    fmt::print(stderr, "triage record: the recording is incomplete: {}\n", flushed.error().message);
+  if (reader) {
+    std::string text = render_text(build_report(*reader));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+  if (out.in_memory() || out.failed()) {
+    fmt::print(stderr,
+               "triage record: {} is incomplete ({}): it holds the window up to its last successful flush and no "
+               "end; the report above was built from memory\n",
+               path, out.in_memory() ? out.disk_error() : out.first_error());
     return kExitRuntime;
   }
   fmt::print(stderr, "triage: recording saved to {}\n", path);

@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "core/clock.h"
 
 namespace triage {
 namespace {
@@ -67,9 +70,54 @@ Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::stri
       "PRAGMA synchronous=NORMAL;",
       kRecordingApplicationId, kRecordingSchemaVersion);
   if (!writer->exec(pragmas.c_str()) || !writer->exec("BEGIN") || !writer->exec(kSchemaSql) ||
-      !writer->exec("COMMIT"))
-    return runtime_error(fmt::format("{}: cannot write the schema: {}", path, writer->first_error_));
+      !writer->exec("COMMIT")) {
+    std::string why = writer->first_error_;
+    writer.reset();
+    ::unlink(path.c_str());  // an empty shell would only look like a recording
+    return runtime_error(fmt::format("{}: cannot write the schema: {}", path, why));
+  }
   return writer;
+}
+
+Result<void> RecordingWriter::continue_in_memory() {
+  if (in_memory()) return {};
+  disk_error_ = first_error_.empty() ? "write failed" : first_error_;
+  if (in_transaction_) {
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    in_transaction_ = false;
+  }
+  // Statements belong to the file's connection.
+  for (auto *slot : {&meta_stmt_, &probe_stmt_, &series_stmt_, &hist_stmt_, &event_stmt_, &event_block_stmt_,
+                     &state_stmt_, &snapshot_stmt_, &page_count_stmt_, &page_size_stmt_})
+    slot->reset();
+  uint64_t file_bytes = file_size_bytes();
+  UniqueSqlite file = std::move(db_);
+  file.reset();
+  sqlite3 *raw = nullptr;
+  int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  db_.reset(raw);
+  first_error_.clear();
+  if (rc != SQLITE_OK || !exec(kSchemaSql)) {
+    first_error_ = fmt::format("cannot continue in memory: {}", sqlite_message(raw));
+    return runtime_error(first_error_);
+  }
+  char *quoted = sqlite3_mprintf("ATTACH DATABASE %Q AS disk", path_.c_str());
+  bool attached = exec(quoted);
+  sqlite3_free(quoted);
+  if (attached) {
+    exec("BEGIN");
+    for (const char *table : {"meta", "probes", "series", "hist", "state", "snapshots"})
+      exec(fmt::format("INSERT INTO main.{0} SELECT * FROM disk.{0}", table).c_str());
+    if (file_bytes <= kMemoryCapBytes) exec("INSERT INTO main.events SELECT * FROM disk.events");
+    exec("COMMIT");
+    exec("DETACH DATABASE disk");
+  }
+  // The copy in memory is bounded on its own.
+  max_bytes_ = max_bytes_ ? std::min(max_bytes_, kMemoryCapBytes) : kMemoryCapBytes;
+  bytes_at_flush_ = database_bytes();
+  bytes_since_flush_ = 0;
+  if (failed()) return runtime_error(fmt::format("cannot continue in memory: {}", first_error_));
+  return {};
 }
 
 bool RecordingWriter::exec(const char *sql) {
@@ -143,22 +191,71 @@ void RecordingWriter::set_probes(const std::vector<ProbeStatus> &probes) {
 }
 
 namespace {
-void insert_row(RecordingWriter &, sqlite3_stmt *stmt, uint64_t t_ns, const std::string &a,
-                const std::string &b, const json &data) {
+void insert_row(sqlite3_stmt *stmt, uint64_t t_ns, const std::string &a, const std::string &b,
+                const std::string &data) {
   sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(t_ns));
   bind_text(stmt, 2, a);
   bind_text(stmt, 3, b);
-  bind_text(stmt, 4, dump(data));
+  bind_text(stmt, 4, data);
 }
 }  // namespace
+
+// A row costs its text plus SQLite's record and index overhead; flush() corrects the estimate
+// with the real file size, so the error never accumulates past one interval.
+constexpr uint64_t kRowOverheadBytes = 48;
+
+void RecordingWriter::set_size_cap(uint64_t max_bytes) {
+  max_bytes_ = max_bytes;
+  bytes_at_flush_ = database_bytes();
+}
+
+uint64_t RecordingWriter::database_bytes() {
+  // Counts the pages of the open transaction too (and works for the in-memory copy).
+  auto pragma = [&](UniqueStatement &slot, const char *sql) -> uint64_t {
+    sqlite3_stmt *stmt = prepare(slot, sql);
+    uint64_t value = stmt && sqlite3_step(stmt) == SQLITE_ROW ? static_cast<uint64_t>(sqlite3_column_int64(stmt, 0)) : 0;
+    if (stmt) sqlite3_reset(stmt);
+    return value;
+  };
+  return pragma(page_count_stmt_, "PRAGMA page_count") * pragma(page_size_stmt_, "PRAGMA page_size");
+}
+
+bool RecordingWriter::fits(uint64_t bytes, uint64_t limit) {
+  if (!max_bytes_) return true;
+  // The estimate drifts with SQLite's page fill; measure the real size every few hundred rows.
+  if (++rows_since_measure_ >= 256) {
+    rows_since_measure_ = 0;
+    bytes_at_flush_ = database_bytes();
+    bytes_since_flush_ = 0;
+  }
+  if (bytes_at_flush_ + bytes_since_flush_ + bytes <= limit) {
+    bytes_since_flush_ += bytes;
+    return true;
+  }
+  if (!cap_reached_ns_) cap_reached_ns_ = monotonic_ns();
+  return false;
+}
+
+json RecordingWriter::size_cap_json() const {
+  return {{"max_bytes", max_bytes_},
+          {"reached", cap_reached_ns_ != 0},
+          {"reached_ns", cap_reached_ns_},
+          {"events_not_written", events_not_written_},
+          {"rows_not_written", rows_not_written_}};
+}
 
 void RecordingWriter::add_series(uint64_t t_ns, const std::string &family, const std::string &name,
                                  const json &data) {
   begin_if_needed();
   if (failed()) return;
+  std::string text = dump(data);
+  if (!fits(text.size() + family.size() + name.size() + kRowOverheadBytes, max_bytes_)) {
+    rows_not_written_++;
+    return;
+  }
   auto *stmt = prepare(series_stmt_, "INSERT INTO series(t_ns, family, name, data) VALUES(?,?,?,?)");
   if (!stmt) return;
-  insert_row(*this, stmt, t_ns, family, name, data);
+  insert_row(stmt, t_ns, family, name, text);
   step(stmt);
 }
 
@@ -166,9 +263,14 @@ void RecordingWriter::add_hist(uint64_t t_ns, const std::string &family, const s
                                const json &data) {
   begin_if_needed();
   if (failed()) return;
+  std::string text = dump(data);
+  if (!fits(text.size() + family.size() + name.size() + kRowOverheadBytes, max_bytes_)) {
+    rows_not_written_++;
+    return;
+  }
   auto *stmt = prepare(hist_stmt_, "INSERT INTO hist(t_ns, family, name, data) VALUES(?,?,?,?)");
   if (!stmt) return;
-  insert_row(*this, stmt, t_ns, family, name, data);
+  insert_row(stmt, t_ns, family, name, text);
   step(stmt);
 }
 
@@ -176,9 +278,15 @@ void RecordingWriter::add_event(uint64_t t_ns, const std::string &family, const 
                                 const json &data) {
   begin_if_needed();
   if (failed()) return;
+  std::string text = dump(data);
+  // Events stop an eighth short of the cap: the interval rows of the rest of the window still fit.
+  if (!fits(text.size() + family.size() + kind.size() + kRowOverheadBytes, max_bytes_ - max_bytes_ / 8)) {
+    events_not_written_[family]++;
+    return;
+  }
   auto *stmt = prepare(event_stmt_, "INSERT INTO events(t_ns, family, kind, data) VALUES(?,?,?,?)");
   if (!stmt) return;
-  insert_row(*this, stmt, t_ns, family, kind, data);
+  insert_row(stmt, t_ns, family, kind, text);
   step(stmt);
 }
 
@@ -186,6 +294,11 @@ void RecordingWriter::add_event_block(const std::string &family, const std::stri
                                       uint64_t t_last, uint64_t count, const void *data, size_t bytes) {
   begin_if_needed();
   if (failed() || count == 0) return;
+  // Like add_event: events stop an eighth short of the cap, counted per family.
+  if (!fits(bytes + family.size() + layout.size() + kRowOverheadBytes, max_bytes_ - max_bytes_ / 8)) {
+    events_not_written_[family] += count;
+    return;
+  }
   auto *stmt = prepare(event_block_stmt_,
                        "INSERT INTO event_blocks(family, layout, t_first, t_last, count, data) VALUES(?,?,?,?,?,?)");
   if (!stmt) return;
@@ -226,7 +339,18 @@ Result<void> RecordingWriter::flush() {
     if (!failed() && !exec("COMMIT")) exec("ROLLBACK");
   }
   if (failed()) return runtime_error(fmt::format("{}: {}", path_, first_error_));
+  if (max_bytes_) {
+    bytes_at_flush_ = database_bytes();
+    bytes_since_flush_ = 0;
+  }
   return {};
+}
+
+std::unique_ptr<RecordingReader> RecordingReader::of_memory(const RecordingWriter &writer) {
+  std::unique_ptr<RecordingReader> reader(new RecordingReader());
+  reader->path_ = writer.path_;
+  reader->borrowed_ = writer.db_.get();
+  return reader;
 }
 
 uint64_t RecordingWriter::file_size_bytes() const {
@@ -320,14 +444,14 @@ void query(sqlite3 *db, const char *sql, std::initializer_list<std::string> para
 
 std::optional<json> RecordingReader::meta(const std::string &key) const {
   std::optional<json> out;
-  query(db_.get(), "SELECT value FROM meta WHERE key = ?", {key},
+  query(handle(), "SELECT value FROM meta WHERE key = ?", {key},
         [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
   return out;
 }
 
 json RecordingReader::all_meta() const {
   json out = json::object();
-  query(db_.get(), "SELECT key, value FROM meta ORDER BY key", {}, [&](sqlite3_stmt *s) {
+  query(handle(), "SELECT key, value FROM meta ORDER BY key", {}, [&](sqlite3_stmt *s) {
     out[column_text(s, 0)] = parse_stored(sqlite3_column_text(s, 1));
   });
   return out;
@@ -335,7 +459,7 @@ json RecordingReader::all_meta() const {
 
 std::vector<ProbeStatus> RecordingReader::probes() const {
   std::vector<ProbeStatus> out;
-  query(db_.get(), "SELECT name, family, hook, method, status, reason FROM probes ORDER BY rowid", {},
+  query(handle(), "SELECT name, family, hook, method, status, reason FROM probes ORDER BY rowid", {},
         [&](sqlite3_stmt *s) {
           out.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3),
                          column_text(s, 4), column_text(s, 5)});
@@ -345,7 +469,7 @@ std::vector<ProbeStatus> RecordingReader::probes() const {
 
 void RecordingReader::for_each_series(const std::string &family, const std::string &name,
                                       const std::function<void(uint64_t, const json &)> &fn) const {
-  query(db_.get(), "SELECT t_ns, data FROM series WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
+  query(handle(), "SELECT t_ns, data FROM series WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
         {family, name}, [&](sqlite3_stmt *s) {
           fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
         });
@@ -353,7 +477,7 @@ void RecordingReader::for_each_series(const std::string &family, const std::stri
 
 void RecordingReader::for_each_hist(const std::string &family, const std::string &name,
                                     const std::function<void(uint64_t, const json &)> &fn) const {
-  query(db_.get(), "SELECT t_ns, data FROM hist WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
+  query(handle(), "SELECT t_ns, data FROM hist WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
         {family, name}, [&](sqlite3_stmt *s) {
           fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
         });
@@ -365,7 +489,7 @@ void RecordingReader::for_each_event(
   const char *sql = kind.empty()
                         ? "SELECT t_ns, kind, data FROM events WHERE family = ? AND ? = '' ORDER BY t_ns, rowid"
                         : "SELECT t_ns, kind, data FROM events WHERE family = ? AND kind = ? ORDER BY t_ns, rowid";
-  query(db_.get(), sql, {family, kind}, [&](sqlite3_stmt *s) {
+  query(handle(), sql, {family, kind}, [&](sqlite3_stmt *s) {
     fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), column_text(s, 1),
        parse_stored(sqlite3_column_text(s, 2)));
   });
@@ -389,14 +513,14 @@ void RecordingReader::for_each_event_block(const std::string &family,
 
 std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {
   std::optional<json> out;
-  query(db_.get(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},
+  query(handle(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},
         [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
   return out;
 }
 
 std::optional<json> RecordingReader::snapshot(const std::string &which) const {
   std::optional<json> out;
-  query(db_.get(), "SELECT data FROM snapshots WHERE which = ?", {which},
+  query(handle(), "SELECT data FROM snapshots WHERE which = ?", {which},
         [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
   return out;
 }

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,7 +85,26 @@ class RecordingWriter {
   // Commits everything written since the last flush in one transaction. An error (disk full)
   // is sticky: later writes are dropped and failed() reports the first error.
   Result<void> flush();
+
+  // Size cap. Once the file would pass `max_bytes - max_bytes / 8`, timeline events are counted
+  // per family instead of written; past `max_bytes` the interval series and histograms stop too.
+  // Rows that replace themselves (meta, state, probes, snapshots) are always written, so the
+  // report's aggregates stay whole. 0: no cap.
+  void set_size_cap(uint64_t max_bytes);
+  // {max_bytes, reached, reached_ns, events_not_written: {family: n}, rows_not_written}.
+  json size_cap_json() const;
+  bool size_cap_reached() const { return cap_reached_ns_ != 0; }
   bool failed() const { return !first_error_.empty(); }
+
+  // After a write error (disk full): copies what the file committed into an in-memory database
+  // and goes on writing there, so that the window still ends with a whole report. The file keeps
+  // what was committed and never gets its end (end_ns), which is how a reader tells it is
+  // incomplete. Memory stays bounded: events older than the failure are copied only from a small
+  // file, and the size cap (at most kMemoryCapBytes more) applies to the copy.
+  Result<void> continue_in_memory();
+  bool in_memory() const { return !disk_error_.empty(); }
+  const std::string &disk_error() const { return disk_error_; }
+  static constexpr uint64_t kMemoryCapBytes = 32ull << 20;
   const std::string &first_error() const { return first_error_; }
   const std::string &path() const { return path_; }
   uint64_t file_size_bytes() const;
@@ -96,12 +116,26 @@ class RecordingWriter {
   void begin_if_needed();
   sqlite3_stmt *prepare(UniqueStatement &slot, const char *sql);
 
+  // False (and counted) when writing a row of `bytes` would pass `limit`.
+  bool fits(uint64_t bytes, uint64_t limit);
+  uint64_t database_bytes();
+
   UniqueSqlite db_;
   std::string path_;
   std::string first_error_;
   bool in_transaction_ = false;
+  uint64_t max_bytes_ = 0;
+  uint64_t bytes_at_flush_ = 0;     // the file's size after the last commit
+  uint64_t bytes_since_flush_ = 0;  // an estimate of what the open transaction adds
+  uint64_t cap_reached_ns_ = 0;
+  uint64_t rows_since_measure_ = 0;
+  std::map<std::string, uint64_t> events_not_written_;
+  uint64_t rows_not_written_ = 0;
+  std::string disk_error_;  // the error that sent the writer to memory
+
+  friend class RecordingReader;
   UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, state_stmt_,
-      snapshot_stmt_;
+      snapshot_stmt_, page_count_stmt_, page_size_stmt_;
 };
 
 class RecordingReader {
@@ -109,6 +143,8 @@ class RecordingReader {
   // Opens and validates a recording; a missing, empty, truncated, foreign or newer file is an
   // Error with kExitUsage and a one-line reason.
   static Result<std::unique_ptr<RecordingReader>> open(const std::string &path);
+  // Reads what a writer that went on in memory holds (the writer must outlive the reader).
+  static std::unique_ptr<RecordingReader> of_memory(const RecordingWriter &writer);
 
   std::optional<json> meta(const std::string &key) const;
   json all_meta() const;
@@ -129,7 +165,9 @@ class RecordingReader {
 
  private:
   RecordingReader() = default;
+  sqlite3 *handle() const { return borrowed_ ? borrowed_ : db_.get(); }
   UniqueSqlite db_;
+  sqlite3 *borrowed_ = nullptr;
   std::string path_;
 };
 

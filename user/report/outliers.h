@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,5 +22,51 @@ inline nlohmann::json keep_worst(const nlohmann::json &rows, size_t limit, const
   std::sort(kept.begin(), kept.end(), [](const nlohmann::json &a, const nlohmann::json &b) { return a["t"] < b["t"]; });
   return kept;
 }
+
+// keep_worst()'s choice made while the rows stream out of the recording: holds at most `limit` rows,
+// so that building a report costs memory in proportion to what it shows, not to the number of
+// events recorded (a storm leaves millions).
+class WorstRows {
+ public:
+  explicit WorstRows(size_t limit) : limit_(limit) {}
+
+  // `make_row` builds the row only when it is kept.
+  template <class MakeRow>
+  void offer(uint64_t value, MakeRow &&make_row) {
+    if (limit_ == 0) return;
+    if (heap_.size() == limit_ && value <= heap_.front().value) return;
+    heap_.push_back({value, next_++, make_row()});
+    std::push_heap(heap_.begin(), heap_.end(), kGreater);
+    if (heap_.size() > limit_) {
+      std::pop_heap(heap_.begin(), heap_.end(), kGreater);
+      heap_.pop_back();
+    }
+  }
+
+  // The kept rows in time order ("t"), as keep_worst() returns them.
+  nlohmann::json take() {
+    std::sort(heap_.begin(), heap_.end(), [](const Entry &a, const Entry &b) {
+      return a.row["t"] < b.row["t"] || (a.row["t"] == b.row["t"] && a.seq < b.seq);
+    });
+    nlohmann::json out = nlohmann::json::array();
+    for (auto &e : heap_) out.push_back(std::move(e.row));
+    heap_.clear();
+    return out;
+  }
+
+ private:
+  struct Entry {
+    uint64_t value;
+    uint64_t seq;  // ties: the earlier row stays, as a stable choice would keep it
+    nlohmann::json row;
+  };
+  // A min-heap on value: the front is the row that goes first.
+  static constexpr auto kGreater = [](const Entry &a, const Entry &b) {
+    return a.value > b.value || (a.value == b.value && a.seq < b.seq);
+  };
+  size_t limit_;
+  uint64_t next_ = 0;
+  std::vector<Entry> heap_;
+};
 
 }  // namespace triage

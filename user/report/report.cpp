@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "report/missing_probes.h"
 #include "report/snapshot_findings.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -35,38 +36,59 @@ json window_of(const RecordingReader &r) {
           {"ncpu", m.value("ncpu", 0)},
           {"interval_s", m.value("interval_s", 1.0)},
           {"requested_duration_s", m.value("requested_duration_s", 0.0)},
-          {"end_reason", complete ? m.value("end_reason", "duration") : "incomplete (the recorder was killed)"},
+          {"end_reason", complete ? m.value("end_reason", "duration")
+                                 : "incomplete (the recorder stopped before writing the window's end: killed, "
+                                   "crashed or out of disk space)"},
           {"cut_short", !complete || m.value("cut_short", false)},
           {"filters", m.value("filters", json::object())},
+          {"size_cap", m.value("size_cap", json())},
+          {"write_error", m.value("write_error", json())},
           {"triage_version", m.value("triage_version", "")}};
 }
 
 json probes_of(const RecordingReader &r) {
   json out = json::array();
-  for (const auto &p : r.probes())
-    out.push_back({{"name", p.name},
-                   {"family", p.family},
-                   {"hook", p.hook},
-                   {"method", p.method},
-                   {"status", p.status},
-                   {"reason", p.reason}});
+  for (const auto &p : r.probes()) {
+    json row = {{"name", p.name},     {"family", p.family}, {"hook", p.hook},
+                {"method", p.method}, {"status", p.status}, {"reason", p.reason}};
+    if (p.status != "attached") row["hides"] = what_missing_probe_hides(p.name, p.family);
+    out.push_back(std::move(row));
+  }
   return out;
 }
 
+// Counters of the families' bounded maps: a key that found its map full is counted here,
+// never silently ignored.
+const char *const kDropCounters[] = {"task_state_missing", "proc_map_full", "dropped_requests", "stats_map_full",
+                                     "sock_map_full",      "port_map_full", "flow_map_full"};
+
 json lost_of(const RecordingReader &r) {
-  json by_family = json::object();
+  json by_family = json::object(), families = json::object();
   uint64_t total = 0;
+  json size_cap = r.meta("size_cap").value_or(json::object());
+  const json &unwritten = size_cap.is_object() ? size_cap.value("events_not_written", json::object()) : json::object();
   for (const char *family : kFamilies) {
     auto counters = r.state(family, "counters");
-    if (!counters) {
+    if (!counters || !counters->is_object()) {
       by_family[family] = nullptr;
+      families[family] = nullptr;
       continue;
     }
     uint64_t lost = counters->value("events_lost", 0ULL);
     by_family[family] = lost;
     total += lost;
+    json dropped = json::object();
+    for (const char *key : kDropCounters)
+      if (counters->contains(key)) dropped[key] = counters->value(key, 0ULL);
+    // produced == delivered + lost: events the BPF side made, userspace took, the ring refused.
+    // not_written: delivered, but left out of the recording once its size cap was reached.
+    families[family] = {{"produced", counters->value("events_produced", 0ULL)},
+                        {"delivered", counters->contains("events_delivered") ? (*counters)["events_delivered"] : json()},
+                        {"lost", lost},
+                        {"not_written", unwritten.is_object() ? unwritten.value(family, 0ULL) : 0ULL},
+                        {"dropped", dropped}};
   }
-  return {{"total", total}, {"by_family", by_family}};
+  return {{"total", total}, {"by_family", by_family}, {"families", families}};
 }
 
 json overhead_of(const RecordingReader &r, double duration_s, int ncpu) {
@@ -113,6 +135,44 @@ json build_report(const RecordingReader &r) {
 
 namespace {
 
+// What the window cannot show: missing probes, lost or dropped events. Said next to the verdict,
+// because a quiet verdict over a blind spot is not a clean bill of health.
+void render_gaps(const json &report, std::string &out) {
+  for (const auto &p : report["probes"]) {
+    if (p.value("status", "") == "attached") continue;
+    out += fmt::format("  missing: {} ({}, {}: {}) — hidden: {}\n", printable(p.value("name", "")),
+                       printable(p.value("family", "")), p.value("status", ""), printable(p.value("reason", "")),
+                       printable(p.value("hides", "")));
+  }
+  const auto &families = report["lost_events"].value("families", json::object());
+  for (const auto &[name, f] : families.items()) {
+    if (!f.is_object()) continue;
+    uint64_t dropped = 0;
+    std::string drops;
+    const json dropped_counters = f.value("dropped", json::object());
+    for (const auto &[key, value] : dropped_counters.items()) {
+      uint64_t n = value.is_number_unsigned() ? value.get<uint64_t>() : 0;
+      dropped += n;
+      if (n) drops += fmt::format("{}{} {}", drops.empty() ? "" : ", ", key, n);
+    }
+    uint64_t lost = f.value("lost", 0ULL), not_written = f.value("not_written", 0ULL);
+    if (!lost && !dropped && !not_written) continue;
+    out += fmt::format("  {} events: {} produced, {} delivered, {} lost (ring buffer full)", name,
+                       f.value("produced", 0ULL), f["delivered"].is_number() ? f["delivered"].dump() : "?", lost);
+    if (not_written) out += fmt::format(", {} not written (size cap)", not_written);
+    if (dropped) out += fmt::format("; map full, not tracked: {}", drops);
+    out += "\n";
+  }
+  const auto &write_error = report["window"].value("write_error", json());
+  if (write_error.is_string())
+    out += fmt::format("  the recording file could not be completed ({}): it holds the window only up to that point\n",
+                       printable(write_error.get<std::string>()));
+  const auto &cap = report["window"].value("size_cap", json());
+  if (cap.is_object() && cap.value("reached", false))
+    out += fmt::format("  the recording reached its size cap ({} bytes): timeline events after that were not written\n",
+                       cap.value("max_bytes", 0ULL));
+}
+
 void render_verdict(const json &report, std::string &out) {
   const auto &w = report["window"];
   out += fmt::format("triage report: {} (kernel {}, {} CPUs), window {:.1f}s{}\n", printable(w.value("host", "")),
@@ -135,6 +195,7 @@ void render_verdict(const json &report, std::string &out) {
   out += fmt::format("  probes attached: {}, not attached: {}; events lost: {}", attached, missing, lost.value("total", 0ULL));
   out += "\n";
   out += "  tracer cost: " + overhead_summary(report.contains("overhead") ? report["overhead"] : json()) + "\n";
+  render_gaps(report, out);
 }
 
 void render_findings(const json &report, std::string &out) {

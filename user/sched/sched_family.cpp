@@ -100,7 +100,8 @@ class SchedFamily final : public Family {
     last_hists_ = none;
   }
 
-  bool attached() const override { return !links_.empty() && switch_attached_; }
+  // switch_attached_ outlives stop_producers(): the final drain and sample still run.
+  bool attached() const override { return switch_attached_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
   void drain(RecordingWriter &out) override {
@@ -144,6 +145,7 @@ class SchedFamily final : public Family {
                    {"wakeups", last_integrals_.wakeups},
                    {"events_produced", last_integrals_.events_produced},
                    {"events_lost", last_integrals_.events_lost},
+                   {"events_delivered", events_.delivered() + events_.malformed()},
                    {"task_state_missing", last_integrals_.task_state_missing},
                    {"proc_map_full", last_integrals_.proc_map_full},
                    {"outlier_threshold_ns", options_.outlier_threshold_ns}});
@@ -151,7 +153,8 @@ class SchedFamily final : public Family {
 
   LossCounters loss() const override {
     return {last_integrals_.events_produced, last_integrals_.events_lost,
-            last_integrals_.task_state_missing + last_integrals_.proc_map_full};
+            last_integrals_.task_state_missing + last_integrals_.proc_map_full,
+            events_.delivered() + events_.malformed()};
   }
 
   std::vector<int> program_fds() const override {
@@ -164,7 +167,10 @@ class SchedFamily final : public Family {
     return fds;
   }
 
+  void stop_producers() override { links_.clear(); }
+
   void detach() override {
+    switch_attached_ = false;
     ring_.reset();
     links_.clear();
     skel_.reset();

@@ -126,44 +126,35 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["runq_heatmap"] = heatmap;
 
-  // Outliers: the worst kOutliersKept waits by duration, kept in a bounded heap while the raw
-  // records stream past, so a storm of millions of records costs no JSON until the few shown.
+  // Outliers: the worst kOutliersKept waits by duration, chosen while the raw records stream
+  // past, so a storm of millions of records costs JSON only for the rows shown.
+  WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
-  auto longer = [](const sched_event &a, const sched_event &b) { return a.duration_ns > b.duration_ns; };
-  std::vector<sched_event> worst;
-  worst.reserve(kOutliersKept + 1);
   for_each_record<sched_event>(r, "sched", kSchedEventLayout, [&](const sched_event &e) {
     outlier_count++;
-    if (worst.size() == kOutliersKept && e.duration_ns <= worst.front().duration_ns) return;
-    worst.push_back(e);
-    std::push_heap(worst.begin(), worst.end(), longer);
-    if (worst.size() > kOutliersKept) {
-      std::pop_heap(worst.begin(), worst.end(), longer);
-      worst.pop_back();
-    }
+    outliers.offer(e.duration_ns, [&] {
+      return json{{"t", seconds_since_start(e.end_ns)},
+                  {"kind", wait_kind_name(e.kind)},
+                  {"pid", e.pid},
+                  {"tgid", e.tgid},
+                  {"comm", fixed_string(e.comm)},
+                  {"cpu", e.cpu},
+                  {"duration_ns", e.duration_ns},
+                  {"waker_pid", e.waker_pid},
+                  {"waker_comm", fixed_string(e.waker_comm)}};
+    });
   });
-  std::sort(worst.begin(), worst.end(), [](const sched_event &a, const sched_event &b) { return a.end_ns < b.end_ns; });
-  json outliers = json::array();
-  for (const auto &e : worst) {
-    outliers.push_back({{"t", seconds_since_start(e.end_ns)},
-                        {"kind", wait_kind_name(e.kind)},
-                        {"pid", e.pid},
-                        {"tgid", e.tgid},
-                        {"comm", fixed_string(e.comm)},
-                        {"cpu", e.cpu},
-                        {"duration_ns", e.duration_ns},
-                        {"waker_pid", e.waker_pid},
-                        {"waker_comm", fixed_string(e.waker_comm)}});
-  }
   // Recordings of schema 1 stored each outlier as a JSON row.
   r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
     outlier_count++;
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    row["kind"] = kind;
-    outliers.push_back(row);
+    outliers.offer(d.value("duration_ns", 0ULL), [&] {
+      json row = d;
+      row["t"] = seconds_since_start(t);
+      row["kind"] = kind;
+      return row;
+    });
   });
-  s["outliers"] = keep_worst(outliers, kOutliersKept, "duration_ns");
+  s["outliers"] = outliers.take();
   s["outlier_count"] = outlier_count;
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);

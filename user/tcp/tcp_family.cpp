@@ -153,7 +153,7 @@ class TcpFamily final : public Family {
     attach_snapshots();
   }
 
-  bool attached() const override { return !links_.empty() || snapshots_ok_; }
+  bool attached() const override { return any_link_ || snapshots_ok_; }
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
   int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
@@ -193,7 +193,7 @@ class TcpFamily final : public Family {
 
   LossCounters loss() const override {
     return {totals_.events_produced, totals_.events_lost,
-            totals_.sock_map_full + totals_.port_map_full + totals_.flow_map_full};
+            totals_.sock_map_full + totals_.port_map_full + totals_.flow_map_full, delivered_};
   }
 
   std::vector<int> program_fds() const override {
@@ -205,6 +205,8 @@ class TcpFamily final : public Family {
     }
     return fds;
   }
+
+  void stop_producers() override { links_.clear(); }
 
   void detach() override {
     ring_.reset();
@@ -266,6 +268,7 @@ class TcpFamily final : public Family {
         continue;
       }
       links_.push_back(std::move(link));
+      any_link_ = true;
       probes_.push_back({p.name, "tcp", p.hook, method_, "attached", ""});
       if (std::string(p.name) == "tcp_state") state_attached_ = true;
       if (std::string(p.name) == "tcp_retransmit") retransmit_attached_ = true;
@@ -299,6 +302,7 @@ class TcpFamily final : public Family {
 
   static int on_event(void *ctx, void *data, size_t size) {
     auto *self = static_cast<TcpFamily *>(ctx);
+    self->delivered_++;
     if (size >= sizeof(tcp_reset_event)) self->pending_.push_back(*static_cast<const tcp_reset_event *>(data));
     return 0;
   }
@@ -632,6 +636,7 @@ class TcpFamily final : public Family {
             {"resets_received", totals_.resets_received},
             {"events_produced", totals_.events_produced},
             {"events_lost", totals_.events_lost},
+            {"events_delivered", delivered_},
             {"sock_map_full", totals_.sock_map_full},
             {"port_map_full", totals_.port_map_full},
             {"flow_map_full", totals_.flow_map_full}};
@@ -645,6 +650,8 @@ class TcpFamily final : public Family {
   UniqueRingBuffer ring_;
   std::vector<ProbeStatus> probes_;
   std::vector<tcp_reset_event> pending_;
+  uint64_t delivered_ = 0;
+  bool any_link_ = false;  // outlives stop_producers(), unlike links_
   bool state_attached_ = false, retransmit_attached_ = false, snapshots_ok_ = false;
   unsigned hz_ = 0;
   uint64_t window_start_ns_ = monotonic_ns();
