@@ -28,7 +28,7 @@ struct sched_cpu_acc {
 	__u64 closed_ns[SCHED_WAIT_KINDS];      /* total length of closed spans */
 	__u64 runq_wait_here_ns; /* run-queue waits that ended with a switch-in on this CPU */
 	__u64 switches;
-	__u64 wakeups;           /* wakeups acted on (tp_btf set: only those ending a D wait) */
+	__u64 wakeups;           /* raw_tp set only: the tp_btf set runs nothing at wakeups */
 	__u64 events_produced;   /* outliers offered to the ring buffer */
 	__u64 events_lost;       /* of those, dropped because the ring buffer was full */
 	__u64 task_state_missing; /* per-task state could not be created (map full): untracked */

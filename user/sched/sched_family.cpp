@@ -37,17 +37,16 @@ constexpr double kMinIntervalS = 0.02;
 struct HookSet {
   const char *method;
   bpf_program *(*switch_prog)(sched_bpf *);
-  bpf_program *(*wakeup_prog)(sched_bpf *);
-  bpf_program *(*wakeup_new_prog)(sched_bpf *);  // nullptr: the set needs no such program
+  bpf_program *(*wakeup_prog)(sched_bpf *);      // nullptr: the set needs no such program
+  bpf_program *(*wakeup_new_prog)(sched_bpf *);  // likewise
   bpf_program *(*seed_prog)(sched_bpf *);
 };
 
-// tp_btf reads run-queue waits from the scheduler's own sched_info at switch-in, so it needs no
-// program at sched_wakeup_new and only a near-empty one at sched_wakeup (D waits and their
-// wakers); raw_tp cannot reach the per-CPU run queue and keeps the full wakeup state machine.
+// tp_btf reads run-queue waits (and so the end of D waits) from the scheduler's own sched_info at
+// switch-in, so it runs nothing at wakeups; raw_tp keeps the full wakeup state machine.
 const HookSet kHookSets[] = {
-    {"tp_btf", [](sched_bpf *s) { return s->progs.switch_btf; }, [](sched_bpf *s) { return s->progs.wakeup_btf; },
-     nullptr, [](sched_bpf *s) { return s->progs.seed_btf; }},
+    {"tp_btf", [](sched_bpf *s) { return s->progs.switch_btf; }, nullptr, nullptr,
+     [](sched_bpf *s) { return s->progs.seed_btf; }},
     {"raw_tp", [](sched_bpf *s) { return s->progs.switch_raw; }, [](sched_bpf *s) { return s->progs.wakeup_raw; },
      [](sched_bpf *s) { return s->progs.wakeup_new_raw; }, [](sched_bpf *s) { return s->progs.seed_raw; }},
 };
@@ -245,16 +244,13 @@ class SchedFamily final : public Family {
                           links_, probes_);
     };
     switch_attached_ = attach_one("sched_switch", hooks_->switch_prog(skel_.get()));
+    // A set without wakeup programs is not missing anything (see kHookSets): they are not listed,
+    // so that the report's count of probes not attached stays a count of what is missing.
+    if (!hooks_->wakeup_prog) return;
     bool wakeup = attach_one("sched_wakeup", hooks_->wakeup_prog(skel_.get()));
-    // A set without it is not missing anything (see kHookSets): not listed, so that the report's
-    // count of probes not attached stays a count of what is missing.
-    if (hooks_->wakeup_new_prog) attach_one("sched_wakeup_new", hooks_->wakeup_new_prog(skel_.get()));
-    if (switch_attached_ && !wakeup) {
-      if (hooks_->wakeup_new_prog)
-        log_warning("sched: without sched_wakeup, D-state waits end at the next switch-in and include run-queue time");
-      else
-        log_warning("sched: without sched_wakeup, D-state waits name no waker");
-    }
+    attach_one("sched_wakeup_new", hooks_->wakeup_new_prog(skel_.get()));
+    if (switch_attached_ && !wakeup)
+      log_warning("sched: without sched_wakeup, D-state waits end at the next switch-in and include run-queue time");
   }
 
   // Runs the seeding iterator once: tasks that were already queued or in D when we attached.
