@@ -24,6 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("TRIAGE_BUILD_DIR", os.path.join(HERE, "..", "build"))
 TRIAGE = os.path.join(BUILD, "triage")
+FLOOR = os.path.join(BUILD, "bench", "bench_floor")
 
 
 # ---- workloads: each returns (value, unit, higher_is_better) ----
@@ -166,13 +167,18 @@ def nothing():
 def tracers_for(workload):
     _, _, _, family, tool = WORKLOADS[workload]
     all_classic = [WORKLOADS["pipe"][4], WORKLOADS["fio"][4], WORKLOADS["churn"][4]]
-    return {
+    tracers = {
         "none": lambda w: nothing(),
         f"triage --probes {family}": lambda w: triage(family, w),
         "triage (all families)": lambda w: triage("sched,block,tcp,oom", w),
         os.path.basename(tool[0]): lambda w: classic([tool]),
         "runqlat+biolatency+tcpstates": lambda w: classic(all_classic),
     }
+    if family == "sched":
+        # The least a run-queue latency tracer costs on the same hooks (bench/floor/floor.bpf.c):
+        # the target for triage's sched family is within 1.2x of this row's cost.
+        tracers["floor (runqlat-like minimum)"] = lambda w: classic([[FLOOR]])
+    return tracers
 
 
 # ---- setup of shared resources ----

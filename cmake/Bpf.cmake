@@ -11,10 +11,13 @@ set(BPF_INCLUDES -I${PROJECT_SOURCE_DIR}/vmlinux -I${PROJECT_SOURCE_DIR}/bpf -I$
 set(BPF_SKEL_DIR ${PROJECT_BINARY_DIR}/skel)
 file(MAKE_DIRECTORY ${BPF_SKEL_DIR})
 
-# add_bpf_skeleton(<family>): compiles bpf/<family>/<family>.bpf.c and defines target
-# <family>_skel (an INTERFACE library whose include path holds <family>.skel.h).
+# add_bpf_skeleton(<family> [<source>]): compiles bpf/<family>/<family>.bpf.c (or <source>) and
+# defines target <family>_skel (an INTERFACE library whose include path holds <family>.skel.h).
 function(add_bpf_skeleton family)
   set(src ${PROJECT_SOURCE_DIR}/bpf/${family}/${family}.bpf.c)
+  if(ARGC GREATER 1)
+    set(src ${ARGV1})
+  endif()
   set(raw ${BPF_SKEL_DIR}/${family}.tmp.bpf.o)
   set(obj ${BPF_SKEL_DIR}/${family}.bpf.o)
   set(skel ${BPF_SKEL_DIR}/${family}.skel.h)

@@ -1,16 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The sched family: run-queue latency, D-state time and the load decomposition.
  *
- * One state machine per task (running, queued, blocked in D, sleeping) driven by three events:
- * sched_switch (switch-out opens a run-queue span when the task was preempted, a D span when it
- * sleeps uninterruptibly; switch-in closes a run-queue span), sched_wakeup and sched_wakeup_new
- * (close a D span, open a run-queue span). Closed spans feed per-CPU histograms, per-process
- * totals and, above the outlier threshold, the ring buffer; open and closed spans both feed the
- * additive per-CPU accumulators from which userspace integrates the load (see sched.h).
+ * One state machine per task (running, queued, blocked in D, sleeping). Closed spans feed per-CPU
+ * histograms, per-process totals and, above the outlier threshold, the ring buffer; spans also
+ * feed the additive per-CPU accumulators from which userspace integrates the load (see sched.h).
  *
- * Every handler exists twice: a tp_btf program (typed arguments, task storage) and a raw_tp twin
- * (a bounded hash map keyed by pid) for kernels whose verifier or BTF refuse the first set.
- * Userspace loads one set, chosen by trying the kernel.
+ * Two hook sets; userspace loads one, chosen by trying the kernel.
+ *
+ * tp_btf (typed arguments, task storage) does nearly everything at sched_switch. Switch-out opens
+ * a run-queue span when the task was preempted and a D span when it sleeps uninterruptibly, and
+ * notes the task's sched_info.run_delay. Switch-in reads how long the task waited on run queues
+ * from the scheduler's own bookkeeping (sched_info, see runq_wait_since_out()), so no program
+ * runs at a wakeup at all. A D span ends at switch-in minus that run-queue wait, which is the
+ * instant of the wakeup. The price: the waker of a D wait is not known in this set. A wakeup
+ * program that only looked up the wakee's state to name it cost ~80 ns per wakeup (bpf_stats,
+ * pipe workload), ~15 % of the family's whole cost, for a name on D outliers.
+ *
+ * raw_tp (untyped arguments read through CO-RE, a bounded hash map keyed by pid) keeps the
+ * original machine for kernels that refuse the first set: sched_wakeup and sched_wakeup_new
+ * close a D span and open a run-queue span, switch-in closes it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,10 +39,14 @@ const volatile bool switch_has_prev_state = true; /* 5.18+: sched_switch passes 
 
 struct task_sched_state {
 	__u64 since_ns; /* start of the open span, ns since base_ns */
+	/* tp_btf set: the task's sched_info.run_delay when it last left a CPU (or was seeded), so
+	 * that its next switch-in knows how long it has waited on run queues since then. */
+	__u64 run_delay_out;
 	__u8 phase;     /* enum sched_task_phase */
 	__u8 kind;      /* enum sched_wait_kind of the open span */
 	__u8 verdict;   /* filter: 0 not decided, 1 traced, 2 filtered out */
-	__u8 pad[5];
+	__u8 has_run_delay_out;
+	__u8 pad[4];
 };
 
 struct {
@@ -208,27 +220,46 @@ static __always_inline void emit_outlier(struct task_struct *task, __u32 kind, _
 	bpf_ringbuf_submit(e, ringbuf_batch_flags(&events, SCHED_RING_BYTES, sizeof(*e)));
 }
 
-/* Ends the task's open span at `now`: the wait enters the histograms and totals. */
-static __always_inline void close_span(struct sched_cpu_acc *acc, struct task_struct *task,
-				       struct task_sched_state *st, __u64 now,
-				       struct task_struct *waker, bool by_pid)
+/* A finished wait enters the histograms, the per-process totals and, if long, the timeline. */
+static __always_inline void record_wait(struct sched_cpu_acc *acc, struct task_struct *task,
+					__u32 kind, __u64 wait_ns, __u64 end,
+					struct task_struct *waker, bool by_pid)
 {
-	__u32 kind = st->kind & (SCHED_WAIT_KINDS - 1);
-	__u64 start = st->since_ns;
-	__u64 wait_ns = now > start ? now - start : 0;
 	struct sched_hists *h;
 	__u32 zero = 0;
 
-	acc->open[kind]--;
-	acc->open_start_sum[kind] -= start;
-	acc->closed_ns[kind] += wait_ns;
-
+	kind &= SCHED_WAIT_KINDS - 1;
 	h = bpf_map_lookup_elem(&hists, &zero);
 	if (h)
 		hist_add(&h->by_kind[kind], wait_ns / 1000);
 	account_process(task, kind, wait_ns, acc, by_pid);
 	if (wait_ns >= outlier_threshold_ns)
-		emit_outlier(task, kind, wait_ns, now, waker, acc);
+		emit_outlier(task, kind, wait_ns, end, waker, acc);
+}
+
+/* Takes the task's open span out of the load integral, ending it at `end`. */
+static __always_inline __u64 end_span(struct sched_cpu_acc *acc, struct task_sched_state *st,
+				      __u64 end)
+{
+	__u32 kind = st->kind & (SCHED_WAIT_KINDS - 1);
+	__u64 start = st->since_ns;
+	__u64 wait_ns = end > start ? end - start : 0;
+
+	acc->open[kind]--;
+	acc->open_start_sum[kind] -= start;
+	acc->closed_ns[kind] += wait_ns;
+	return wait_ns;
+}
+
+/* Ends the task's open span at `now`: the wait enters the histograms and totals. */
+static __always_inline void close_span(struct sched_cpu_acc *acc, struct task_struct *task,
+				       struct task_sched_state *st, __u64 now,
+				       struct task_struct *waker, bool by_pid)
+{
+	__u32 kind = st->kind;
+	__u64 wait_ns = end_span(acc, st, now);
+
+	record_wait(acc, task, kind, wait_ns, now, waker, by_pid);
 }
 
 static __always_inline __u32 d_state_kind(struct task_struct *task, bool by_pid)
@@ -326,27 +357,125 @@ static __always_inline __u32 switch_prev_state(struct task_struct *prev, __u64 s
 	return switch_has_prev_state ? (__u32)state_arg : task_state_bits(prev);
 }
 
-/* ---- tp_btf set: typed arguments, task storage ---- */
+/* ---- tp_btf set: typed arguments, task storage, run-queue waits from the kernel's sched_info ---- */
+
+/* How long `next` has waited on run queues since it last left a CPU, exactly as schedstat will
+ * count it. The scheduler keeps this itself (CONFIG_SCHED_INFO, kernel/sched/stats.h): enqueue
+ * stamps sched_info.last_queued with rq_clock (only if unset, so a preempted task's re-queue in
+ * sched_info_depart and a wakeup both start the wait); a dequeue while queued (migration) adds the
+ * part waited so far to run_delay and clears the stamp for the next run queue to set again; and
+ * sched_info_arrive, called from context_switch() right after this tracepoint, adds
+ * rq_clock(rq) - last_queued to run_delay. rq->clock was updated in __schedule() before the
+ * tracepoint and is not touched in between, so reading it here gives the same "now".
+ *
+ * The run queue is reached through the task's CFS run queue (CONFIG_FAIR_GROUP_SCHED, which
+ * set_task_rq() points at the task's CPU whatever its class): the per-CPU variable runqueues
+ * would need CONFIG_KALLSYMS_ALL, which kernels built small leave out. */
+static __always_inline __u64 runq_wait_since_out(struct task_struct *next,
+						 struct task_sched_state *st, bool *was_queued)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+	__u64 queued_at = next->sched_info.last_queued;
+	__u64 clock = rq->clock;
+	__u64 last_piece = queued_at && clock > queued_at ? clock - queued_at : 0;
+	__u64 run_delay = next->sched_info.run_delay;
+
+	*was_queued = queued_at != 0;
+	/* No baseline (a task born or first seen after the seeding pass): the last run queue's
+	 * piece only, which is the whole wait unless the task migrated while it waited. */
+	if (!st || !st->has_run_delay_out || run_delay < st->run_delay_out)
+		return last_piece;
+	if (run_delay > st->run_delay_out)
+		*was_queued = true; /* it waited on another CPU's queue first, then migrated */
+	return run_delay - st->run_delay_out + last_piece;
+}
+
+static __always_inline void switch_in_sched_info(struct sched_cpu_acc *acc, struct task_struct *next,
+						 __u64 now)
+{
+	struct task_sched_state *st = bpf_task_storage_get(&task_states, next, 0, 0);
+	bool was_queued = false;
+	__u64 runq_ns;
+
+	if (st ? !task_traced(next, st) : filter_active() && !task_matches_filter(next))
+		return;
+	runq_ns = runq_wait_since_out(next, st, &was_queued);
+	if (st) {
+		if (st->phase == SCHED_PHASE_BLOCKED) {
+			/* The D wait ended at the wakeup, where the run-queue wait began. */
+			__u64 woken = now > runq_ns ? now - runq_ns : 0;
+			__u32 kind = st->kind;
+			__u64 d_ns = end_span(acc, st, woken > st->since_ns ? woken : st->since_ns);
+
+			record_wait(acc, next, kind, d_ns, woken, NULL, false);
+		} else if (st->phase == SCHED_PHASE_QUEUED) {
+			/* Preempted (or seeded while queued): the span the load integral has seen
+			 * open since then ends now. Histograms still take the kernel's length. */
+			end_span(acc, st, now);
+			was_queued = true;
+			st->phase = SCHED_PHASE_RUNNING;
+			goto record;
+		}
+		st->phase = SCHED_PHASE_RUNNING;
+	}
+	if (!was_queued)
+		return;
+	/* A wait that began at a wakeup was never open in the integral: it enters whole, now, and
+	 * only its part since base_ns (the window). */
+	acc->closed_ns[SCHED_WAIT_RUNQ] += runq_ns < now ? runq_ns : now;
+record:
+	acc->runq_wait_here_ns += runq_ns;
+	record_wait(acc, next, SCHED_WAIT_RUNQ, runq_ns, now, NULL, false);
+}
+
+static __always_inline void switch_out_sched_info(struct sched_cpu_acc *acc, bool preempt,
+						  struct task_struct *prev, __u32 prev_state,
+						  __u64 now)
+{
+	struct task_sched_state *st;
+
+	if (prev_state & SCHED_TASK_DEAD) {
+		bpf_task_storage_delete(&task_states, prev);
+		return;
+	}
+	st = bpf_task_storage_get(&task_states, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		acc->task_state_missing++;
+		return;
+	}
+	if (!task_traced(prev, st))
+		return;
+	/* A span still open on a task that was running is stale (seeded before the task ran, or
+	 * a D span whose switch-in we missed): end it here rather than let it grow. */
+	if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
+		close_span(acc, prev, st, now, NULL, false);
+	st->run_delay_out = prev->sched_info.run_delay;
+	st->has_run_delay_out = 1;
+	/* A preempted task's wait is open in the load integral from now on, so a task starved of
+	 * CPU for seconds shows while it starves; waits that begin at a wakeup show when they end. */
+	if (preempt || prev_state == SCHED_TASK_RUNNING)
+		open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
+	else if ((prev_state & SCHED_TASK_UNINTERRUPTIBLE) &&
+		 !(prev_state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN)))
+		open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(prev, false), now);
+	else
+		st->phase = SCHED_PHASE_SLEEPING;
+}
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 state_arg = switch_has_prev_state ? ctx[3] : 0;
-	on_switch(preempt, prev, next, switch_prev_state(prev, state_arg), false);
-	return 0;
-}
+	struct sched_cpu_acc *acc = this_cpu_acc();
+	__u64 now = now_since_base();
 
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(wakeup_btf, struct task_struct *p)
-{
-	on_wakeup(p, false);
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(wakeup_new_btf, struct task_struct *p)
-{
-	on_wakeup(p, false);
+	if (!acc)
+		return 0;
+	acc->switches++;
+	if (prev->pid)
+		switch_out_sched_info(acc, preempt, prev, switch_prev_state(prev, state_arg), now);
+	if (next->pid)
+		switch_in_sched_info(acc, next, now);
 	return 0;
 }
 
@@ -390,6 +519,11 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 	st = task_state(task, by_pid);
 	if (!st || st->phase != SCHED_PHASE_UNKNOWN || !task_traced(task, st))
 		return 0;
+	if (!by_pid) {
+		/* The tp_btf set measures run-queue waits by the growth of run_delay from here. */
+		st->run_delay_out = BPF_CORE_READ(task, sched_info.run_delay);
+		st->has_run_delay_out = 1;
+	}
 	now = now_since_base();
 	state = task_state_bits(task);
 	if (state == SCHED_TASK_RUNNING) {

@@ -19,14 +19,16 @@ enum sched_wait_kind {
  * the copies. The number of tasks waiting of each kind integrated over time is
  *   area(T) = closed_ns + open * T - open_start_sum      (T and starts in ns since base_ns)
  * which is exact whatever CPU opened or closed a span, so the load decomposition needs no locks
- * and counts waits that are still open when it is read. */
+ * and counts waits that are still open when it is read. Exception: in the tp_btf set a run-queue
+ * wait that began at a wakeup is only known when it ends (the kernel's sched_info holds it until
+ * then), so it enters closed_ns whole at switch-in, in the interval where it ended. */
 struct sched_cpu_acc {
 	__s64 open[SCHED_WAIT_KINDS];           /* spans opened minus closed on this CPU (may be < 0) */
 	__s64 open_start_sum[SCHED_WAIT_KINDS]; /* sum of their start times, ns since base_ns */
 	__u64 closed_ns[SCHED_WAIT_KINDS];      /* total length of closed spans */
 	__u64 runq_wait_here_ns; /* run-queue waits that ended with a switch-in on this CPU */
 	__u64 switches;
-	__u64 wakeups;
+	__u64 wakeups;           /* raw_tp set only: the tp_btf set runs nothing at wakeups */
 	__u64 events_produced;   /* outliers offered to the ring buffer */
 	__u64 events_lost;       /* of those, dropped because the ring buffer was full */
 	__u64 task_state_missing; /* per-task state could not be created (map full): untracked */

@@ -1,0 +1,87 @@
+// The benchmark's floor tracer (see floor.bpf.c): attaches, waits for SIGINT, SIGTERM or -d
+// SECONDS, then prints how many run-queue waits it counted, so a run that measured nothing shows.
+//
+//     bench_floor [-d SECONDS]
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common/hist.h"
+#include "core/bpf_raii.h"
+#include "floor.skel.h"
+
+namespace {
+
+using FloorSkeleton = triage::UniqueSkeleton<floor_bpf, floor_bpf__destroy>;
+
+int usage(const char *why) {
+  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [-d SECONDS]\n", why);
+  return 2;
+}
+
+unsigned long long waits_counted(const floor_bpf *skel) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<triage_log2_hist> per_cpu(static_cast<size_t>(ncpu));
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.runq_hist), &zero, per_cpu.data()) != 0) return 0;
+  unsigned long long count = 0;
+  for (const auto &h : per_cpu) count += h.count;
+  return count;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  double seconds = 0;  // 0: until a signal
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "-d" && i + 1 < argc) {
+      char *end = nullptr;
+      seconds = std::strtod(argv[++i], &end);
+      if (!end || *end || seconds <= 0) return usage("-d needs a positive number of seconds");
+    } else {
+      return usage(("unknown argument: " + arg).c_str());
+    }
+  }
+
+  // Block the signals before attaching, so that one arriving early ends the wait, not the process.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+
+  FloorSkeleton skel(floor_bpf__open_and_load());
+  if (!skel) {
+    std::fprintf(stderr, "bench_floor: cannot load the BPF object: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::vector<triage::UniqueLink> links;
+  for (bpf_program *prog : {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new, skel->progs.floor_switch}) {
+    triage::UniqueLink link(bpf_program__attach(prog));
+    if (!link) {
+      std::fprintf(stderr, "bench_floor: cannot attach %s: %s\n", bpf_program__name(prog), std::strerror(errno));
+      return 1;
+    }
+    links.push_back(std::move(link));
+  }
+
+  timespec limit{static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
+  int signo;
+  do {
+    signo = sigtimedwait(&stop, nullptr, seconds > 0 ? &limit : nullptr);
+  } while (signo < 0 && errno == EINTR);
+
+  std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
+  return 0;
+}
