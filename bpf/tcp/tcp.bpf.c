@@ -252,11 +252,17 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		return;
 	now = bpf_ktime_get_ns();
 
-	/* Work on a copy and write it back: transitions of one socket are serialised by its lock. */
+	/* A tracked socket's state is updated in place (transitions of one socket are serialised by
+	 * its lock); only a socket seen for the first time is built on the stack and inserted, once.
+	 * Copying the state out and updating the map on every transition cost more than the rest of
+	 * the program together. */
 	st = bpf_map_lookup_elem(&sock_states, &key);
 	if (st) {
-		local = *st;
 		tracked = true;
+		/* The local port is bound after SYN_SENT is set (inet_hash_connect): read the tuple
+		 * again until the connection is established; it does not change afterwards. */
+		if (newstate == TCP_ST_ESTABLISHED || st->lport == 0)
+			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport);
 	} else {
 		if (oldstate == TCP_ST_CLOSE && newstate == TCP_ST_SYN_SENT)
 			local.role = TCP_ROLE_CLIENT;
@@ -269,10 +275,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		if (local.role == TCP_ROLE_CLIENT || local.role == TCP_ROLE_SERVER)
 			local.open_ns = now;
 		local.netns = netns_of(sk);
-	}
-	/* The local port is bound after SYN_SENT is set (inet_hash_connect), so re-read it. */
-	read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport);
-	if (!tracked) {
+		read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport);
 		/* connect() and listen() run in the owner's context; a passive child's transitions run
 		 * in softirq (on loopback: in the client's context), so it inherits its listener's. */
 		if (oldstate == TCP_ST_CLOSE && (newstate == TCP_ST_SYN_SENT || newstate == TCP_ST_LISTEN)) {
@@ -287,11 +290,11 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			if (o)
 				local.owner = *o;
 		}
+		st = &local;
 	}
 	/* Filtered out, or an owner we cannot know (born before the window): not tracked at all. */
-	if (filtering() && local.owner.traced != 1)
+	if (filtering() && st->owner.traced != 1)
 		return;
-	st = &local;
 
 	cnt->transitions++;
 	m = bpf_map_lookup_elem(&transitions, &zero);
@@ -385,7 +388,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			bpf_map_delete_elem(&sock_states, &key);
 		return;
 	}
-	if (bpf_map_update_elem(&sock_states, &key, &local, tracked ? BPF_EXIST : BPF_NOEXIST) == -E2BIG)
+	if (!tracked && bpf_map_update_elem(&sock_states, &key, &local, BPF_NOEXIST) == -E2BIG)
 		cnt->sock_map_full++;
 }
 
