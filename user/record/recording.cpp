@@ -33,7 +33,18 @@ json parse_stored(const unsigned char *text) {
   if (!text) return nullptr;
   // A row that is not valid JSON (a damaged file) reads as null instead of ending the report (the
   // parser's "discarded" value would dump as invalid JSON).
-  json value = json::parse(reinterpret_cast<const char *>(text), nullptr, /*allow_exceptions=*/false);
+  //
+  // A float no writer produces (beyond +-2^63: 1e300, or overflowing to inf) becomes null: the
+  // families read numbers with value<uint64_t>(), and converting such a double to an integer is
+  // undefined behaviour; null makes that read throw, which `triage report` turns into exit 2.
+  json::parser_callback_t tame = [](int, json::parse_event_t event, json &parsed) {
+    if (event == json::parse_event_t::value && parsed.is_number_float()) {
+      double v = parsed.get<double>();
+      if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) parsed = nullptr;
+    }
+    return true;
+  };
+  json value = json::parse(reinterpret_cast<const char *>(text), tame, /*allow_exceptions=*/false);
   return value.is_discarded() ? json(nullptr) : value;
 }
 
