@@ -227,10 +227,10 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "UPDATE events SET t_ns = -9223372036854775808",
       "UPDATE state SET data = '{}'",
       "UPDATE state SET data = '0'",
-      "UPDATE state SET data = '\"' || hex(zeroblob(100000)) || '\"'",
+      "UPDATE state SET data = '\"' || hex(zeroblob(20000)) || '\"'",
       "UPDATE snapshots SET data = '[]'",
       "UPDATE snapshots SET data = '{\"tasks\":{\"zombies\":[{\"pid\":-1,\"comm\":{}}]}}'",
-      "UPDATE probes SET status = NULL, name = x'1b5b324a', reason = hex(zeroblob(100000))",
+      "UPDATE probes SET status = NULL, name = x'1b5b324a', reason = hex(zeroblob(20000))",
       "UPDATE meta SET value = '1e999' WHERE key = 'interval_s'",
       "UPDATE meta SET value = '{}' WHERE key = 'host'",
       "UPDATE meta SET value = '[]' WHERE key = 'filters'",
@@ -238,7 +238,7 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "DELETE FROM meta WHERE key <> 'start_ns'",
       "INSERT OR REPLACE INTO state VALUES('sched', 'hist_runq', '{\"count\":5,\"buckets\":[{\"le\":0,\"count\":5}]}')",
       "UPDATE state SET data = (SELECT '{\"count\":1,\"buckets\":[' || group_concat('{\"le\":1,\"count\":1}') || ']}' "
-      "FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i FROM n)) "
+      "FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n)) "
       "WHERE name LIKE 'hist%'",
   };
   for (const auto &sql : damage) {
