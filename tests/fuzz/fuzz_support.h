@@ -12,6 +12,8 @@ namespace fuzz {
 
 inline const std::string &scratch_file(const char *name) {
   static const std::string dir = [] {
+    // tools/fuzz gives each run its own directory and removes it afterwards.
+    if (const char *given = ::getenv("TRIAGE_FUZZ_SCRATCH"); given && *given) return std::string(given);
     std::string pattern = (::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + std::string("/triage-fuzz-XXXXXX");
     return std::string(::mkdtemp(pattern.data()));
   }();
