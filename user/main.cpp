@@ -1,8 +1,11 @@
 // triage: record one incident window with eBPF and turn it into a postmortem.
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "record/recording.h"
 #include "report/html.h"
 #include "report/report.h"
+#include "report/text_util.h"
 #include "snapshot/snapshot.h"
 
 namespace {
@@ -36,31 +40,52 @@ std::vector<std::string> split_families(const std::string &list) {
   return out;
 }
 
-// Writes `text` to `path` (mode 0600: reports name processes and addresses), or to stdout for "-"/"".
+// Writes `text` to `path`, or to stdout for "-"/"". Reports name processes and addresses, so the
+// file is private (0600 whatever the umask), and a planted symlink or another name of an existing
+// file (a hard link) must never be written through: the text goes to a new file in the same
+// directory, renamed over `path` at the end, and a symlink at `path` is refused outright.
 int write_output(const std::string &path, const std::string &text) {
   if (path.empty() || path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return kExitOk;
   }
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
-    return kExitRuntime;
+  auto fail = [&](int code, const std::string &why) {
+    fmt::print(stderr, "triage: {}: {}\n", printable(path), why);
+    return code;
+  };
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return fail(kExitUsage, "is a symbolic link; refusing to write through it");
+    if (!S_ISREG(st.st_mode)) return fail(kExitUsage, "exists and is not a regular file");
   }
+  std::string temp = path + ".XXXXXX";
+  int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // O_EXCL, mode 0600
+  if (fd < 0) return fail(kExitUsage, fmt::format("cannot create: {}", std::strerror(errno)));
+  auto abandon = [&](const char *what) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return fail(kExitRuntime, fmt::format("{}: {}", what, std::strerror(err)));
+  };
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
-      ::close(fd);
-      return kExitRuntime;
+      return abandon("cannot write");
     }
     done += static_cast<size_t>(n);
   }
+  if (::fchmod(fd, 0600) != 0) return abandon("cannot set mode 0600");
   if (::close(fd) != 0) {
-    fmt::print(stderr, "triage: {}: {}\n", path, std::strerror(errno));
-    return kExitRuntime;
+    int err = errno;
+    ::unlink(temp.c_str());
+    return fail(kExitRuntime, fmt::format("cannot write: {}", std::strerror(err)));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return fail(kExitUsage, fmt::format("cannot replace: {}", std::strerror(err)));
   }
   return kExitOk;
 }
@@ -135,6 +160,14 @@ int main(int argc, char **argv) {
     return kExitOk;
   } catch (const CLI::ParseError &e) {
     if (std::string(e.what()).find("--version") != std::string::npos) return kExitOk;
+    // CLI11 reads an unknown command as a missing one ("A subcommand is required"): name it.
+    const std::string first = argc > 1 ? argv[1] : "";
+    if (!first.empty() && first[0] != '-' && first != "record" && first != "report" && first != "snapshot" &&
+        first != "probes") {
+      fmt::print(stderr, "triage: unknown command '{}' (known: record, report, snapshot, probes; see triage --help)\n",
+                 printable(first));
+      return kExitUsage;
+    }
     fmt::print(stderr, "triage: {} (see triage --help)\n", e.what());
     return kExitUsage;
   }
@@ -152,21 +185,31 @@ int main(int argc, char **argv) {
   }
 
   if (*rec) {
+    // CLI11's Range lets NaN through (every comparison with it is false).
+    for (auto [flag, value] : {std::pair{"--duration", record.options.duration_s},
+                               std::pair{"--interval", record.options.interval_s}, std::pair{"--threshold-ms", threshold_ms}}) {
+      if (!std::isfinite(value)) {
+        fmt::print(stderr, "triage: {}: not a number (see triage --help)\n", flag);
+        return kExitUsage;
+      }
+    }
+    if (record.options.duration_s > 0 && record.options.interval_s > record.options.duration_s) {
+      fmt::print(stderr, "triage: --interval {} is longer than --duration {}: the window would hold no interval\n",
+                 record.options.interval_s, record.options.duration_s);
+      return kExitUsage;
+    }
     record.families = families;
     record.options.outlier_threshold_ns = static_cast<uint64_t>(threshold_ms * 1e6);
     return run_record(record);
   }
   if (*rep) {
-    auto reader = RecordingReader::open(report_file);
-    if (!reader) {
-      fmt::print(stderr, "triage report: {}\n", reader.error().message);
-      return reader.error().exit_code;
+    auto text = report_from_file(report_file, report_format);
+    if (!text) {
+      // The message names the file, and a file name can hold a newline or an escape sequence.
+      fmt::print(stderr, "triage report: {}\n", printable(text.error().message));
+      return text.error().exit_code;
     }
-    json report = build_report(**reader);
-    std::string text = report_format == "json"   ? report.dump(2, ' ', false, json::error_handler_t::replace) + "\n"
-                       : report_format == "html" ? render_html(report)
-                                                 : render_text(report);
-    return write_output(report_output, text);
+    return write_output(report_output, *text);
   }
   if (*snap) {
     json s = take_snapshot();

@@ -39,7 +39,12 @@ std::string format_bytes(uint64_t bytes) {
   return fmt::format("{}B", bytes);
 }
 
-std::string format_us(double us) { return format_duration_ns(static_cast<uint64_t>(us * 1000)); }
+std::string format_us(double us) {
+  // A damaged row's negative or huge latency must clamp: an out-of-range double-to-integer
+  // conversion is undefined behaviour.
+  double ns = us * 1000;
+  return format_duration_ns(!(ns > 0) ? 0 : ns >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(ns));
+}
 
 std::string device_label(const json &d) {
   std::string name = d.value("name", "");

@@ -26,6 +26,7 @@
 #include "core/family.h"
 #include "core/log.h"
 #include "report/report.h"
+#include "report/text_util.h"
 #include "families.h"
 #include "snapshot/snapshot.h"
 
@@ -333,6 +334,17 @@ int run_record(const RecordRequest &request) {
   set_debug_logging(options.debug);
   KernelFeatures kernel;
 
+  // Usage first: a pid or cgroup that does not exist is a typo to point out before asking for root.
+  if (options.pid && ::access(fmt::format("/proc/{}", options.pid).c_str(), F_OK) != 0) {
+    fmt::print(stderr, "triage record: -p {}: no such process\n", options.pid);
+    return kExitUsage;
+  }
+  if (struct stat st {}; !options.cgroup_path.empty() &&
+                         (::stat(options.cgroup_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+    fmt::print(stderr, "triage record: --cgroup {}: no such cgroup directory (give a path under /sys/fs/cgroup)\n",
+               printable(options.cgroup_path));
+    return kExitUsage;
+  }
   if (!KernelFeatures::is_root()) {
     fmt::print(stderr, "triage record: needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE) to load BPF programs\n");
     return kExitNoProbes;
@@ -341,12 +353,8 @@ int run_record(const RecordRequest &request) {
     fmt::print(stderr, "triage record: {}\n", kernel.btf_error());
     return kExitNoProbes;
   }
-  if (options.pid && ::access(fmt::format("/proc/{}", options.pid).c_str(), F_OK) != 0) {
-    fmt::print(stderr, "triage record: -p {}: no such process\n", options.pid);
-    return kExitUsage;
-  }
   if (auto r = resolve_cgroup(options, kernel); !r) {
-    fmt::print(stderr, "triage record: {}\n", r.error().message);
+    fmt::print(stderr, "triage record: {}\n", printable(r.error().message));
     return r.error().exit_code;
   }
 
@@ -357,7 +365,7 @@ int run_record(const RecordRequest &request) {
   std::string path = request.output.empty() ? default_output_path() : request.output;
   auto created = RecordingWriter::create(path);
   if (!created) {
-    fmt::print(stderr, "triage record: {}\n", created.error().message);
+    fmt::print(stderr, "triage record: {}\n", printable(created.error().message));
     return created.error().exit_code;
   }
   RecordingWriter &out = **created;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -34,8 +35,21 @@ std::string sqlite_message(sqlite3 *db) { return db ? sqlite3_errmsg(db) : "out 
 
 json parse_stored(const unsigned char *text) {
   if (!text) return nullptr;
-  // A row that is not valid JSON (a damaged file) reads as null instead of ending the report.
-  return json::parse(reinterpret_cast<const char *>(text), nullptr, /*allow_exceptions=*/false);
+  // A row that is not valid JSON (a damaged file) reads as null instead of ending the report (the
+  // parser's "discarded" value would dump as invalid JSON).
+  //
+  // A float no writer produces (beyond +-2^63: 1e300, or overflowing to inf) becomes null: the
+  // families read numbers with value<uint64_t>(), and converting such a double to an integer is
+  // undefined behaviour; null makes that read throw, which `triage report` turns into exit 2.
+  json::parser_callback_t tame = [](int, json::parse_event_t event, json &parsed) {
+    if (event == json::parse_event_t::value && parsed.is_number_float()) {
+      double v = parsed.get<double>();
+      if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) parsed = nullptr;
+    }
+    return true;
+  };
+  json value = json::parse(reinterpret_cast<const char *>(text), tame, /*allow_exceptions=*/false);
+  return value.is_discarded() ? json(nullptr) : value;
 }
 
 std::string column_text(sqlite3_stmt *stmt, int col) {
@@ -44,6 +58,28 @@ std::string column_text(sqlite3_stmt *stmt, int col) {
 }
 
 }  // namespace
+
+// The window facts every section is computed from. Anything else a damaged row gets wrong is
+// caught where it is read (a wrong type throws, which `triage report` turns into exit 2).
+Result<void> RecordingReader::check_window_meta(const RecordingReader &r) {
+  auto start = r.meta("start_ns");
+  if (!start) return usage_error("the window's start (start_ns) is missing");
+  if (!start->is_number_unsigned()) return usage_error("the window's start (start_ns) is not a time");
+  for (const char *key : {"end_ns", "last_flush_ns"}) {
+    auto t = r.meta(key);
+    if (!t) continue;
+    if (!t->is_number_unsigned()) return usage_error(fmt::format("{} is not a time", key));
+    if (t->get<uint64_t>() < start->get<uint64_t>())
+      return usage_error(fmt::format("the window's end ({}) is before its start", key));
+  }
+  if (auto ncpu = r.meta("ncpu"); ncpu && (!ncpu->is_number_integer() || ncpu->get<int64_t>() < 1 ||
+                                           ncpu->get<int64_t>() > kMaxRecordedCpus))
+    return usage_error(fmt::format("ncpu {} is not a CPU count", ncpu->dump()));
+  if (auto interval = r.meta("interval_s");
+      interval && (!interval->is_number() || !(interval->get<double>() > 0) || !std::isfinite(interval->get<double>())))
+    return usage_error(fmt::format("interval_s {} is not an interval", interval->dump()));
+  return {};
+}
 
 // ---- writer ----
 
@@ -54,7 +90,11 @@ Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::stri
     int err = errno;
     if (err == EEXIST)
       return usage_error(fmt::format("{}: already exists; choose another file with -o", path));
-    return Error{fmt::format("{}: cannot create: {}", path, std::strerror(err)), kExitRuntime};
+    // A path the user got wrong (no such directory, no permission, a symlink loop) is bad usage;
+    // anything else (ENOSPC, EIO) is the machine's trouble.
+    bool usage = err == ENOENT || err == ENOTDIR || err == EACCES || err == EPERM || err == EISDIR ||
+                 err == ELOOP || err == EROFS || err == ENAMETOOLONG;
+    return Error{fmt::format("{}: cannot create: {}", path, std::strerror(err)), usage ? kExitUsage : kExitRuntime};
   }
   ::close(fd);
 
@@ -412,6 +452,9 @@ Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string
     if (step_rc == SQLITE_ROW && column_text(stmt, 0) == "ok") integrity_ok = 1;
     if (!integrity_ok) {
       std::string why = step_rc == SQLITE_ROW ? column_text(stmt, 0) : sqlite_message(raw);
+      // quick_check lists one problem per line ("*** in database main ***\nOn tree page 5 ..."):
+      // the error is one line.
+      std::replace(why.begin(), why.end(), '\n', ' ');
       return usage_error(fmt::format("{}: damaged recording (truncated or corrupt): {}", path, why));
     }
   }
@@ -424,8 +467,7 @@ Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string
     if (sqlite3_step(stmt) != SQLITE_ROW)
       return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
   }
-  if (!reader->meta("start_ns"))
-    return usage_error(fmt::format("{}: damaged recording: the window's start is missing", path));
+  if (auto r = check_window_meta(*reader); !r) return usage_error(fmt::format("{}: damaged recording: {}", path, r.error().message));
   return reader;
 }
 
@@ -498,7 +540,7 @@ void RecordingReader::for_each_event(
 void RecordingReader::for_each_event_block(const std::string &family,
                                            const std::function<void(const EventBlock &)> &fn) const {
   // Version-1 recordings have no event_blocks table: the query fails to prepare and yields nothing.
-  query(db_.get(), "SELECT layout, t_first, t_last, count, data FROM event_blocks WHERE family = ? ORDER BY rowid",
+  query(handle(), "SELECT layout, t_first, t_last, count, data FROM event_blocks WHERE family = ? ORDER BY rowid",
         {family}, [&](sqlite3_stmt *s) {
           EventBlock block;
           block.layout = column_text(s, 0);

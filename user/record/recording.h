@@ -38,6 +38,8 @@ using json = nlohmann::json;
 inline constexpr int kRecordingSchemaVersion = 2;
 // PRAGMA application_id: tells a triage recording from any other SQLite file ("TRIA").
 inline constexpr int kRecordingApplicationId = 0x54524941;
+// More CPUs than Linux supports (NR_CPUS max 8192) means a damaged file, not a big machine.
+inline constexpr int kMaxRecordedCpus = 8192;
 
 struct SqliteDeleter {
   void operator()(sqlite3 *db) const noexcept { sqlite3_close_v2(db); }
@@ -166,6 +168,7 @@ class RecordingReader {
  private:
   RecordingReader() = default;
   sqlite3 *handle() const { return borrowed_ ? borrowed_ : db_.get(); }
+  static Result<void> check_window_meta(const RecordingReader &r);
   UniqueSqlite db_;
   sqlite3 *borrowed_ = nullptr;
   std::string path_;

@@ -56,6 +56,14 @@ double num(const json &object, const char *key, double fallback = 0) {
   return v.is_number() ? v.get<double>() : fallback;
 }
 
+// A recorded number as an unsigned integer: a damaged row's -1, 1e300 or NaN must clamp, since
+// converting an out-of-range double to an integer is undefined behaviour.
+uint64_t to_u64(double v) {
+  if (!(v > 0)) return 0;
+  if (v >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<uint64_t>(v);
+}
+
 std::string str(const json &object, const char *key) {
   const json &v = at(object, key);
   return v.is_string() ? v.get<std::string>() : "";
@@ -350,7 +358,7 @@ struct Bucket {
 
 std::vector<Bucket> buckets_of(const json &hist) {
   std::vector<Bucket> out;
-  for (const auto &b : arr(hist, "buckets")) out.push_back({static_cast<uint64_t>(num(b, "le")), num(b, "count")});
+  for (const auto &b : arr(hist, "buckets")) out.push_back({to_u64(num(b, "le")), num(b, "count")});
   std::sort(out.begin(), out.end(), [](const Bucket &a, const Bucket &b) { return a.le < b.le; });
   return out;
 }
@@ -395,7 +403,7 @@ std::string histogram_chart(const std::string &id, const std::string &aria,
     }
   }
   // A label is up to ~50 px wide at this font: skip some rather than overlap them.
-  size_t label_every = static_cast<size_t>(std::max(1.0, std::ceil(60 / slot)));
+  size_t label_every = static_cast<size_t>(std::clamp(std::ceil(60 / slot), 1.0, 64.0));
   for (size_t i = 0; i < bounds.size(); i += label_every)
     chart.text(chart.plot_left() + (i + 0.5) * slot, chart.plot_bottom() + 14, "&lt;" + fmt_latency(bounds[i], unit),
                R"(class="tick" text-anchor="middle")");
@@ -416,7 +424,7 @@ std::string hist_summary(const json &hist) {
 // White (none) through yellow to dark red (most), on a log scale so single waits still show.
 std::string heat_colour(double count, double peak) {
   double f = peak > 1 ? std::log1p(count) / std::log1p(peak) : 1.0;
-  f = std::clamp(f, 0.0, 1.0);
+  f = f >= 0 ? std::min(f, 1.0) : 0.0;  // NaN (a negative count from a damaged row) too
   struct Rgb {
     double r, g, b;
   };
@@ -524,7 +532,7 @@ void render_header(const json &report, std::string &out) {
   const json &w = report["window"];
   out += fmt::format(R"(<header><h1>triage postmortem: {}</h1><p class="meta">{} · window of {:.1f}s from {} · kernel {} · {} CPUs · interval {}s)",
                      html_escape(str(w, "host")), html_escape(str(w, "host")), num(w, "duration_s"),
-                     fmt_utc(static_cast<uint64_t>(num(w, "start_ns"))), html_escape(str(w, "kernel")),
+                     fmt_utc(to_u64(num(w, "start_ns"))), html_escape(str(w, "kernel")),
                      fmt_num(num(w, "ncpu")), fmt_num(num(w, "interval_s", 1)));
   if (at(w, "cut_short").is_boolean() && w["cut_short"].get<bool>())
     out += fmt::format(R"( · <b class="warning-text">cut short: {}</b>)", html_escape(str(w, "end_reason")));
@@ -793,7 +801,7 @@ void render_oom(const json &report, std::string &out) {
   out += "<p>Each kill is also marked on the load chart above.</p>";
   std::vector<std::vector<std::string>> rows;
   for (const auto &k : kills)
-    rows.push_back({fmt::format("{:.2f}s ({})", num(k, "t"), fmt_utc(static_cast<uint64_t>(num(k, "time_ns")))),
+    rows.push_back({fmt::format("{:.2f}s ({})", num(k, "t"), fmt_utc(to_u64(num(k, "time_ns")))),
                     fmt::format("{} ({})", html_escape(str(k, "victim_comm")), fmt_id(num(k, "victim_pid"))),
                     fmt_kb(num(k, "victim_rss_kb")), esc(at(k, "oom_score_adj")),
                     fmt::format("{} ({})", html_escape(str(k, "trigger_comm")), fmt_id(num(k, "trigger_pid"))),
@@ -1029,7 +1037,7 @@ std::string render_html(const json &report_in) {
   out += R"(<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">)";
   out += R"(<meta name="viewport" content="width=device-width, initial-scale=1">)";
   out += fmt::format("<title>triage postmortem: {} {}</title>", html_escape(str(w, "host")),
-                     fmt_utc(static_cast<uint64_t>(num(w, "start_ns"))));
+                     fmt_utc(to_u64(num(w, "start_ns"))));
   out += "<style>" + std::string(kStyle) + "</style></head>\n<body>\n";
   render_header(report, out);
   out += R"(<nav><a href="#verdict">Verdict</a><a href="#findings">Findings</a><a href="#sched">Scheduler</a><a href="#block">Block</a><a href="#tcp">TCP</a><a href="#oom">OOM</a><a href="#snapshot">Checklist</a><a href="#probes">Probes</a><a href="#trust">Lost events &amp; overhead</a></nav>)";

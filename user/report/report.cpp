@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
+#include <new>
 
 #include "report/missing_probes.h"
+#include "report/html.h"
 #include "report/snapshot_findings.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -263,6 +266,29 @@ std::string render_text(const json &report) {
   }
   render_probes(report, out);
   return out;
+}
+
+namespace {
+// An exception's text made one line (a damaged row can put anything in it).
+std::string one_line(const char *what) {
+  std::string line = printable(what ? what : "");
+  return line.size() > 300 ? line.substr(0, 300) + "..." : line;
+}
+}  // namespace
+
+Result<std::string> report_from_file(const std::string &path, const std::string &format) {
+  auto reader = RecordingReader::open(path);
+  if (!reader) return reader.error();
+  try {
+    json report = build_report(**reader);
+    if (format == "json") return report.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+    if (format == "html") return render_html(report);
+    return render_text(report);
+  } catch (const std::bad_alloc &) {
+    return usage_error(fmt::format("{}: damaged recording: a row asks for more memory than there is", path));
+  } catch (const std::exception &e) {
+    return usage_error(fmt::format("{}: damaged recording: {}", path, one_line(e.what())));
+  }
 }
 
 }  // namespace triage

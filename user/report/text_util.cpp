@@ -4,40 +4,14 @@
 
 #include <algorithm>
 
+#include "snapshot/snapshot.h"
+
 namespace triage {
 
-std::string printable(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size());
-  size_t i = 0;
-  while (i < raw.size()) {
-    auto byte = static_cast<unsigned char>(raw[i]);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\x{:02x}", byte);
-      i++;
-      continue;
-    }
-    if (byte < 0x80) {
-      out += static_cast<char>(byte);
-      i++;
-      continue;
-    }
-    // A well-formed UTF-8 sequence passes whole; anything else is escaped byte by byte.
-    size_t len = (byte & 0xE0) == 0xC0 ? 2 : (byte & 0xF0) == 0xE0 ? 3 : (byte & 0xF8) == 0xF0 ? 4 : 0;
-    bool valid = len > 0 && i + len <= raw.size();
-    for (size_t k = 1; valid && k < len; k++) valid = (static_cast<unsigned char>(raw[i + k]) & 0xC0) == 0x80;
-    // C1 control characters (U+0080..U+009F) can act as escapes on some terminals.
-    if (valid && len == 2 && byte == 0xC2 && static_cast<unsigned char>(raw[i + 1]) < 0xA0) valid = false;
-    if (!valid) {
-      out += fmt::format("\\x{:02x}", byte);
-      i++;
-      continue;
-    }
-    out.append(raw.substr(i, len));
-    i += len;
-  }
-  return out;
-}
+// One rule for every terminal-bound string: the snapshot's terminal_safe() decodes UTF-8 strictly
+// (an overlong or surrogate sequence is invalid, not passed on), escapes C0/C1 controls and
+// replaces bidirectional overrides.
+std::string printable(std::string_view raw) { return terminal_safe(raw); }
 
 void render_histogram(const nlohmann::json &hist, std::string_view value_name, std::string &out) {
   if (!hist.is_object() || hist.value("count", 0ULL) == 0) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/histogram.h"
 #include "record/event_batch.h"
@@ -99,6 +100,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     json row = {{"t", seconds_since_start(t)}, {"busy_pct", json::array()}};
     for (const auto &c : d.value("cpus", json::array())) {
       size_t cpu = c.value("cpu", 0);
+      // A damaged row's CPU number must not size the vectors (cpu 4e9 would ask for 32 GB).
+      if (cpu >= static_cast<size_t>(kMaxRecordedCpus)) throw std::out_of_range(fmt::format("cpu {} in the per-CPU series", cpu));
       if (cpu >= busy_weighted.size()) {
         busy_weighted.resize(cpu + 1);
         runnable_weighted.resize(cpu + 1);

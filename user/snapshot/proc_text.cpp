@@ -247,8 +247,10 @@ json netstat_counters(std::string_view netstat_text, std::string_view snmp_text)
   json counters = json::object();
   auto netstat = parse_header_value_pairs(netstat_text);
   auto snmp = parse_header_value_pairs(snmp_text);
-  for (const auto &[name, value] : netstat["TcpExt"]) counters[name] = value;
-  for (const auto &[name, value] : snmp["Tcp"]) counters["Tcp" + name] = value;
+  // Counter names become JSON keys: valid UTF-8 like every other string from the machine (a
+  // strict dump would throw on a byte the fuzzer put in a header line).
+  for (const auto &[name, value] : netstat["TcpExt"]) counters[valid_utf8(name)] = value;
+  for (const auto &[name, value] : snmp["Tcp"]) counters["Tcp" + valid_utf8(name)] = value;
   return counters;
 }
 
