@@ -189,28 +189,29 @@ TEST_CASE("recording faults: foreign, newer, older and gutted files are exit 2 n
   exec_sql(dir.file("foreign.db"), "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
   refused_with(dir.file("foreign.db"), "not a triage recording");
 
-  auto copy = [&](const std::string &name) {
-    write_file(dir.file(name), read_file(kSeed));
-    return dir.file(name);
+  // The real recording damaged by one statement, and the words its one-line refusal must contain.
+  struct Damage {
+    const char *file;
+    std::string sql;
+    const char *words;
   };
-  exec_sql(copy("future.db"), "PRAGMA user_version=" + std::to_string(kRecordingSchemaVersion + 1));
-  refused_with(dir.file("future.db"), "newer");
-  exec_sql(copy("unversioned.db"), "PRAGMA user_version=0");
-  refused_with(dir.file("unversioned.db"), "schema version");
-  exec_sql(copy("no_events.db"), "DROP TABLE events");
-  refused_with(dir.file("no_events.db"), "events");
-  exec_sql(copy("no_start.db"), "DELETE FROM meta WHERE key = 'start_ns'");
-  refused_with(dir.file("no_start.db"), "start");
-  exec_sql(copy("reversed.db"), "UPDATE meta SET value = '5' WHERE key = 'end_ns'");
-  refused_with(dir.file("reversed.db"), "end");
-  exec_sql(copy("text_start.db"), "UPDATE meta SET value = '\"soon\"' WHERE key = 'start_ns'");
-  refused_with(dir.file("text_start.db"), "start");
-  exec_sql(copy("negative_start.db"), "UPDATE meta SET value = '-7' WHERE key = 'start_ns'");
-  refused_with(dir.file("negative_start.db"), "start");
-  exec_sql(copy("zero_cpus.db"), "UPDATE meta SET value = '-3' WHERE key = 'ncpu'");
-  refused_with(dir.file("zero_cpus.db"), "ncpu");
-  exec_sql(copy("nan_interval.db"), "UPDATE meta SET value = 'NaN' WHERE key = 'interval_s'");
-  refused_with(dir.file("nan_interval.db"), "interval");
+  const Damage damages[] = {
+      {"future.db", "PRAGMA user_version=" + std::to_string(kRecordingSchemaVersion + 1), "newer"},
+      {"unversioned.db", "PRAGMA user_version=0", "schema version"},
+      {"no_events.db", "DROP TABLE events", "events"},
+      {"no_start.db", "DELETE FROM meta WHERE key = 'start_ns'", "start"},
+      {"reversed.db", "UPDATE meta SET value = '5' WHERE key = 'end_ns'", "end"},
+      {"text_start.db", "UPDATE meta SET value = '\"soon\"' WHERE key = 'start_ns'", "start"},
+      {"negative_start.db", "UPDATE meta SET value = '-7' WHERE key = 'start_ns'", "start"},
+      {"zero_cpus.db", "UPDATE meta SET value = '-3' WHERE key = 'ncpu'", "ncpu"},
+      {"nan_interval.db", "UPDATE meta SET value = 'NaN' WHERE key = 'interval_s'", "interval"},
+  };
+  for (const auto &d : damages) {
+    INFO(d.sql);
+    write_file(dir.file(d.file), read_file(kSeed));
+    exec_sql(dir.file(d.file), d.sql);
+    refused_with(dir.file(d.file), d.words);
+  }
 }
 
 TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of order never crash") {
