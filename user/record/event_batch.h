@@ -33,7 +33,8 @@ class EventBatch {
     out_ = nullptr;
   }
 
-  // From the ring-buffer callback. A short record (a BPF/C++ ABI mismatch) is counted, not stored.
+  // From the ring-buffer callback. A short record (a BPF/C++ ABI mismatch), or one consumed outside
+  // begin()/end(), is counted as malformed, not stored.
   void add(const void *record, size_t size, uint64_t t_ns) {
     if (size < record_size_ || !out_) {
       malformed_++;
