@@ -156,10 +156,12 @@ int main(int argc, char **argv) {
   } catch (const CLI::CallForAllHelp &) {
     fmt::print("{}", app.help("", CLI::AppFormatMode::All));
     return kExitOk;
+  } catch (const CLI::CallForVersion &e) {
+    fmt::print("triage {}\n", e.what());
+    return kExitOk;
   } catch (const CLI::Success &) {
     return kExitOk;
   } catch (const CLI::ParseError &e) {
-    if (std::string(e.what()).find("--version") != std::string::npos) return kExitOk;
     // CLI11 reads an unknown command as a missing one ("A subcommand is required"): name it.
     const std::string first = argc > 1 ? argv[1] : "";
     if (!first.empty() && first[0] != '-' && first != "record" && first != "report" && first != "snapshot" &&
