@@ -1,3 +1,4 @@
+#include "test_binary.h"
 #include "input_support.h"
 
 #include <fcntl.h>
@@ -34,7 +35,7 @@ Run run_triage(const std::vector<std::string> &args, const std::string &cwd) {
     dup2(null, 0);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     std::vector<char *> argv;
-    std::string binary = TRIAGE_BINARY;
+    std::string binary = triage_test_binary();
     argv.push_back(binary.data());
     std::vector<std::string> copies = args;
     for (auto &a : copies) argv.push_back(a.data());

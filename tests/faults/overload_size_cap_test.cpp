@@ -2,6 +2,7 @@
 // write, keeps the aggregate rows, and the recording and the report say the cap was reached.
 #include <catch2/catch.hpp>
 
+#include "test_binary.h"
 #include "fault_support.h"
 
 TEST_CASE("overload: a tiny --max-size is reached, counted and reported") {
@@ -40,8 +41,8 @@ TEST_CASE("overload: a tiny --max-size is reached, counted and reported") {
 
 TEST_CASE("overload: --max-size rejects nonsense with exit 2") {
   live::TempDir dir;
-  auto r = live::run({TRIAGE_BINARY, "record", "-o", dir.file("x.db"), "-d", "1", "--max-size", "lots"});
+  auto r = live::run({triage_test_binary(), "record", "-o", dir.file("x.db"), "-d", "1", "--max-size", "lots"});
   CHECK(r.exit_code == 2);
-  r = live::run({TRIAGE_BINARY, "record", "-o", dir.file("y.db"), "-d", "1", "--max-size", "1KiB"});
+  r = live::run({triage_test_binary(), "record", "-o", dir.file("y.db"), "-d", "1", "--max-size", "1KiB"});
   CHECK(r.exit_code == 2);
 }

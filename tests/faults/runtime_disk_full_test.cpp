@@ -2,6 +2,7 @@
 // printed, a non-zero exit, and a file that does not pass for a complete recording.
 #include <catch2/catch.hpp>
 
+#include "test_binary.h"
 #include "fault_support.h"
 
 TEST_CASE("runtime: the disk fills up mid-window") {
@@ -30,7 +31,7 @@ TEST_CASE("runtime: the disk fills up mid-window") {
   CHECK(out.find("cut short") == std::string::npos);      // the whole window, not up to the failure
 
   // The file keeps what was committed and reads as incomplete, never as a whole window.
-  auto reread = live::run({TRIAGE_BINARY, "report", db, "--format", "json"});
+  auto reread = live::run({triage_test_binary(), "report", db, "--format", "json"});
   INFO("report: " << reread.err);
   if (reread.exit_code == 0) {
     auto report = nlohmann::json::parse(reread.out);
@@ -47,7 +48,7 @@ TEST_CASE("runtime: no room even for the schema") {
   // Fill what there is.
   live::sh("dd if=/dev/zero of=" + disk.file("filler") + " bs=4k count=1 2>/dev/null");
   std::string db = disk.file("none.db");
-  auto r = live::run({TRIAGE_BINARY, "record", "-o", db, "-d", "1", "--probes", "sched", "--quiet"});
+  auto r = live::run({triage_test_binary(), "record", "-o", db, "-d", "1", "--probes", "sched", "--quiet"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("none.db") != std::string::npos);
   CHECK(::access(db.c_str(), F_OK) != 0);  // no empty shell left to pass for a recording

@@ -3,10 +3,11 @@
 // and what that hides.
 #include <catch2/catch.hpp>
 
+#include "test_binary.h"
 #include "fault_support.h"
 
 TEST_CASE("runtime: each probe missing in turn") {
-  auto listed = live::run({TRIAGE_BINARY, "probes", "--format", "json"});
+  auto listed = live::run({triage_test_binary(), "probes", "--format", "json"});
   REQUIRE(listed.exit_code == 0);
   std::vector<std::pair<std::string, std::string>> probes;  // name, family
   for (const auto &p : nlohmann::json::parse(listed.out))

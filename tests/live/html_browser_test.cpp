@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "test_binary.h"
 #include "live_support.h"
 
 namespace {
@@ -84,7 +85,7 @@ TEST_CASE("html: a recorded window renders in a browser, charts drawn, no script
     REQUIRE(rec.wait() == 0);
   }
 
-  auto rendered = live::run({TRIAGE_BINARY, "report", db, "--format", "html", "-o", page});
+  auto rendered = live::run({triage_test_binary(), "report", db, "--format", "html", "-o", page});
   INFO("triage report stderr: " << rendered.err);
   REQUIRE(rendered.exit_code == 0);
   std::string html = read_file(page);

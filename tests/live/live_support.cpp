@@ -1,3 +1,4 @@
+#include "test_binary.h"
 #include "live_support.h"
 
 #include <fcntl.h>
@@ -111,7 +112,7 @@ TempDir::~TempDir() {
 }
 
 Recording::Recording(const std::string &db_path, const std::vector<std::string> &args) : db_(db_path) {
-  std::vector<std::string> argv = {TRIAGE_BINARY, "record", "-o", db_path, "--quiet"};
+  std::vector<std::string> argv = {triage_test_binary(), "record", "-o", db_path, "--quiet"};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = spawn(argv, out_fd_, err_fd_);
   // Non-blocking so that collect() can read what is there without waiting for the exit.
@@ -181,7 +182,7 @@ void Recording::signal(int sig) {
 }
 
 nlohmann::json report_json(const std::string &db_path) {
-  CommandResult r = run({TRIAGE_BINARY, "report", db_path, "--format", "json"});
+  CommandResult r = run({triage_test_binary(), "report", db_path, "--format", "json"});
   if (r.exit_code != 0) throw std::runtime_error("triage report failed (" + std::to_string(r.exit_code) + "): " + r.err);
   return nlohmann::json::parse(r.out);
 }

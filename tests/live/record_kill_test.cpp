@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include "test_binary.h"
 #include "live_support.h"
 
 TEST_CASE("record: SIGKILL mid-window leaves a readable recording") {
@@ -14,7 +15,7 @@ TEST_CASE("record: SIGKILL mid-window leaves a readable recording") {
   rec.signal(SIGKILL);
   rec.wait();
 
-  auto result = live::run({TRIAGE_BINARY, "report", dir.file("killed.db"), "--format", "json"});
+  auto result = live::run({triage_test_binary(), "report", dir.file("killed.db"), "--format", "json"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
   auto report = nlohmann::json::parse(result.out);
@@ -23,7 +24,7 @@ TEST_CASE("record: SIGKILL mid-window leaves a readable recording") {
   CHECK(report["sched"]["load"].size() >= 3);  // flushed every 0.5 s
   CHECK(report["sched"]["runq_latency"]["count"].get<uint64_t>() > 0);
 
-  auto text = live::run({TRIAGE_BINARY, "report", dir.file("killed.db")});
+  auto text = live::run({triage_test_binary(), "report", dir.file("killed.db")});
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("cut short") != std::string::npos);
 }

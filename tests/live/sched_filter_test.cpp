@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 
+#include "test_binary.h"
 #include "live_support.h"
 
 namespace {
@@ -75,10 +76,10 @@ TEST_CASE("sched: --cgroup keeps only tasks in that cgroup") {
 }
 
 TEST_CASE("record: a cgroup or pid that does not exist is exit 2 with one line") {
-  auto r = live::run({TRIAGE_BINARY, "record", "-d", "1", "--cgroup", "/sys/fs/cgroup/does-not-exist"});
+  auto r = live::run({triage_test_binary(), "record", "-d", "1", "--cgroup", "/sys/fs/cgroup/does-not-exist"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("does-not-exist") != std::string::npos);
-  r = live::run({TRIAGE_BINARY, "record", "-d", "1", "-p", "4194000"});
+  r = live::run({triage_test_binary(), "record", "-d", "1", "-p", "4194000"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("no such process") != std::string::npos);
 }
@@ -87,11 +88,11 @@ TEST_CASE("record: without root, exit 3 naming what is missing") {
   live::require_tool("setpriv");
   live::TempDir dir;
   ::chmod(dir.path().c_str(), 0777);
-  auto r = live::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TRIAGE_BINARY, "record", "-d",
+  auto r = live::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", triage_test_binary(), "record", "-d",
                       "1", "-o", dir.file("x.db")});
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("root") != std::string::npos);
-  auto probes = live::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TRIAGE_BINARY, "probes"});
+  auto probes = live::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", triage_test_binary(), "probes"});
   CHECK(probes.exit_code == 3);
   CHECK(probes.out.find("not root") != std::string::npos);
 }
