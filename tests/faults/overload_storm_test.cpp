@@ -8,11 +8,17 @@
 #include <cstdio>
 
 #include "fault_support.h"
+#include "test_binary.h"
 
 namespace {
 // The recorder's peak RSS during a storm. Ring buffers (1 MiB for sched) are drained every
 // 100 ms into one SQLite transaction per interval; nothing grows with the event rate.
 constexpr long kPeakRssBoundKib = 64 * 1024;
+// The same run under AddressSanitizer (tools/test's second live pass) measured 65-111 MiB against
+// the shipped binary's 24 MiB: shadow memory, redzones and the quarantine count too. It still has
+// a bound, so unbounded growth fails there as well; the 64 MiB promise is checked on the shipped
+// binary in the first pass.
+constexpr long kSanitizedPeakRssBoundKib = 3 * kPeakRssBoundKib;
 }  // namespace
 
 TEST_CASE("overload: a switch storm with a stalled consumer loses events, and counts every one") {
@@ -53,7 +59,13 @@ TEST_CASE("overload: a switch storm with a stalled consumer loses events, and co
   CHECK(faults::query_int(db, faults::kSchedEventsStored) == static_cast<int64_t>(delivered));
 
   CHECK(rec.max_rss_kib() > 0);
-  CHECK(rec.max_rss_kib() < kPeakRssBoundKib);
+  if (triage_test_binary_sanitized()) {
+    std::printf("storm: sanitized binary, so the RSS bound is %ld KiB instead of %ld KiB\n",
+                kSanitizedPeakRssBoundKib, kPeakRssBoundKib);
+    CHECK(rec.max_rss_kib() < kSanitizedPeakRssBoundKib);
+  } else {
+    CHECK(rec.max_rss_kib() < kPeakRssBoundKib);
+  }
 
   // The text report says how many were lost, per family.
   std::string line = "sched events: " + std::to_string(produced) + " produced, " + std::to_string(delivered) +

@@ -10,3 +10,10 @@ inline const char *triage_test_binary() {
   const char *env = std::getenv("TRIAGE_TEST_BINARY");
   return env && *env ? env : TRIAGE_BINARY;
 }
+
+// Whether that binary is the sanitized build (tools/test says so with $TRIAGE_TEST_BINARY_SANITIZED):
+// its memory figures include AddressSanitizer's shadow memory, redzones and quarantine.
+inline bool triage_test_binary_sanitized() {
+  const char *env = std::getenv("TRIAGE_TEST_BINARY_SANITIZED");
+  return env && *env && *env != '0';
+}
