@@ -118,10 +118,12 @@ std::vector<json> hostile_values() {
           std::numeric_limits<uint64_t>::max(),
           1e300,
           -1e300,
-          // Not here: a float between 2^31 and 2^63, or a negative float, read as an integer by
-          // value<int>() / value<uint64_t>() is still undefined behaviour (UBSan's
-          // float-cast-overflow; a wrong number on x86, no crash). Reading every recorded number
-          // through a clamping accessor (as html.cpp's to_u64) is the fix still to do.
+          // Floats where integers belong: out of range of int (3e9), of int64 (1e19), negative for
+          // an unsigned field. Converting them to an integer is undefined behaviour, which UBSan
+          // (float-cast-overflow) turns into a failure in the sanitized pass.
+          3e9,
+          1e19,
+          -2.5,
           std::string(1 << 20, 'x')};
 }
 
