@@ -207,6 +207,12 @@ TEST_CASE("recording faults: foreign, newer, older and gutted files are exit 2 n
       {"negative_start.db", "UPDATE meta SET value = '-7' WHERE key = 'start_ns'", "start"},
       {"zero_cpus.db", "UPDATE meta SET value = '-3' WHERE key = 'ncpu'", "ncpu"},
       {"nan_interval.db", "UPDATE meta SET value = 'NaN' WHERE key = 'interval_s'", "interval"},
+      // Rows whose time is not in the window would be drawn where nothing happened.
+      {"future_hist.db", "UPDATE hist SET t_ns = 9223372036854775807", "outside the window"},
+      {"negative_series.db", "UPDATE series SET t_ns = -1", "outside the window"},
+      {"text_time.db", "UPDATE series SET t_ns = 'yesterday' WHERE rowid = 2", "not a time"},
+      {"early_block.db", "UPDATE event_blocks SET t_first = 5", "outside the window"},
+      {"late_block.db", "UPDATE event_blocks SET t_last = t_last + 3600000000000", "outside the window"},
   };
   for (const auto &d : damages) {
     INFO(d.sql);

@@ -138,8 +138,14 @@ bool Recording::wait_attached(double timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
     collect();
-    if (pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      collect();
+      // The caller only sees false: say here why, or a failure in CI cannot be told apart.
+      std::fprintf(stderr, "recorder exited (%s %d) before it attached; its stderr:\n%s\n",
+                   WIFEXITED(status) ? "exit code" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                   err_.c_str());
       return false;
     }
     sqlite3 *db = nullptr;
@@ -156,6 +162,8 @@ bool Recording::wait_attached(double timeout_s) {
     if (attached) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  collect();
+  std::fprintf(stderr, "recorder did not attach within %.0f s; its stderr so far:\n%s\n", timeout_s, err_.c_str());
   return false;
 }
 

@@ -67,6 +67,22 @@ TEST_CASE("sched: CPU contention shows in run-queue latency and matches schedsta
   for (const auto &f : report["findings"]) imbalance |= f["id"] == "cpu-imbalance";
   INFO("findings: " << report["findings"].dump());
   CHECK(imbalance);
+
+  // The tracer's own cost, from bpf_stats: sampled one second in ten from the window's start
+  // (so about 1 s of this 6 s window), or the whole window when the sysctl was already on.
+  const auto &overhead = report["overhead"];
+  INFO("overhead: " << overhead.dump());
+  CHECK(overhead["measured"] == true);
+  if (overhead["method"] == "bpf_stats_sampled") {
+    CHECK(overhead["sampled_s"].get<double>() > 0.9);
+    CHECK(overhead["sampled_s"].get<double>() < 1.5);
+  } else {
+    CHECK(overhead["method"] == "bpf_stats");
+  }
+  // Three tasks switching on one CPU for seconds: the switch program ran, and cost something.
+  CHECK(overhead["bpf_run_cnt"].get<uint64_t>() > 1000);
+  CHECK(overhead["cpu_pct"].get<double>() > 0.0);
+  CHECK(overhead["cpu_pct"].get<double>() < 5.0);
 }
 
 TEST_CASE("sched: waits that begin at wakeups and cross CPUs match schedstat") {

@@ -209,12 +209,15 @@ bool bpf_stats_enabled() {
 // The BPF programs' own cost over the window, from the kernel's bpf_stats (run_time_ns and
 // run_cnt per program). bpf_stats adds two clock reads to every program run, so unless the user
 // asks for the whole window (--measure-overhead) or the sysctl is already on, it is sampled: on for
-// 100 ms of every second (the loop below wakes at least every 100 ms), and the run time of the
-// sampled time is scaled to the window. The estimate is as good as the load is steady; the
-// report says which it was.
+// one second of every ten, from the window's start, and the run time of the sampled time is scaled
+// to the window. The estimate is as good as the load is steady; the report says which it was.
+// Not more often: switching bpf_stats on or off flips a static key, which rewrites every BPF
+// program call site in the kernel's text (text_poke, with rounds of IPIs to every CPU). Sampling
+// 100 ms of every second flipped it twice a second; a kernel-matrix guest under QEMU's TCG, which
+// handles such cross-CPU code patching badly, oopsed in bpf_trace_run4 during one of those flips.
 class OverheadMeter {
  public:
-  static constexpr uint64_t kSampleNs = 100'000'000, kPeriodNs = 1'000'000'000;
+  static constexpr uint64_t kSampleNs = 1'000'000'000, kPeriodNs = 10'000'000'000;
 
   OverheadMeter(const std::vector<std::unique_ptr<Family>> &families, bool whole_window)
       : families_(families), already_on_(bpf_stats_enabled()), whole_window_(whole_window || already_on_) {}

@@ -78,6 +78,39 @@ Result<void> RecordingReader::check_window_meta(const RecordingReader &r) {
   if (auto interval = r.meta("interval_s");
       interval && (!interval->is_number() || !(interval->get<double>() > 0) || !std::isfinite(interval->get<double>())))
     return usage_error(fmt::format("interval_s {} is not an interval", interval->dump()));
+
+  // Every row's time lies in the window. Events may predate the start by the attach (the iterator
+  // pass and probes attached before start_ns is taken) and the last flush may follow the end, so
+  // a minute's slack either side; a row outside that (or whose time is not an integer) would put
+  // data on a timeline where it never happened, so the recording is refused rather than drawn.
+  constexpr uint64_t kSlackNs = 60ull * 1000 * 1000 * 1000;
+  const uint64_t start_ns = start->get<uint64_t>();
+  const uint64_t earliest = start_ns > kSlackNs ? start_ns - kSlackNs : 0;
+  std::optional<uint64_t> latest;
+  for (const char *key : {"end_ns", "last_flush_ns"})
+    if (auto t = r.meta(key)) latest = std::max(latest.value_or(0), t->get<uint64_t>() + kSlackNs);
+  struct TimeColumn {
+    const char *table, *column;
+  };
+  for (const auto &[table, column] : {TimeColumn{"series", "t_ns"}, TimeColumn{"hist", "t_ns"},
+                                      TimeColumn{"events", "t_ns"}, TimeColumn{"event_blocks", "t_first"},
+                                      TimeColumn{"event_blocks", "t_last"}}) {
+    std::string sql = fmt::format("SELECT typeof(min({0})), min({0}), typeof(max({0})), max({0}) FROM {1}", column, table);
+    sqlite3_stmt *stmt = nullptr;
+    // Schema 1 has no event_blocks: nothing to check there.
+    if (sqlite3_prepare_v2(r.handle(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) continue;
+    UniqueStatement owner(stmt);
+    if (sqlite3_step(stmt) != SQLITE_ROW) continue;
+    for (int bound : {0, 2}) {
+      std::string type = column_text(stmt, bound);
+      if (type == "null") continue;  // an empty table
+      if (type != "integer") return usage_error(fmt::format("a {} row's {} is not a time", table, column));
+      int64_t t = sqlite3_column_int64(stmt, bound + 1);
+      if (t < 0 || static_cast<uint64_t>(t) < earliest || (latest && static_cast<uint64_t>(t) > *latest))
+        return usage_error(fmt::format("a {} row's {} ({} ns) lies outside the window ({} to {} ns)", table, column, t,
+                                       start_ns, latest ? fmt::format("{}", *latest - kSlackNs) : "unknown"));
+    }
+  }
   return {};
 }
 
