@@ -114,6 +114,9 @@ Result<void> RecordingReader::check_window_meta(const RecordingReader &r) {
   return {};
 }
 
+// How long a reader or the writer waits for the other's lock before giving up.
+constexpr int kBusyTimeoutMs = 2000;
+
 // ---- writer ----
 
 Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::string &path) {
@@ -138,6 +141,11 @@ Result<std::unique_ptr<RecordingWriter>> RecordingWriter::create(const std::stri
   writer->db_.reset(raw);
   if (rc != SQLITE_OK)
     return runtime_error(fmt::format("{}: cannot open: {}", path, sqlite_message(raw)));
+  // Anyone may read the file while it is written (a watcher, `triage report` on a live window, a
+  // copy): a reader's brief shared lock must delay a commit, not fail it. Without a busy timeout
+  // SQLite returns SQLITE_BUSY at once, and the recorder died with "database is locked" when a
+  // live test polled the file just as the schema was written (1 run in 6).
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   std::string pragmas = fmt::format(
       "PRAGMA application_id={}; PRAGMA user_version={}; PRAGMA journal_mode=DELETE; "
       "PRAGMA synchronous=NORMAL;",
@@ -452,6 +460,7 @@ Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string
   reader->db_.reset(raw);
   if (rc != SQLITE_OK)
     return usage_error(fmt::format("{}: cannot open: {}", path, sqlite_message(raw)));
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);  // a recorder may be committing to it right now
 
   auto pragma_int = [&](const char *sql, int &out) -> Result<void> {
     sqlite3_stmt *stmt = nullptr;
