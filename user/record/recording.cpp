@@ -88,7 +88,10 @@ Result<void> RecordingReader::check_window_meta(const RecordingReader &r) {
   const uint64_t earliest = start_ns > kSlackNs ? start_ns - kSlackNs : 0;
   std::optional<uint64_t> latest;
   for (const char *key : {"end_ns", "last_flush_ns"})
-    if (auto t = r.meta(key)) latest = std::max(latest.value_or(0), t->get<uint64_t>() + kSlackNs);
+    if (auto t = r.meta(key)) {
+      const uint64_t end = t->get<uint64_t>();
+      latest = std::max(latest.value_or(0), end > UINT64_MAX - kSlackNs ? UINT64_MAX : end + kSlackNs);
+    }
   struct TimeColumn {
     const char *table, *column;
   };
