@@ -167,6 +167,13 @@ static __always_inline __u64 jiffies_stamp_ns(__u32 stamp, __u64 now_ns)
 	return now_ns > ago_ns ? now_ns - ago_ns : 0;
 }
 
+/* A socket field, read directly where the verifier knows the pointer's type (tp_btf: a plain
+ * load) and through bpf_probe_read_kernel where it does not (raw_tp, and the cold paths that may
+ * see request or NULL sockets). `btf` is a constant at every call site, so each program keeps only
+ * its own branch. inet_sock_set_state runs ~10 times per connection: these loads are most of
+ * what it reads. */
+#define SK_FIELD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
 /* Last data sent and received on a full socket, and whether the last was a send (a request
  * unanswered). Zero-cost on the hot path: the kernel keeps both stamps for its own use. */
 static __always_inline bool last_data_times(const struct sock *sk, __u64 now, __u64 *sent_ns, __u64 *recv_ns)
@@ -184,20 +191,26 @@ static __always_inline bool last_data_times(const struct sock *sk, __u64 now, __
 	return bytes_sent && (!bytes_received || (__s32)(lsnd - lrcv) > 0);
 }
 
-static __always_inline __u32 netns_of(const struct sock *sk)
+static __always_inline __u32 netns_of(const struct sock *sk, bool btf)
 {
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return btf ? sk->__sk_common.skc_net.net->ns.inum : BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 /* The socket's 4-tuple, local side first; ports in host byte order. Works on request socks too:
  * they start with the same struct sock_common. */
 static __always_inline void read_tuple(const struct sock_common *skc, __u16 *family, __u8 *laddr,
-				       __u8 *raddr, __u16 *lport, __u16 *rport)
+				       __u8 *raddr, __u16 *lport, __u16 *rport, bool btf)
 {
-	*family = BPF_CORE_READ(skc, skc_family);
-	*lport = BPF_CORE_READ(skc, skc_num);
-	*rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-	if (*family == AF_INET6) {
+	*family = SK_FIELD(btf, skc, skc_family);
+	*lport = SK_FIELD(btf, skc, skc_num);
+	*rport = bpf_ntohs(SK_FIELD(btf, skc, skc_dport));
+	if (btf && *family == AF_INET6) {
+		__builtin_memcpy(laddr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(raddr, skc->skc_v6_daddr.in6_u.u6_addr8, 16);
+	} else if (btf) {
+		*(__u32 *)laddr = skc->skc_rcv_saddr;
+		*(__u32 *)raddr = skc->skc_daddr;
+	} else if (*family == AF_INET6) {
 		BPF_CORE_READ_INTO(laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(raddr, skc, skc_v6_daddr.in6_u.u6_addr8);
 	} else {
@@ -233,7 +246,7 @@ static __always_inline struct tcp_port_stats *port_stats_of(struct tcp_sock_stat
 	return bpf_map_lookup_elem(&port_stats, &key);
 }
 
-static __always_inline void on_set_state(const struct sock *sk, int oldstate, int newstate)
+static __always_inline void on_set_state(const struct sock *sk, int oldstate, int newstate, bool btf)
 {
 	struct tcp_cpu_counters *cnt;
 	struct tcp_transition_matrix *m;
@@ -245,7 +258,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	__u64 now;
 	__u32 zero = 0;
 
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+	if ((btf ? BPF_CORE_READ_BITFIELD(sk, sk_protocol) : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol)) != IPPROTO_TCP)
 		return;
 	cnt = this_cpu_counters();
 	if (!cnt)
@@ -262,7 +275,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		/* The local port is bound after SYN_SENT is set (inet_hash_connect): read the tuple
 		 * again until the connection is established; it does not change afterwards. */
 		if (newstate == TCP_ST_ESTABLISHED || st->lport == 0)
-			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport);
+			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport, btf);
 	} else {
 		if (oldstate == TCP_ST_CLOSE && newstate == TCP_ST_SYN_SENT)
 			local.role = TCP_ROLE_CLIENT;
@@ -274,8 +287,9 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			local.role = TCP_ROLE_UNKNOWN;
 		if (local.role == TCP_ROLE_CLIENT || local.role == TCP_ROLE_SERVER)
 			local.open_ns = now;
-		local.netns = netns_of(sk);
-		read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport);
+		local.netns = netns_of(sk, btf);
+		read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport,
+			   btf);
 		/* connect() and listen() run in the owner's context; a passive child's transitions run
 		 * in softirq (on loopback: in the client's context), so it inherits its listener's. */
 		if (oldstate == TCP_ST_CLOSE && (newstate == TCP_ST_SYN_SENT || newstate == TCP_ST_LISTEN)) {
@@ -337,6 +351,8 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			__sync_fetch_and_add(&ps->active_closes, 1);
 		if (oldstate == TCP_ST_ESTABLISHED && st->role != TCP_ROLE_SERVER && st->role != TCP_ROLE_LISTENER) {
 			struct tcp_fin_info fin = {};
+			/* tcp_sock fields: beyond the struct sock the verifier was told about, so read
+			 * through bpf_probe_read_kernel even here (once per connection). */
 			if (last_data_times(sk, now, &fin.last_send_ns, &fin.last_recv_ns)) {
 				struct tcp_flow_key fk = {};
 				/* close()/shutdown() run in the closing process: its pid is the one that gave up. */
@@ -406,7 +422,7 @@ static __always_inline void account_retransmit(const struct sock *sk, struct tcp
 		if (srtt_us) /* no RTT sample yet (SYN, SYN-ACK): not a 0 us RTT */
 			hist_add(&h->srtt_us, srtt_us);
 	}
-	fk->netns = netns_of(sk);
+	fk->netns = netns_of(sk, false);
 	fs = bpf_map_lookup_elem(&flow_stats, fk);
 	if (!fs) {
 		struct tcp_flow_stats fresh = {};
@@ -462,7 +478,7 @@ static __always_inline void on_retransmit(const struct sock *sk, const struct sk
 	__u32 backoff = BPF_CORE_READ(icsk, icsk_backoff);
 	__u32 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 
-	read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
+	read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport, false);
 	account_retransmit(sk, &fk, segs, syn, rto_ms, srtt_us, backoff, state, cnt);
 }
 
@@ -486,7 +502,7 @@ static __always_inline void on_retransmit_synack(const struct sock *sk, const st
 		rto_ms = jiffies_to_ms(BPF_CORE_READ(req, timeout));
 	else
 		rto_ms = 1000U << (backoff & 15);
-	read_tuple(&req->__req_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
+	read_tuple(&req->__req_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport, false);
 	account_retransmit(sk, &fk, 1, true, rto_ms, 0, backoff, TCP_ST_SYN_RECV, cnt);
 }
 
@@ -508,7 +524,7 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	cnt->listen_overflow_drops++;
 	if (!rx_sk)
 		return;
-	key.netns = netns_of(rx_sk);
+	key.netns = netns_of(rx_sk, false);
 	key.port = BPF_CORE_READ(rx_sk, __sk_common.skc_num);
 	drops = bpf_map_lookup_elem(&listen_drops, &key);
 	if (drops)
@@ -531,8 +547,8 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 		return;
 	if (sk) {
 		st = bpf_map_lookup_elem(&sock_states, &key);
-		read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport);
-		fk.netns = netns_of(sk);
+		read_tuple(&sk->__sk_common, &fk.family, fk.saddr, fk.daddr, &fk.sport, &fk.dport, false);
+		fk.netns = netns_of(sk, false);
 		/* A reset we send on a flow whose FIN left a request unanswered: the late answer. It
 		 * usually lands on the TIME_WAIT (FIN_WAIT2) mini socket, hence the flow key. */
 		if (sent)
@@ -600,7 +616,7 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state_btf, const struct sock *sk, int oldstate, int newstate)
 {
-	on_set_state(sk, oldstate, newstate);
+	on_set_state(sk, oldstate, newstate, true);
 	return 0;
 }
 
@@ -645,7 +661,7 @@ int BPF_PROG(receive_reset_btf, struct sock *sk)
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(set_state_raw, const struct sock *sk, int oldstate, int newstate)
 {
-	on_set_state(sk, oldstate, newstate);
+	on_set_state(sk, oldstate, newstate, false);
 	return 0;
 }
 
