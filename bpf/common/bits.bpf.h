@@ -4,6 +4,12 @@
 
 #include "hist.h"
 
+/* A kernel object's field, read with a plain load where the verifier knows the pointer's type
+ * (tp_btf, iter) and through bpf_probe_read_kernel (CO-RE) where it does not (raw_tp). `typed` is
+ * a constant at every call site, so each program keeps only its own branch. Needs
+ * <bpf/bpf_core_read.h>. */
+#define TYPED_FIELD(typed, ptr, field) ((typed) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+
 /* Bit length of v (0 for 0): branch-free enough for the verifier and a handful of instructions. */
 static __always_inline __u32 bit_length(__u64 v)
 {

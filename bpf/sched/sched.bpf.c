@@ -96,10 +96,8 @@ struct task_struct___pre514 {
 	volatile long state;
 } __attribute__((preserve_access_index));
 
-/* A task field, read directly where the verifier knows the pointer's type (tp_btf, iter: a plain
- * load) and through bpf_probe_read_kernel where it does not (raw_tp). `by_pid` is a constant at
- * every call site, so each program keeps only its own branch. */
-#define TASK_FIELD(by_pid, task, field) ((by_pid) ? BPF_CORE_READ(task, field) : (task)->field)
+/* A task field: by_pid marks the raw_tp set, whose task pointers are untyped (TYPED_FIELD). */
+#define TASK_FIELD(by_pid, task, field) TYPED_FIELD(!(by_pid), task, field)
 
 static __always_inline __u64 now_since_base(void)
 {

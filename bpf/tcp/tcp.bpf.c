@@ -167,12 +167,10 @@ static __always_inline __u64 jiffies_stamp_ns(__u32 stamp, __u64 now_ns)
 	return now_ns > ago_ns ? now_ns - ago_ns : 0;
 }
 
-/* A socket field, read directly where the verifier knows the pointer's type (tp_btf: a plain
- * load) and through bpf_probe_read_kernel where it does not (raw_tp, and the cold paths that may
- * see request or NULL sockets). `btf` is a constant at every call site, so each program keeps only
- * its own branch. inet_sock_set_state runs ~10 times per connection: these loads are most of
- * what it reads. */
-#define SK_FIELD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
+/* Socket fields through TYPED_FIELD (common/bits.bpf.h): plain loads in the tp_btf
+ * inet_sock_set_state, which runs ~10 times per connection; the raw_tp twin and the cold paths
+ * that may see request or NULL sockets pass btf = false. */
+#define SK_FIELD(btf, ptr, field) TYPED_FIELD(btf, ptr, field)
 
 /* Last data sent and received on a full socket, and whether the last was a send (a request
  * unanswered). Zero-cost on the hot path: the kernel keeps both stamps for its own use. */
