@@ -48,12 +48,37 @@ struct {
 	__type(value, struct tcp_sock_state);
 } sock_states SEC(".maps");
 
+/* Per-port aggregates. A shared hash entry per port cost ~120 ns per transition on the churn
+ * benchmark: the hash lookup, and its cache lines bouncing between the CPUs that run the client's
+ * and the server's transitions of the same port. So a socket finds its port's slot once, when it is
+ * first seen, and each transition then updates this CPU's copy of that slot by index. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct tcp_port_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TCP_PORT_SLOTS_MAX); /* the loader lowers it on machines with many CPUs */
+	__type(key, __u32);
 	__type(value, struct tcp_port_stats);
 } port_stats SEC(".maps");
+
+/* key -> slot, looked up once per socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TCP_PORT_SLOTS_MAX);
+	__type(key, struct tcp_port_key);
+	__type(value, __u32);
+} port_slots SEC(".maps");
+
+/* slot -> key: a slot is taken by inserting it here (BPF_NOEXIST is the only atomic claim that
+ * 5.10 offers: fetching atomics arrived in 5.12). What userspace reads the slots by. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TCP_PORT_SLOTS_MAX);
+	__type(key, __u32);
+	__type(value, struct tcp_port_key);
+} slot_claims SEC(".maps");
+
+/* The slots port_stats really has (its max_entries as loaded), and where to try the next claim. */
+const volatile __u32 port_slot_count = TCP_PORT_SLOTS_MAX;
+__u32 port_slot_hint;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -217,11 +242,12 @@ static __always_inline void read_tuple(const struct sock_common *skc, __u16 *fam
 	}
 }
 
-static __always_inline struct tcp_port_stats *port_stats_of(struct tcp_sock_state *st,
-							    struct tcp_cpu_counters *cnt)
+/* The port aggregate's slot for this socket, + 1 (0: none). Called once per socket, and again
+ * if a listener's port was bound after the socket was first seen. */
+static __always_inline __u32 port_slot_of(const struct tcp_sock_state *st, struct tcp_cpu_counters *cnt)
 {
-	struct tcp_port_key key = {};
-	struct tcp_port_stats *ps;
+	struct tcp_port_key key = {}, *owner;
+	__u32 *found, slot;
 
 	key.netns = st->netns;
 	key.role = st->role;
@@ -233,15 +259,37 @@ static __always_inline struct tcp_port_stats *port_stats_of(struct tcp_sock_stat
 		key.port = st->lport < st->rport ? st->lport : st->rport;
 	else
 		key.port = st->lport;
-	ps = bpf_map_lookup_elem(&port_stats, &key);
-	if (ps)
-		return ps;
-	struct tcp_port_stats fresh = {};
-	if (bpf_map_update_elem(&port_stats, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
-		cnt->port_map_full++;
-		return NULL;
+	found = bpf_map_lookup_elem(&port_slots, &key);
+	if (found)
+		return *found + 1;
+
+	/* A new port: claim the next free slot. The hint is shared without atomics, so two CPUs may
+	 * try the same slot; the loser moves on, or takes it if the winner claimed it for this key.
+	 * Two claims for one key (both read the hint, one after the other's claim) only split its
+	 * counts over two slots, which userspace adds up. */
+	slot = port_slot_hint;
+	for (int i = 0; i < 8; i++, slot++) {
+		if (slot >= port_slot_count)
+			break;
+		if (bpf_map_update_elem(&slot_claims, &slot, &key, BPF_NOEXIST) == 0) {
+			port_slot_hint = slot + 1;
+			bpf_map_update_elem(&port_slots, &key, &slot, BPF_ANY);
+			return slot + 1;
+		}
+		owner = bpf_map_lookup_elem(&slot_claims, &slot);
+		if (owner && owner->netns == key.netns && owner->port == key.port && owner->role == key.role)
+			return slot + 1;
 	}
-	return bpf_map_lookup_elem(&port_stats, &key);
+	port_slot_hint = slot;
+	cnt->port_map_full++;
+	return 0;
+}
+
+static __always_inline struct tcp_port_stats *port_stats_at(__u32 port_slot)
+{
+	__u32 slot = port_slot - 1;
+
+	return port_slot ? bpf_map_lookup_elem(&port_stats, &slot) : NULL;
 }
 
 static __always_inline void on_set_state(const struct sock *sk, int oldstate, int newstate, bool btf)
@@ -272,8 +320,14 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		tracked = true;
 		/* The local port is bound after SYN_SENT is set (inet_hash_connect): read the tuple
 		 * again until the connection is established; it does not change afterwards. */
-		if (newstate == TCP_ST_ESTABLISHED || st->lport == 0)
+		if (newstate == TCP_ST_ESTABLISHED || st->lport == 0) {
+			bool unbound = st->lport == 0;
+
 			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport, btf);
+			/* listen() without bind(): the port is known now, and so is the aggregate. */
+			if (unbound && st->lport && st->role != TCP_ROLE_CLIENT && st->port_slot)
+				st->port_slot = port_slot_of(st, cnt);
+		}
 	} else {
 		if (oldstate == TCP_ST_CLOSE && newstate == TCP_ST_SYN_SENT)
 			local.role = TCP_ROLE_CLIENT;
@@ -307,6 +361,8 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	/* Filtered out, or an owner we cannot know (born before the window): not tracked at all. */
 	if (filtering() && st->owner.traced != 1)
 		return;
+	if (!tracked)
+		local.port_slot = port_slot_of(&local, cnt);
 
 	cnt->transitions++;
 	m = bpf_map_lookup_elem(&transitions, &zero);
@@ -320,33 +376,33 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		m->count[cell & (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
 	}
 
-	ps = port_stats_of(st, cnt);
+	ps = port_stats_at(st->port_slot);
 	h = this_cpu_hists();
 
 	switch (newstate) {
 	case TCP_ST_SYN_SENT:
 	case TCP_ST_SYN_RECV:
 		if (ps && (oldstate == TCP_ST_CLOSE || oldstate == TCP_ST_LISTEN))
-			__sync_fetch_and_add(&ps->opens, 1);
+			ps->opens++;
 		break;
 	case TCP_ST_ESTABLISHED:
 		st->established_ns = now;
 		if (ps)
-			__sync_fetch_and_add(&ps->established, 1);
+			ps->established++;
 		if (oldstate == TCP_ST_SYN_SENT && st->open_ns) {
 			__u64 connect_ns = now - st->open_ns;
 			if (h)
 				hist_add(&h->connect_us, connect_ns / 1000);
 			if (ps) {
-				__sync_fetch_and_add(&ps->connect_ns_sum, connect_ns);
+				ps->connect_ns_sum += connect_ns;
 				if (connect_ns > ps->connect_ns_max)
-					ps->connect_ns_max = connect_ns; /* a lost race under-reports by one */
+					ps->connect_ns_max = connect_ns;
 			}
 		}
 		break;
 	case TCP_ST_FIN_WAIT1:
 		if (ps && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV))
-			__sync_fetch_and_add(&ps->active_closes, 1);
+			ps->active_closes++;
 		if (oldstate == TCP_ST_ESTABLISHED && st->role != TCP_ROLE_SERVER && st->role != TCP_ROLE_LISTENER) {
 			struct tcp_fin_info fin = {};
 			/* tcp_sock fields: beyond the struct sock the verifier was told about, so read
@@ -371,31 +427,31 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	case TCP_ST_CLOSE_WAIT:
 		st->close_wait_ns = now;
 		if (ps) {
-			__sync_fetch_and_add(&ps->passive_closes, 1);
-			__sync_fetch_and_add(&ps->close_wait_entered, 1);
+			ps->passive_closes++;
+			ps->close_wait_entered++;
 		}
 		break;
 	case TCP_ST_LAST_ACK:
 		if (ps && oldstate == TCP_ST_CLOSE_WAIT)
-			__sync_fetch_and_add(&ps->close_wait_left, 1);
+			ps->close_wait_left++;
 		break;
 	case TCP_ST_CLOSE:
 		if (ps) {
 			if (oldstate == TCP_ST_SYN_SENT)
-				__sync_fetch_and_add(&ps->connect_failures, 1);
+				ps->connect_failures++;
 			else if (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV ||
 				 oldstate == TCP_ST_CLOSE_WAIT)
-				__sync_fetch_and_add(&ps->aborts, 1);
+				ps->aborts++;
 			if (oldstate == TCP_ST_CLOSE_WAIT)
-				__sync_fetch_and_add(&ps->close_wait_left, 1);
+				ps->close_wait_left++;
 		}
 		if (st->established_ns) {
 			__u64 lifetime_ns = now - st->established_ns;
 			if (h)
 				hist_add(&h->lifetime_us, lifetime_ns / 1000);
 			if (ps) {
-				__sync_fetch_and_add(&ps->lifetime_ns_sum, lifetime_ns);
-				__sync_fetch_and_add(&ps->lifetime_count, 1);
+				ps->lifetime_ns_sum += lifetime_ns;
+				ps->lifetime_count++;
 			}
 		}
 		if (tracked)

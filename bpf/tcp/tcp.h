@@ -69,7 +69,10 @@ struct tcp_port_key {
 	__u8 pad;
 };
 
-/* Per-port aggregate. A regular hash updated from any CPU, so atomically. */
+/* Per-port aggregate, one copy per CPU in a slot of the port_stats array (the slot_claims map
+ * says which key a slot counts for; a key may own more than one slot after a race, so userspace
+ * sums by key). Userspace adds the copies and takes the largest connect_ns_max. */
+#define TCP_PORT_SLOTS_MAX 8192
 struct tcp_port_stats {
 	__u64 opens;          /* SYN_SENT (client) or SYN_RECV child (server) seen */
 	__u64 established;
@@ -107,7 +110,8 @@ struct tcp_sock_state {
 	__u8 raddr[16];
 	__u16 family;         /* AF_INET / AF_INET6 */
 	__u8 role;            /* enum tcp_role */
-	__u8 pad[5];
+	__u8 pad;
+	__u32 port_slot;      /* the port aggregate's slot + 1; 0: none (map full or filtered) */
 	struct tcp_owner owner;
 };
 

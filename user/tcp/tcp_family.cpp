@@ -133,6 +133,20 @@ struct NetnsAgg {
   uint64_t unattributed_overflows = 0, unattributed_syn_drops = 0, unattributed_syncookies = 0;
 };
 
+struct PortKeyLess {
+  bool operator()(const tcp_port_key &a, const tcp_port_key &b) const {
+    return std::tie(a.netns, a.port, a.role) < std::tie(b.netns, b.port, b.role);
+  }
+};
+
+// Port aggregate slots: each is one tcp_port_stats per possible CPU, allocated at load. 16 MiB
+// keeps the full 8192 up to 21 CPUs and still gives a 256-CPU machine 682 ports.
+uint32_t port_slots_for(int cpus) {
+  constexpr uint64_t kBudget = 16ull << 20;
+  uint64_t slots = kBudget / (sizeof(tcp_port_stats) * static_cast<uint64_t>(std::max(cpus, 1)));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(slots, 256, TCP_PORT_SLOTS_MAX));
+}
+
 class TcpFamily final : public Family {
  public:
   std::string name() const override { return "tcp"; }
@@ -231,6 +245,9 @@ class TcpFamily final : public Family {
     skel->rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
     // -p / --cgroup: applied to each socket's owner, captured in the kernel at connect()/listen().
     set_filter_rodata(skel->rodata, options_);
+    uint32_t slots = port_slots_for(possible_cpus());
+    skel->rodata->port_slot_count = slots;
+    bpf_map__set_max_entries(skel->maps.port_stats, slots);
     missing_.clear();
     for (const auto &p : kProbes) {
       bool exists = kernel.tracepoint_arg_count(p.tracepoint) >= 0;
@@ -355,8 +372,7 @@ class TcpFamily final : public Family {
     }
 
     json ports = json::array();
-    for_each_entry<tcp_port_key, tcp_port_stats>(
-        bpf_map__fd(skel_->maps.port_stats), [&](const tcp_port_key &k, const tcp_port_stats &s) {
+    for (const auto &[k, s] : port_totals()) {
           uint64_t connects = s.established;
           ports.push_back({{"netns", k.netns},
                            {"port", k.port},
@@ -373,7 +389,7 @@ class TcpFamily final : public Family {
                            {"lifetime_avg_ms", s.lifetime_count ? s.lifetime_ns_sum / s.lifetime_count / 1000000 : 0},
                            {"close_wait_entered", s.close_wait_entered},
                            {"close_wait_left", s.close_wait_left}});
-        });
+    }
     out.put_state("tcp", "ports", ports);
 
     struct FlowRow {
@@ -407,6 +423,24 @@ class TcpFamily final : public Family {
     listen_drops_.clear();
     for_each_entry<tcp_listener_key, uint64_t>(bpf_map__fd(skel_->maps.listen_drops),
                                                [&](const tcp_listener_key &k, uint64_t n) { listen_drops_[{k.netns, k.port}] = n; });
+  }
+
+  // Each port's aggregate: its slots' per-CPU copies added up (the largest connect time kept).
+  std::map<tcp_port_key, tcp_port_stats, PortKeyLess> port_totals() {
+    std::map<tcp_port_key, tcp_port_stats, PortKeyLess> totals;
+    std::vector<tcp_port_stats> per_cpu;
+    for_each_entry<uint32_t, tcp_port_key>(bpf_map__fd(skel_->maps.slot_claims), [&](uint32_t slot, const tcp_port_key &k) {
+      if (!read_percpu(bpf_map__fd(skel_->maps.port_stats), slot, per_cpu)) return;
+      auto &total = totals[k];
+      for (const auto &c : per_cpu) {
+        uint64_t connect_max = std::max(total.connect_ns_max, c.connect_ns_max);
+        const auto *src = reinterpret_cast<const uint64_t *>(&c);
+        auto *dst = reinterpret_cast<uint64_t *>(&total);
+        for (size_t i = 0; i < sizeof(total) / 8; i++) dst[i] += src[i];
+        total.connect_ns_max = connect_max;
+      }
+    });
+    return totals;
   }
 
   // When each socket now in CLOSE_WAIT got there, from the BPF per-socket state.
