@@ -167,6 +167,16 @@ static __always_inline void current_owner(struct tcp_owner *o)
 	o->traced = task_matches_filter((struct task_struct *)bpf_get_current_task()) ? 1 : 2;
 }
 
+/* A passive child's owner: its listener's, captured at listen(); left unknown if not seen. */
+static __always_inline void listener_owner(__u32 netns, __u16 port, struct tcp_owner *o)
+{
+	struct tcp_listener_key lk = {.netns = netns, .port = port};
+	struct tcp_owner *found = bpf_map_lookup_elem(&listener_owners, &lk);
+
+	if (found)
+		*o = *found;
+}
+
 /* With a filter set: is this full socket's owner known and traced? (One lookup, filters only.) */
 static __always_inline bool sock_traced(const struct sock *sk)
 {
@@ -300,7 +310,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	struct tcp_port_stats *ps;
 	struct tcp_hists *h;
 	__u64 key = (__u64)sk;
-	bool tracked = false;
+	bool tracked = false, born;
 	__u64 now;
 	__u32 zero = 0;
 
@@ -314,13 +324,16 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	/* A tracked socket's state is updated in place (transitions of one socket are serialised by
 	 * its lock); only a socket seen for the first time is built on the stack and inserted, once.
 	 * Copying the state out and updating the map on every transition cost more than the rest of
-	 * the program together. */
-	st = bpf_map_lookup_elem(&sock_states, &key);
+	 * the program together. A socket being born (connect, listen, a listener's child) cannot have
+	 * state yet: no lookup, and an entry a missed CLOSE left behind is overwritten. */
+	born = oldstate == TCP_ST_CLOSE && (newstate == TCP_ST_SYN_SENT || newstate == TCP_ST_LISTEN);
+	born |= oldstate == TCP_ST_LISTEN && newstate == TCP_ST_SYN_RECV;
+	st = born ? NULL : bpf_map_lookup_elem(&sock_states, &key);
 	if (st) {
 		tracked = true;
-		/* The local port is bound after SYN_SENT is set (inet_hash_connect): read the tuple
-		 * again until the connection is established; it does not change afterwards. */
-		if (newstate == TCP_ST_ESTABLISHED || st->lport == 0) {
+		/* A client's local port is bound after SYN_SENT is set (inet_hash_connect): read the
+		 * tuple again until the connection is established; it does not change afterwards. */
+		if ((newstate == TCP_ST_ESTABLISHED && st->role == TCP_ROLE_CLIENT) || st->lport == 0) {
 			bool unbound = st->lport == 0;
 
 			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport, btf);
@@ -343,18 +356,16 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport,
 			   btf);
 		/* connect() and listen() run in the owner's context; a passive child's transitions run
-		 * in softirq (on loopback: in the client's context), so it inherits its listener's. */
+		 * in softirq (on loopback: in the client's context), so it inherits its listener's:
+		 * looked up here only when a filter needs the verdict, else when a reset asks for it. */
 		if (oldstate == TCP_ST_CLOSE && (newstate == TCP_ST_SYN_SENT || newstate == TCP_ST_LISTEN)) {
 			current_owner(&local.owner);
 			if (newstate == TCP_ST_LISTEN) {
 				struct tcp_listener_key lk = {.netns = local.netns, .port = local.lport};
 				bpf_map_update_elem(&listener_owners, &lk, &local.owner, BPF_ANY);
 			}
-		} else if (local.role == TCP_ROLE_SERVER) {
-			struct tcp_listener_key lk = {.netns = local.netns, .port = local.lport};
-			struct tcp_owner *o = bpf_map_lookup_elem(&listener_owners, &lk);
-			if (o)
-				local.owner = *o;
+		} else if (local.role == TCP_ROLE_SERVER && filtering()) {
+			listener_owner(local.netns, local.lport, &local.owner);
 		}
 		st = &local;
 	}
@@ -458,7 +469,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			bpf_map_delete_elem(&sock_states, &key);
 		return;
 	}
-	if (!tracked && bpf_map_update_elem(&sock_states, &key, &local, BPF_NOEXIST) == -E2BIG)
+	if (!tracked && bpf_map_update_elem(&sock_states, &key, &local, born ? BPF_ANY : BPF_NOEXIST) == -E2BIG)
 		cnt->sock_map_full++;
 }
 
@@ -645,8 +656,12 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 	e->established_ns = st ? st->established_ns : 0;
 	e->close_wait_ns = st ? st->close_wait_ns : 0;
 	if (st) {
-		e->pid = st->owner.tgid;
-		__builtin_memcpy(e->comm, st->owner.comm, sizeof(e->comm));
+		struct tcp_owner owner = st->owner;
+
+		if (!owner.tgid && st->role == TCP_ROLE_SERVER)
+			listener_owner(st->netns, st->lport, &owner);
+		e->pid = owner.tgid;
+		__builtin_memcpy(e->comm, owner.comm, sizeof(e->comm));
 	}
 	if (fin) {
 		e->last_send_ns = fin->last_send_ns;

@@ -72,6 +72,42 @@ TEST_CASE("tcp: state names are the kernel's") {
   CHECK(state_name(42) == "TCP_STATE_42");
 }
 
+TEST_CASE("tcp: port slots shrink with the CPU count, within bounds") {
+  CHECK(port_slots_for(2) == TCP_PORT_SLOTS_MAX);
+  CHECK(port_slots_for(21) == TCP_PORT_SLOTS_MAX);
+  CHECK(port_slots_for(22) < TCP_PORT_SLOTS_MAX);
+  CHECK(port_slots_for(256) == 682);
+  CHECK(port_slots_for(100000) == 256);
+  CHECK(port_slots_for(0) == TCP_PORT_SLOTS_MAX);
+  for (int cpus : {22, 64, 256})  // above the floor of 256 slots, the per-CPU array fits in 16 MiB
+    CHECK(uint64_t{port_slots_for(cpus)} * sizeof(tcp_port_stats) * cpus <= (16u << 20));
+}
+
+TEST_CASE("tcp: a port's per-CPU copies add up, and the largest connect time wins") {
+  std::vector<tcp_port_stats> copies(3);
+  copies[0].opens = 5;
+  copies[0].connect_ns_max = 700;
+  copies[0].close_wait_left = 1;
+  copies[1].opens = 2;
+  copies[1].connect_ns_max = 9000;
+  copies[1].lifetime_count = 4;
+  copies[2].connect_ns_max = 30;
+  copies[2].close_wait_left = 2;
+  tcp_port_stats total{};
+  add_port_copies(total, copies);
+  CHECK(total.opens == 7);
+  CHECK(total.connect_ns_max == 9000);
+  CHECK(total.lifetime_count == 4);
+  CHECK(total.close_wait_left == 3);
+  // A second slot of the same port (two CPUs claimed one each) adds to the same total.
+  std::vector<tcp_port_stats> other(1);
+  other[0].opens = 1;
+  other[0].connect_ns_max = 10;
+  add_port_copies(total, other);
+  CHECK(total.opens == 8);
+  CHECK(total.connect_ns_max == 9000);
+}
+
 TEST_CASE("tcp: netstat and snmp parsing keeps TcpExt and Tcp counters") {
   std::map<std::string, uint64_t> c;
   parse_proc_net_counters(

@@ -139,14 +139,6 @@ struct PortKeyLess {
   }
 };
 
-// Port aggregate slots: each is one tcp_port_stats per possible CPU, allocated at load. 16 MiB
-// keeps the full 8192 up to 21 CPUs and still gives a 256-CPU machine 682 ports.
-uint32_t port_slots_for(int cpus) {
-  constexpr uint64_t kBudget = 16ull << 20;
-  uint64_t slots = kBudget / (sizeof(tcp_port_stats) * static_cast<uint64_t>(std::max(cpus, 1)));
-  return static_cast<uint32_t>(std::clamp<uint64_t>(slots, 256, TCP_PORT_SLOTS_MAX));
-}
-
 class TcpFamily final : public Family {
  public:
   std::string name() const override { return "tcp"; }
@@ -430,15 +422,7 @@ class TcpFamily final : public Family {
     std::map<tcp_port_key, tcp_port_stats, PortKeyLess> totals;
     std::vector<tcp_port_stats> per_cpu;
     for_each_entry<uint32_t, tcp_port_key>(bpf_map__fd(skel_->maps.slot_claims), [&](uint32_t slot, const tcp_port_key &k) {
-      if (!read_percpu(bpf_map__fd(skel_->maps.port_stats), slot, per_cpu)) return;
-      auto &total = totals[k];
-      for (const auto &c : per_cpu) {
-        uint64_t connect_max = std::max(total.connect_ns_max, c.connect_ns_max);
-        const auto *src = reinterpret_cast<const uint64_t *>(&c);
-        auto *dst = reinterpret_cast<uint64_t *>(&total);
-        for (size_t i = 0; i < sizeof(total) / 8; i++) dst[i] += src[i];
-        total.connect_ns_max = connect_max;
-      }
+      if (read_percpu(bpf_map__fd(skel_->maps.port_stats), slot, per_cpu)) add_port_copies(totals[k], per_cpu);
     });
     return totals;
   }

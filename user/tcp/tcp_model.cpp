@@ -1,5 +1,6 @@
 #include "tcp/tcp_model.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -93,6 +94,23 @@ nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces) {
   std::sort(ports.begin(), ports.end(), [](const auto &a, const auto &b) { return a["count"] > b["count"]; });
   return {{"count", server + client}, {"server", server}, {"client", client}, {"by_port", ports},
           {"active_closer", active_closer(server, client)}};
+}
+
+uint32_t port_slots_for(int cpus) {
+  constexpr uint64_t kBudget = 16ull << 20;
+  uint64_t slots = kBudget / (sizeof(tcp_port_stats) * static_cast<uint64_t>(std::max(cpus, 1)));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(slots, 256, TCP_PORT_SLOTS_MAX));
+}
+
+void add_port_copies(tcp_port_stats &total, const std::vector<tcp_port_stats> &per_cpu) {
+  static_assert(sizeof(tcp_port_stats) % sizeof(uint64_t) == 0);
+  for (const auto &copy : per_cpu) {
+    uint64_t connect_max = std::max(total.connect_ns_max, copy.connect_ns_max);
+    const auto *src = reinterpret_cast<const uint64_t *>(&copy);
+    auto *dst = reinterpret_cast<uint64_t *>(&total);
+    for (size_t i = 0; i < sizeof(total) / sizeof(uint64_t); i++) dst[i] += src[i];
+    total.connect_ns_max = connect_max;
+  }
 }
 
 }  // namespace triage::tcp

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tcp/tcp_abi.h"
 #include "tcp/tcp_netns.h"
 
 namespace triage::tcp {
@@ -40,5 +41,12 @@ std::vector<uint64_t> attribute_syn_queue(uint64_t delta, const std::vector<List
 nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces);
 // "server", "client", "both" (each side at least a quarter), "mostly server", "mostly client", "none".
 std::string active_closer(uint64_t server, uint64_t client);
+
+// Port aggregate slots for a machine with `cpus` possible CPUs: each slot is one tcp_port_stats per
+// CPU, allocated at load, so the count shrinks as CPUs grow (a 16 MiB budget keeps all
+// TCP_PORT_SLOTS_MAX up to 21 CPUs and still gives a 256-CPU machine 682 ports).
+uint32_t port_slots_for(int cpus);
+// Adds one slot's per-CPU copies into `total`: counters add up, connect_ns_max is the largest.
+void add_port_copies(tcp_port_stats &total, const std::vector<tcp_port_stats> &per_cpu);
 
 }  // namespace triage::tcp
