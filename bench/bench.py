@@ -145,23 +145,37 @@ def triage(families, workdir, measure=False, result=None, extra=()):
 
 @contextlib.contextmanager
 def classic(commands):
-    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
+    errs = [tempfile.TemporaryFile() for _ in commands]
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=e) for c, e in zip(commands, errs)]
     time.sleep(2)  # libbpf-tools print nothing when attached: give them time to load
     try:
+        # A tool that failed to attach exits at once; measuring it would compare nothing with nothing
+        # (tcpstates did that silently while tracefs was not mounted).
+        for c, p, e in zip(commands, procs, errs):
+            if p.poll() is not None:
+                e.seek(0)
+                raise RuntimeError(f"{' '.join(c)} exited ({p.returncode}) before the workload: "
+                                   + e.read().decode(errors="replace")[-2000:])
         yield
     finally:
         for p in procs:
-            p.send_signal(signal.SIGINT)
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
         for p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for e in errs:
+            e.close()
 
 
 @contextlib.contextmanager
 def nothing():
     yield
+
+
+FLOOR_ROWS = {"pipe": "floor (runqlat-like minimum)", "churn": "floor (tcplife-like minimum)"}
 
 
 def tracers_for(workload):
@@ -174,10 +188,13 @@ def tracers_for(workload):
         os.path.basename(tool[0]): lambda w: classic([tool]),
         "runqlat+biolatency+tcpstates": lambda w: classic(all_classic),
     }
-    if family == "sched":
+    if workload == "pipe":
         # The least a run-queue latency tracer costs on the same hooks (bench/floor/floor.bpf.c):
         # the target for triage's sched family is within 1.2x of this row's cost.
-        tracers["floor (runqlat-like minimum)"] = lambda w: classic([[FLOOR]])
+        tracers[FLOOR_ROWS[workload]] = lambda w: classic([[FLOOR]])
+    if workload == "churn":
+        # The least a connection latency and lifetime tracer costs on triage's tcp hook.
+        tracers[FLOOR_ROWS[workload]] = lambda w: classic([[FLOOR, "--tcp"]])
     return tracers
 
 
@@ -188,6 +205,11 @@ def environment(workloads, workdir):
     ctx = {}
     cleanups = []
     try:
+        # libbpf-tools' tracepoint programs (tcpstates) find their tracepoint's id in tracefs; a
+        # machine booted without it mounted makes them exit at start. triage itself needs none.
+        if not os.path.isdir("/sys/kernel/tracing/events"):
+            subprocess.run(["mount", "-t", "tracefs", "tracefs", "/sys/kernel/tracing"], check=True)
+            cleanups.append(lambda: subprocess.run(["umount", "/sys/kernel/tracing"]))
         if "fio" in workloads:
             # Backed by a file in tmpfs: every read goes through the block layer (what the tracers
             # hook) but never waits on this VM's shared virtual disk, whose latency swings by 2x
@@ -349,10 +371,16 @@ def main():
           f"range = min-max ratio).\n"]
     for w, r in results["workloads"].items():
         md.append(f"\n## {w} ({r['unit']}, {'higher' if r['higher_is_better'] else 'lower'} is better)\n")
-        md.append("| tracer | median | cost | ratio range |\n|---|---|---|---|")
+        floor = r["tracers"].get(FLOOR_ROWS.get(w, ""))
+        md.append("| tracer | median | cost | ratio range |" + (" x floor's cost |" if floor else "")
+                  + "\n|---|---|---|---|" + ("---|" if floor else ""))
         for name, t in r["tracers"].items():
+            times_floor = ""
+            if floor:
+                times_floor = (f" {t['cost_pct_median'] / floor['cost_pct_median']:.2f} |"
+                               if floor["cost_pct_median"] > 0 and name != "none" else " |")
             md.append(f"| {name} | {t['median']:.3f} | {t['cost_pct_median']:+.1f}% | "
-                      f"{t['ratio_min']:.3f}-{t['ratio_max']:.3f} |")
+                      f"{t['ratio_min']:.3f}-{t['ratio_max']:.3f} |" + times_floor)
         md.append(f"\ntriage attached in {r['attach_s'] * 1000:.0f} ms. Per-program cost (bpf_stats):\n")
         md.append("| program | runs | ns/run |\n|---|---|---|")
         for p in r["programs"]:

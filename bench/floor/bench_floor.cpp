@@ -1,7 +1,8 @@
-// The benchmark's floor tracer (see floor.bpf.c): attaches, waits for SIGINT, SIGTERM or -d
-// SECONDS, then prints how many run-queue waits it counted, so a run that measured nothing shows.
+// The benchmark's floor tracers (see floor.bpf.c): attaches the sched floor (or with --tcp the
+// tcp one), waits for SIGINT, SIGTERM or -d SECONDS, then prints how many run-queue waits (or
+// connections closed) it counted, so a run that measured nothing shows.
 //
-//     bench_floor [-d SECONDS]
+//     bench_floor [--tcp] [-d SECONDS]
 #include <signal.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 
 #include "common/hist.h"
 #include "core/bpf_raii.h"
+#include "floor.h"
 #include "floor.skel.h"
 
 namespace {
@@ -24,7 +26,7 @@ namespace {
 using FloorSkeleton = triage::UniqueSkeleton<floor_bpf, floor_bpf__destroy>;
 
 int usage(const char *why) {
-  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [-d SECONDS]\n", why);
+  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [--tcp] [-d SECONDS]\n", why);
   return 2;
 }
 
@@ -39,13 +41,27 @@ unsigned long long waits_counted(const floor_bpf *skel) {
   return count;
 }
 
+unsigned long long connections_closed(const floor_bpf *skel) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<tcp_floor_hists> per_cpu(static_cast<size_t>(ncpu));
+  __u32 zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tcp_hist), &zero, per_cpu.data()) != 0) return 0;
+  unsigned long long count = 0;
+  for (const auto &h : per_cpu) count += h.lifetime_us.count;
+  return count;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   double seconds = 0;  // 0: until a signal
+  bool tcp = false;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
-    if (arg == "-d" && i + 1 < argc) {
+    if (arg == "--tcp") {
+      tcp = true;
+    } else if (arg == "-d" && i + 1 < argc) {
       char *end = nullptr;
       seconds = std::strtod(argv[++i], &end);
       if (!end || *end || seconds <= 0) return usage("-d needs a positive number of seconds");
@@ -61,13 +77,21 @@ int main(int argc, char **argv) {
   sigaddset(&stop, SIGTERM);
   sigprocmask(SIG_BLOCK, &stop, nullptr);
 
-  FloorSkeleton skel(floor_bpf__open_and_load());
+  FloorSkeleton skel(floor_bpf__open());
   if (!skel) {
-    std::fprintf(stderr, "bench_floor: cannot load the BPF object: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "bench_floor: cannot open the BPF object: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::vector<bpf_program *> sched = {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new, skel->progs.floor_switch};
+  std::vector<bpf_program *> chosen = tcp ? std::vector<bpf_program *>{skel->progs.floor_tcp_state} : sched;
+  for (bpf_program *prog : sched) bpf_program__set_autoload(prog, !tcp);
+  bpf_program__set_autoload(skel->progs.floor_tcp_state, tcp);
+  if (int err = floor_bpf__load(skel.get())) {
+    std::fprintf(stderr, "bench_floor: cannot load the BPF object: %s\n", std::strerror(-err));
     return 1;
   }
   std::vector<triage::UniqueLink> links;
-  for (bpf_program *prog : {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new, skel->progs.floor_switch}) {
+  for (bpf_program *prog : chosen) {
     triage::UniqueLink link(bpf_program__attach(prog));
     if (!link) {
       std::fprintf(stderr, "bench_floor: cannot attach %s: %s\n", bpf_program__name(prog), std::strerror(errno));
@@ -82,6 +106,9 @@ int main(int argc, char **argv) {
     signo = sigtimedwait(&stop, nullptr, seconds > 0 ? &limit : nullptr);
   } while (signo < 0 && errno == EINTR);
 
-  std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
+  if (tcp)
+    std::printf("%llu connections closed\n", connections_closed(skel.get()));
+  else
+    std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
   return 0;
 }

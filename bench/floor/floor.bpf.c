@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The benchmark's floor: the least a run-queue latency tracer can do on the same hooks that
+/* The benchmark's floors. sched: the least a run-queue latency tracer can do on the same hooks that
  * triage's sched family uses. A wakeup (or a preemption) stamps the task, its switch-in turns the
  * stamp into one per-CPU log2 histogram entry. No per-process totals, no load integral, no D
  * state, no filter, no ring buffer: whatever triage costs above this buys those. */
@@ -8,6 +8,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
+#include "floor.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -75,5 +76,59 @@ int BPF_PROG(floor_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (h)
 		hist_add(h, (bpf_ktime_get_ns() - *ts) / 1000);
 	*ts = 0;
+	return 0;
+}
+
+/* ---- tcp ---- */
+
+#define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);   /* the struct sock pointer */
+	__type(value, __u64); /* open time, then ESTABLISHED time */
+} conn_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_floor_hists);
+} tcp_hist SEC(".maps");
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(floor_tcp_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct tcp_floor_hists *h;
+	__u64 key = (__u64)sk, now, *start;
+	__u32 zero = 0;
+
+	if (BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
+		bpf_map_update_elem(&conn_start, &key, &now, BPF_ANY);
+		return 0;
+	}
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	start = bpf_map_lookup_elem(&conn_start, &key);
+	if (!start)
+		return 0;
+	h = bpf_map_lookup_elem(&tcp_hist, &zero);
+	if (newstate == TCP_ESTABLISHED) {
+		if (h && oldstate == TCP_SYN_SENT)
+			hist_add(&h->connect_us, (now - *start) / 1000);
+		*start = now;
+		return 0;
+	}
+	if (h)
+		hist_add(&h->lifetime_us, (now - *start) / 1000);
+	bpf_map_delete_elem(&conn_start, &key);
 	return 0;
 }
