@@ -108,6 +108,14 @@ TEST_CASE("tcp: a port's per-CPU copies add up, and the largest connect time win
   CHECK(total.connect_ns_max == 9000);
 }
 
+TEST_CASE("tcp: sockstat gives the TIME_WAIT count") {
+  CHECK(parse_sockstat_time_wait("sockets: used 120\nTCP: inuse 3 orphan 0 tw 35092 alloc 5 mem 1\n"
+                                 "UDP: inuse 1 mem 0\n") == 35092);
+  CHECK(parse_sockstat_time_wait("TCP: inuse 3 orphan 0 alloc 5 mem 1\n") == 0);
+  CHECK(parse_sockstat_time_wait("") == 0);
+  CHECK(parse_sockstat_time_wait("TCP6: inuse 1\nTCP: tw 7") == 7);
+}
+
 TEST_CASE("tcp: netstat and snmp parsing keeps TcpExt and Tcp counters") {
   std::map<std::string, uint64_t> c;
   parse_proc_net_counters(

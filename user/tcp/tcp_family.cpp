@@ -37,6 +37,8 @@ namespace {
 
 using TcpSkeleton = UniqueSkeleton<tcp_bpf, tcp_bpf__destroy>;
 
+constexpr uint64_t kTimeWaitListAlways = 1000;            // TIME_WAIT sockets listed every interval up to this
+constexpr uint64_t kTimeWaitListPeriodNs = 5'000'000'000;  // and above it this often
 constexpr size_t kFlowsKept = 200;      // retransmitting flows kept in the recording, most first
 constexpr size_t kCloseWaitKept = 500;  // CLOSE_WAIT sockets listed at the end
 constexpr double kMinIntervalS = 0.02;
@@ -212,7 +214,10 @@ class TcpFamily final : public Family {
     return fds;
   }
 
-  void stop_producers() override { links_.clear(); }
+  void stop_producers() override {
+    links_.clear();
+    final_sample_ = true;  // the recorder samples once more, for the window's end
+  }
 
   void detach() override {
     ring_.reset();
@@ -440,7 +445,13 @@ class TcpFamily final : public Family {
 
   void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
     auto namespaces = list_namespaces();
-    snapshot_namespaces(namespaces);
+    // Few TIME_WAIT sockets: listed every interval. Many (a TIME_WAIT storm, where listing 100k
+    // of them cost ~17 ms of kernel time and held the hash's bucket locks against the very
+    // connections being made): every kTimeWaitListPeriodNs and at the window's end, the count in
+    // between from sockstat.
+    bool list_time_wait = final_sample_ || time_wait_seen_ < kTimeWaitListAlways ||
+                          now_ns - time_wait_listed_ns_ >= kTimeWaitListPeriodNs;
+    snapshot_namespaces(namespaces, list_time_wait);
 
     // Owners of listeners and CLOSE_WAIT sockets, resolved once per socket inode.
     std::vector<uint64_t> unknown;
@@ -570,8 +581,25 @@ class TcpFamily final : public Family {
     out.put_state("tcp", "close_wait", close_wait);
     out.put_state("tcp", "close_wait_count", close_wait_total);
 
-    json time_wait = time_wait_summary(namespaces);
-    time_wait_peak_ = std::max(time_wait_peak_, time_wait.value("count", uint64_t{0}));
+    bool listed = list_time_wait && std::all_of(namespaces.begin(), namespaces.end(), [](const NetnsSnapshot &ns) {
+                    return ns.time_wait_listed || !ns.error.empty();
+                  });
+    json time_wait;
+    if (listed) {
+      time_wait = time_wait_summary(namespaces);
+      time_wait_summary_ = time_wait;
+      time_wait_listed_ns_ = now_ns;
+    } else {
+      // The last listing's split by port and side, with the count as it is now.
+      uint64_t count = 0;
+      for (const auto &ns : namespaces) count += ns.time_wait_count;
+      if (time_wait_summary_.is_null()) time_wait_summary_ = time_wait_summary({});
+      time_wait = time_wait_summary_;
+      time_wait["count"] = count;
+    }
+    time_wait["listed_ns"] = time_wait_listed_ns_;
+    time_wait_seen_ = time_wait.value("count", uint64_t{0});
+    time_wait_peak_ = std::max(time_wait_peak_, time_wait_seen_);
     tw_server_seen_ = std::max(tw_server_seen_, time_wait.value("server", uint64_t{0}));
     tw_client_seen_ = std::max(tw_client_seen_, time_wait.value("client", uint64_t{0}));
     time_wait["peak"] = time_wait_peak_;
@@ -682,6 +710,10 @@ class TcpFamily final : public Family {
   std::unordered_map<uint64_t, SocketOwner> owners_;
   std::map<FlowTuple, uint64_t> close_wait_first_seen_;
   uint64_t time_wait_peak_ = 0, tw_server_seen_ = 0, tw_client_seen_ = 0;
+  uint64_t time_wait_seen_ = 0;       // TIME_WAIT sockets at the last snapshot
+  uint64_t time_wait_listed_ns_ = 0;  // when they were last listed one by one
+  json time_wait_summary_;            // what that listing said
+  bool final_sample_ = false;
 };
 
 }  // namespace

@@ -31,7 +31,7 @@ namespace {
 // Only the states the snapshots need: a dump of every ESTABLISHED socket on a busy server would
 // cost far more than these. SYN_RECV also selects request sockets (TCP_NEW_SYN_RECV).
 constexpr uint32_t kDumpStates = (1u << TCP_ST_LISTEN) | (1u << TCP_ST_SYN_RECV) | (1u << TCP_ST_NEW_SYN_RECV) |
-                                 (1u << TCP_ST_CLOSE_WAIT) | (1u << TCP_ST_TIME_WAIT);
+                                 (1u << TCP_ST_CLOSE_WAIT);
 
 class Fd {
  public:
@@ -58,7 +58,7 @@ std::string address_text(int family, const void *address) {
   return text;
 }
 
-bool dump_family(int fd, uint8_t family, std::vector<DiagSocket> &out, std::string &error) {
+bool dump_family(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket> &out, std::string &error) {
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -69,7 +69,7 @@ bool dump_family(int fd, uint8_t family, std::vector<DiagSocket> &out, std::stri
   message.header.nlmsg_seq = family;
   message.request.sdiag_family = family;
   message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = kDumpStates;
+  message.request.idiag_states = states;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
@@ -119,7 +119,8 @@ std::string read_file(const std::string &path) {
 }
 
 // Runs in the helper thread, already inside the namespace.
-void snapshot_current(NetnsSnapshot &ns) {
+void snapshot_current(NetnsSnapshot &ns, bool list_time_wait) {
+  uint32_t states = kDumpStates | (list_time_wait ? 1u << TCP_ST_TIME_WAIT : 0);
   Fd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (netlink.get() < 0) {
     ns.error = fmt::format("sock_diag socket: {}", std::strerror(errno));
@@ -129,9 +130,11 @@ void snapshot_current(NetnsSnapshot &ns) {
     for (uint8_t family : {AF_INET, AF_INET6}) {
       std::string error;
       // An IPv6-less kernel answers the AF_INET6 dump with an error; IPv4 still counts.
-      if (!dump_family(netlink.get(), family, ns.sockets, error) && family == AF_INET) ns.error = error;
+      if (!dump_family(netlink.get(), family, states, ns.sockets, error) && family == AF_INET) ns.error = error;
     }
+    ns.time_wait_listed = list_time_wait && ns.error.empty();
   }
+  ns.time_wait_count = parse_sockstat_time_wait(read_file("/proc/thread-self/net/sockstat"));
   // thread-self: /proc/net follows the thread group leader, which stays in the caller's namespace.
   parse_proc_net_counters(read_file("/proc/thread-self/net/netstat"), ns.counters);
   parse_proc_net_counters(read_file("/proc/thread-self/net/snmp"), ns.counters);
@@ -162,6 +165,19 @@ void parse_proc_net_counters(const std::string &text, std::map<std::string, uint
       counters[prefix == "Tcp:" ? "Tcp" + name : name] = static_cast<uint64_t>(parsed);
     }
   }
+}
+
+uint64_t parse_sockstat_time_wait(const std::string &text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("TCP:", 0) != 0) continue;
+    std::istringstream fields(line.substr(4));
+    std::string name, value;
+    while (fields >> name >> value)
+      if (name == "tw") return std::strtoull(value.c_str(), nullptr, 10);
+  }
+  return 0;
 }
 
 std::vector<NetnsSnapshot> list_namespaces() {
@@ -198,10 +214,10 @@ std::vector<NetnsSnapshot> list_namespaces() {
   return out;
 }
 
-void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces) {
+void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, bool list_time_wait) {
   // setns() moves only the calling thread: a helper thread walks the namespaces and dies, so the
   // recorder's thread (and any socket it opens later) stays where it was.
-  std::thread walker([&namespaces] {
+  std::thread walker([&namespaces, list_time_wait] {
     uint32_t current = inode_of("/proc/thread-self/ns/net");
     for (auto &ns : namespaces) {
       if (ns.inode != current) {
@@ -220,7 +236,7 @@ void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces) {
         }
         current = ns.inode;
       }
-      snapshot_current(ns);
+      snapshot_current(ns, list_time_wait);
     }
   });
   walker.join();

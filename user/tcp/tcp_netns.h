@@ -25,7 +25,9 @@ struct NetnsSnapshot {
   uint32_t inode = 0;     // the namespace's inode (what ip netns identify / ls -l /proc/*/ns/net show)
   std::string name;       // its /run/netns name, if any
   uint32_t pid = 0;       // a process living in it (0: only a /run/netns bind mount)
-  std::vector<DiagSocket> sockets;  // LISTEN, SYN_RECV (request socks), CLOSE_WAIT, TIME_WAIT
+  std::vector<DiagSocket> sockets;  // LISTEN, SYN_RECV (request socks), CLOSE_WAIT, TIME_WAIT if listed
+  bool time_wait_listed = false;    // `sockets` holds every TIME_WAIT socket of the namespace
+  uint64_t time_wait_count = 0;     // TIME_WAIT sockets per /proc/net/sockstat, listed or not
   std::map<std::string, uint64_t> counters;  // TcpExt + Tcp counters (names as nstat prints them, w/o prefix)
   std::string error;      // why this namespace could not be read (empty when fine)
 };
@@ -33,8 +35,12 @@ struct NetnsSnapshot {
 // Every network namespace in use (processes' and /run/netns bind mounts), deduplicated.
 std::vector<NetnsSnapshot> list_namespaces();
 // Fills sockets and counters of each namespace, entering them from a helper thread so the
-// caller's own namespace never changes.
-void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces);
+// caller's own namespace never changes. TIME_WAIT sockets are listed only with list_time_wait:
+// in a TIME_WAIT storm listing them is what costs (the kernel formats each one, holding each
+// hash bucket's lock while it does); their count comes from sockstat either way.
+void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, bool list_time_wait = true);
+// The "tw" figure of /proc/net/sockstat's "TCP:" line; 0 when absent.
+uint64_t parse_sockstat_time_wait(const std::string &text);
 
 // /proc/net/netstat or /proc/net/snmp text ("Prefix: names\nPrefix: values" pairs) into
 // counters; only the TcpExt and Tcp lines are kept. Tcp counters take a "Tcp" prefix
