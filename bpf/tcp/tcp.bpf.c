@@ -302,23 +302,45 @@ static __always_inline struct tcp_port_stats *port_stats_at(__u32 port_slot)
 	return port_slot ? bpf_map_lookup_elem(&port_stats, &slot) : NULL;
 }
 
+static __always_inline void count_transition(struct tcp_cpu_counters *cnt, int oldstate, int newstate)
+{
+	struct tcp_transition_matrix *m;
+	__u32 zero = 0;
+	__u64 cell;
+
+	cnt->transitions++;
+	m = bpf_map_lookup_elem(&transitions, &zero);
+	if (!m)
+		return;
+	cell = (oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1));
+	/* The 5.10 and 6.1 verifiers lose the bound of the compiler's folded form of this index
+	 * ("math between map_value pointer and register with unbounded min value"): hide the value
+	 * from the compiler and restate the bound as a mask the verifier keeps. */
+	asm volatile("" : "+r"(cell));
+	m->count[cell & (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
+}
+
 static __always_inline void on_set_state(const struct sock *sk, int oldstate, int newstate, bool btf)
 {
 	struct tcp_cpu_counters *cnt;
-	struct tcp_transition_matrix *m;
 	struct tcp_sock_state *st, local = {};
 	struct tcp_port_stats *ps;
 	struct tcp_hists *h;
 	__u64 key = (__u64)sk;
 	bool tracked = false, born;
 	__u64 now;
-	__u32 zero = 0;
 
 	if ((btf ? BPF_CORE_READ_BITFIELD(sk, sk_protocol) : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol)) != IPPROTO_TCP)
 		return;
 	cnt = this_cpu_counters();
 	if (!cnt)
 		return;
+	/* FIN_WAIT2 and CLOSING change nothing kept per socket or per port: counted, nothing looked
+	 * up (unless a filter needs the socket's owner to decide whether to count it). */
+	if ((newstate == TCP_ST_FIN_WAIT2 || newstate == TCP_ST_CLOSING) && !filtering()) {
+		count_transition(cnt, oldstate, newstate);
+		return;
+	}
 	now = bpf_ktime_get_ns();
 
 	/* A tracked socket's state is updated in place (transitions of one socket are serialised by
@@ -375,17 +397,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	if (!tracked)
 		local.port_slot = port_slot_of(&local, cnt);
 
-	cnt->transitions++;
-	m = bpf_map_lookup_elem(&transitions, &zero);
-	if (m) {
-		__u64 cell = (oldstate & (TCP_ST_COUNT - 1)) * TCP_ST_COUNT + (newstate & (TCP_ST_COUNT - 1));
-
-		/* The 5.10 and 6.1 verifiers lose the bound of the compiler's folded form of this index
-		 * ("math between map_value pointer and register with unbounded min value"): hide the
-		 * value from the compiler and restate the bound as a mask the verifier keeps. */
-		asm volatile("" : "+r"(cell));
-		m->count[cell & (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
-	}
+	count_transition(cnt, oldstate, newstate);
 
 	ps = port_stats_at(st->port_slot);
 	h = this_cpu_hists();
