@@ -185,7 +185,9 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
     REQUIRE(writer);
     (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
     auto &w = **writer;
-    w.put_state("tcp", "counters", counters());
+    json c = counters();
+    c["recursion_misses"] = 7;
+    w.put_state("tcp", "counters", c);
     w.put_state("tcp", "listeners",
                 json::array({{{"addr", "0.0.0.0"}, {"port", 22}, {"backlog_max", 128}, {"backlog", 0}, {"overflows", 0}}}));
     w.put_state("tcp", "time_wait", {{"count", 3}, {"server", 3}, {"client", 0}, {"by_port", json::array()}});
@@ -203,6 +205,9 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
   std::string text;
   render_text(s, text);
   CHECK(text.find("0.0.0.0:22") != std::string::npos);
+  // Runs the kernel skipped (a transition, perhaps a CLOSE, never seen) are said, not hidden.
+  CHECK(s["recursion_misses"] == 7);
+  CHECK(text.find("skipped by the kernel (nested on a CPU) 7") != std::string::npos);
 }
 
 TEST_CASE("tcp: a not-recorded family is null") {

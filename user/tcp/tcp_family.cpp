@@ -341,6 +341,14 @@ class TcpFamily final : public Family {
                       {"resets_received", sum.resets_received - totals_.resets_received}});
     }
     totals_ = sum;
+    // A program that fires while it is already running on this CPU is skipped by the kernel (a
+    // tracepoint hit from an interrupt inside it): a transition missed, perhaps a CLOSE.
+    recursion_misses_ = 0;
+    for (int fd : program_fds()) {
+      bpf_prog_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) recursion_misses_ += info.recursion_misses;
+    }
 
     std::vector<tcp_hists> hists;
     if (read_percpu(bpf_map__fd(skel_->maps.hists), 0, hists)) {
@@ -685,7 +693,8 @@ class TcpFamily final : public Family {
             {"events_delivered", delivered_},
             {"sock_map_full", totals_.sock_map_full},
             {"port_map_full", totals_.port_map_full},
-            {"flow_map_full", totals_.flow_map_full}};
+            {"flow_map_full", totals_.flow_map_full},
+            {"recursion_misses", recursion_misses_}};
   }
 
   RecordOptions options_;
@@ -710,6 +719,7 @@ class TcpFamily final : public Family {
   std::unordered_map<uint64_t, SocketOwner> owners_;
   std::map<FlowTuple, uint64_t> close_wait_first_seen_;
   uint64_t time_wait_peak_ = 0, tw_server_seen_ = 0, tw_client_seen_ = 0;
+  uint64_t recursion_misses_ = 0;     // program runs the kernel skipped (bpf_prog_info, 5.12+)
   uint64_t time_wait_seen_ = 0;       // TIME_WAIT sockets at the last snapshot
   uint64_t time_wait_listed_ns_ = 0;  // when they were last listed one by one
   json time_wait_summary_;            // what that listing said

@@ -195,6 +195,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["untracked_sockets"] = u64(c, "sock_map_full");
   s["dropped_ports"] = u64(c, "port_map_full");
   s["dropped_flows"] = u64(c, "flow_map_full");
+  s["recursion_misses"] = u64(c, "recursion_misses");
   return s;
 }
 
@@ -208,8 +209,10 @@ void render_text(const json &s, std::string &out) {
     out += "  not recorded\n";
     return;
   }
-  out += fmt::format("  lost events {}, untracked sockets {} (per-socket map full), dropped flows {}\n",
-                     s.value("lost_events", 0ULL), s.value("untracked_sockets", 0ULL), s.value("dropped_flows", 0ULL));
+  out += fmt::format("  lost events {}, untracked sockets {} (per-socket map full), dropped flows {}, tracepoint "
+                     "runs skipped by the kernel (nested on a CPU) {}\n",
+                     s.value("lost_events", 0ULL), s.value("untracked_sockets", 0ULL), s.value("dropped_flows", 0ULL),
+                     s.value("recursion_misses", 0ULL));
 
   out += "\nstate transitions\n";
   if (s["transitions"].empty()) out += "  (none)\n";
