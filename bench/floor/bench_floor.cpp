@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "common/hist.h"
+#include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
 #include "floor.h"
 #include "floor.skel.h"
@@ -31,24 +32,18 @@ int usage(const char *why) {
 }
 
 unsigned long long waits_counted(const floor_bpf *skel) {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<triage_log2_hist> per_cpu(static_cast<size_t>(ncpu));
-  __u32 zero = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.runq_hist), &zero, per_cpu.data()) != 0) return 0;
+  std::vector<triage_log2_hist> per_cpu;
   unsigned long long count = 0;
-  for (const auto &h : per_cpu) count += h.count;
+  if (triage::read_percpu(bpf_map__fd(skel->maps.runq_hist), 0, per_cpu))
+    for (const auto &h : per_cpu) count += h.count;
   return count;
 }
 
 unsigned long long connections_closed(const floor_bpf *skel) {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<tcp_floor_hists> per_cpu(static_cast<size_t>(ncpu));
-  __u32 zero = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tcp_hist), &zero, per_cpu.data()) != 0) return 0;
+  std::vector<tcp_floor_hists> per_cpu;
   unsigned long long count = 0;
-  for (const auto &h : per_cpu) count += h.lifetime_us.count;
+  if (triage::read_percpu(bpf_map__fd(skel->maps.tcp_hist), 0, per_cpu))
+    for (const auto &h : per_cpu) count += h.lifetime_us.count;
   return count;
 }
 
