@@ -115,11 +115,7 @@ class BlockFamily final : public Family {
     }
     last_counters_ = input.counters;
     input.events_delivered = delivered_;
-    for (int fd : program_fds()) {
-      bpf_prog_info info{};
-      uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) input.recursion_misses += info.recursion_misses;
-    }
+    input.recursion_misses = recursion_misses(program_fds());
 
     std::unordered_map<uint32_t, DeviceTotals> devices;
     std::vector<block_stats> per_cpu(possible_cpus());

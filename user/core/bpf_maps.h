@@ -66,6 +66,18 @@ void for_each_entry(int map_fd, Fn &&fn) {
   }
 }
 
+// Runs of these programs the kernel skipped because one was already running on that CPU (a
+// tracepoint hit from an interrupt inside it): events never seen. Kernels before 5.12 say 0.
+inline uint64_t recursion_misses(const std::vector<int> &program_fds) {
+  uint64_t misses = 0;
+  for (int fd : program_fds) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) misses += info.recursion_misses;
+  }
+  return misses;
+}
+
 inline bool contains(const std::vector<std::string> &names, const std::string &name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }

@@ -341,14 +341,7 @@ class TcpFamily final : public Family {
                       {"resets_received", sum.resets_received - totals_.resets_received}});
     }
     totals_ = sum;
-    // A program that fires while it is already running on this CPU is skipped by the kernel (a
-    // tracepoint hit from an interrupt inside it): a transition missed, perhaps a CLOSE.
-    recursion_misses_ = 0;
-    for (int fd : program_fds()) {
-      bpf_prog_info info{};
-      uint32_t len = sizeof info;
-      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) recursion_misses_ += info.recursion_misses;
-    }
+    recursion_misses_ = recursion_misses(program_fds());  // a transition missed, perhaps a CLOSE
 
     std::vector<tcp_hists> hists;
     if (read_percpu(bpf_map__fd(skel_->maps.hists), 0, hists)) {
@@ -378,22 +371,22 @@ class TcpFamily final : public Family {
 
     json ports = json::array();
     for (const auto &[k, s] : port_totals()) {
-          uint64_t connects = s.established;
-          ports.push_back({{"netns", k.netns},
-                           {"port", k.port},
-                           {"role", role_name(k.role)},
-                           {"opens", s.opens},
-                           {"established", s.established},
-                           {"active_closes", s.active_closes},
-                           {"passive_closes", s.passive_closes},
-                           {"aborts", s.aborts},
-                           {"connect_failures", s.connect_failures},
-                           {"connect_avg_us", k.role == TCP_ROLE_CLIENT && connects ? s.connect_ns_sum / connects / 1000 : 0},
-                           {"connect_max_us", s.connect_ns_max / 1000},
-                           {"closed", s.lifetime_count},
-                           {"lifetime_avg_ms", s.lifetime_count ? s.lifetime_ns_sum / s.lifetime_count / 1000000 : 0},
-                           {"close_wait_entered", s.close_wait_entered},
-                           {"close_wait_left", s.close_wait_left}});
+      uint64_t connects = s.established;
+      ports.push_back({{"netns", k.netns},
+                       {"port", k.port},
+                       {"role", role_name(k.role)},
+                       {"opens", s.opens},
+                       {"established", s.established},
+                       {"active_closes", s.active_closes},
+                       {"passive_closes", s.passive_closes},
+                       {"aborts", s.aborts},
+                       {"connect_failures", s.connect_failures},
+                       {"connect_avg_us", k.role == TCP_ROLE_CLIENT && connects ? s.connect_ns_sum / connects / 1000 : 0},
+                       {"connect_max_us", s.connect_ns_max / 1000},
+                       {"closed", s.lifetime_count},
+                       {"lifetime_avg_ms", s.lifetime_count ? s.lifetime_ns_sum / s.lifetime_count / 1000000 : 0},
+                       {"close_wait_entered", s.close_wait_entered},
+                       {"close_wait_left", s.close_wait_left}});
     }
     out.put_state("tcp", "ports", ports);
 
