@@ -134,10 +134,10 @@ void snapshot_current(NetnsSnapshot &ns, bool list_time_wait) {
     }
     ns.time_wait_listed = list_time_wait && ns.error.empty();
   }
-  ns.time_wait_count = parse_sockstat_time_wait(read_file("/proc/thread-self/net/sockstat"));
   // thread-self: /proc/net follows the thread group leader, which stays in the caller's namespace.
   parse_proc_net_counters(read_file("/proc/thread-self/net/netstat"), ns.counters);
   parse_proc_net_counters(read_file("/proc/thread-self/net/snmp"), ns.counters);
+  ns.time_wait_count = parse_sockstat_time_wait(read_file("/proc/thread-self/net/sockstat"));
 }
 
 uint32_t inode_of(const std::string &path) {
