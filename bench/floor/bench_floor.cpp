@@ -2,10 +2,14 @@
 // tcp one), waits for SIGINT, SIGTERM or -d SECONDS, then prints how many run-queue waits (or
 // connections closed) it counted, so a run that measured nothing shows.
 //
-//     bench_floor [--tcp] [-d SECONDS]
+//     bench_floor [--tcp [--state-lookups]] [-d SECONDS]
+//
+// --state-lookups also times a lookup of the socket's entry at every new state and prints the
+// ns per lookup by state: a probe of where per-socket state costs, not a benchmark row.
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,7 +31,7 @@ namespace {
 using FloorSkeleton = triage::UniqueSkeleton<floor_bpf, floor_bpf__destroy>;
 
 int usage(const char *why) {
-  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [--tcp] [-d SECONDS]\n", why);
+  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [--tcp [--state-lookups]] [-d SECONDS]\n", why);
   return 2;
 }
 
@@ -47,15 +51,37 @@ unsigned long long connections_closed(const floor_bpf *skel) {
   return count;
 }
 
+// The probe's table: ns per lookup of the socket's entry, by the state entered.
+void print_lookup_costs(const floor_bpf *skel) {
+  static const char *const names[FLOOR_TCP_STATES] = {
+      "",          "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+      "CLOSE_WAIT", "LAST_ACK",   "LISTEN",   "CLOSING",  "NEW_SYN_RECV"};
+  std::vector<tcp_floor_lookup_cost> per_cpu;
+  std::printf("%-12s %10s %14s\n", "new state", "lookups", "ns per lookup");
+  for (uint32_t state = 0; state < FLOOR_TCP_STATES; state++) {
+    if (!triage::read_percpu(bpf_map__fd(skel->maps.lookup_cost), state, per_cpu)) continue;
+    tcp_floor_lookup_cost total{};
+    for (const auto &c : per_cpu) {
+      total.ns += c.ns;
+      total.count += c.count;
+    }
+    if (total.count)
+      std::printf("%-12s %10llu %14.0f\n", names[state] && *names[state] ? names[state] : "?",
+                  static_cast<unsigned long long>(total.count), static_cast<double>(total.ns) / total.count);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   double seconds = 0;  // 0: until a signal
-  bool tcp = false;
+  bool tcp = false, state_lookups = false;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
     if (arg == "--tcp") {
       tcp = true;
+    } else if (arg == "--state-lookups") {
+      state_lookups = true;
     } else if (arg == "-d" && i + 1 < argc) {
       char *end = nullptr;
       seconds = std::strtod(argv[++i], &end);
@@ -77,6 +103,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "bench_floor: cannot open the BPF object: %s\n", std::strerror(errno));
     return 1;
   }
+  if (state_lookups && !tcp) return usage("--state-lookups needs --tcp");
+  skel->rodata->time_state_lookups = state_lookups;
   std::vector<bpf_program *> sched = {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new, skel->progs.floor_switch};
   std::vector<bpf_program *> chosen = tcp ? std::vector<bpf_program *>{skel->progs.floor_tcp_state} : sched;
   for (bpf_program *prog : sched) bpf_program__set_autoload(prog, !tcp);
@@ -103,6 +131,7 @@ int main(int argc, char **argv) {
 
   if (tcp)
     std::printf("%llu connections closed\n", connections_closed(skel.get()));
+  if (state_lookups) print_lookup_costs(skel.get());
   else
     std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
   return 0;

@@ -101,6 +101,33 @@ struct {
 	__type(value, struct tcp_floor_hists);
 } tcp_hist SEC(".maps");
 
+/* bench_floor --state-lookups: time a lookup of the socket's entry at every transition (the floor
+ * itself looks only at ESTABLISHED and CLOSE). A cost probe, never part of a benchmark row: where
+ * a tracer that keeps state per socket pays, and why triage's run costs more than this floor's. */
+const volatile bool time_state_lookups = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOOR_TCP_STATES);
+	__type(key, __u32);
+	__type(value, struct tcp_floor_lookup_cost);
+} lookup_cost SEC(".maps");
+
+static __always_inline void time_lookup(__u64 key, int newstate)
+{
+	__u32 slot = newstate & (FLOOR_TCP_STATES - 1);
+	struct tcp_floor_lookup_cost *cost = bpf_map_lookup_elem(&lookup_cost, &slot);
+	__u64 before = bpf_ktime_get_ns();
+	__u64 *start = bpf_map_lookup_elem(&conn_start, &key);
+	/* Read the value too, as a tracer would. */
+	__u64 after = bpf_ktime_get_ns() + (start ? (*(volatile __u64 *)start & 0) : 0);
+
+	if (cost) {
+		cost->ns += after - before;
+		cost->count++;
+	}
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(floor_tcp_state, const struct sock *sk, int oldstate, int newstate)
 {
@@ -115,6 +142,8 @@ int BPF_PROG(floor_tcp_state, const struct sock *sk, int oldstate, int newstate)
 		bpf_map_update_elem(&conn_start, &key, &now, BPF_ANY);
 		return 0;
 	}
+	if (time_state_lookups)
+		time_lookup(key, newstate);
 	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
 		return 0;
 	start = bpf_map_lookup_elem(&conn_start, &key);
