@@ -54,7 +54,7 @@ unsigned long long connections_closed(const floor_bpf *skel) {
 // The probe's table: ns per lookup of the socket's entry, by the state entered.
 void print_lookup_costs(const floor_bpf *skel) {
   static const char *const names[FLOOR_TCP_STATES] = {
-      "",          "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+      nullptr,     "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
       "CLOSE_WAIT", "LAST_ACK",   "LISTEN",   "CLOSING",  "NEW_SYN_RECV"};
   std::vector<tcp_floor_lookup_cost> per_cpu;
   std::printf("%-12s %10s %14s\n", "new state", "lookups", "ns per lookup");
@@ -66,7 +66,7 @@ void print_lookup_costs(const floor_bpf *skel) {
       total.count += c.count;
     }
     if (total.count)
-      std::printf("%-12s %10llu %14.0f\n", names[state] && *names[state] ? names[state] : "?",
+      std::printf("%-12s %10llu %14.0f\n", names[state] ? names[state] : "?",
                   static_cast<unsigned long long>(total.count), static_cast<double>(total.ns) / total.count);
   }
 }
@@ -131,8 +131,8 @@ int main(int argc, char **argv) {
 
   if (tcp)
     std::printf("%llu connections closed\n", connections_closed(skel.get()));
-  if (state_lookups) print_lookup_costs(skel.get());
   else
     std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
+  if (state_lookups) print_lookup_costs(skel.get());
   return 0;
 }
