@@ -449,7 +449,6 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		}
 		break;
 	case TCP_ST_CLOSE_WAIT:
-		st->close_wait_ns = now;
 		if (ps) {
 			ps->passive_closes++;
 			ps->close_wait_entered++;
@@ -667,7 +666,11 @@ static __always_inline void on_reset(const struct sock *sk, bool sent)
 	e->pid = 0;
 	__builtin_memset(e->comm, 0, sizeof(e->comm));
 	e->established_ns = st ? st->established_ns : 0;
-	e->close_wait_ns = st ? st->close_wait_ns : 0;
+	/* The FIN carried an ACK, and the kernel stamps every ACK it accepts; a socket left in
+	 * CLOSE_WAIT receives none after it unless it sends data itself. */
+	e->close_wait_ns = 0;
+	if (state == TCP_ST_CLOSE_WAIT)
+		e->close_wait_ns = jiffies_stamp_ns(BPF_CORE_READ((const struct tcp_sock *)sk, rcv_tstamp), e->t_ns);
 	if (st) {
 		struct tcp_owner owner = st->owner;
 

@@ -98,11 +98,13 @@ struct tcp_owner {
 	char comm[16];
 };
 
-/* Per-socket state, keyed by the sock pointer; dropped at TCP_CLOSE. */
+/* Per-socket state, keyed by the sock pointer; dropped at TCP_CLOSE. Nothing is written here at
+ * CLOSE_WAIT: a CLOSE_WAIT socket's age comes from the kernel's own stamp of the FIN
+ * (tp->rcv_tstamp, which sock_diag reports as tcpi_last_ack_recv), which also holds for sockets
+ * that got there before the window. */
 struct tcp_sock_state {
 	__u64 open_ns;        /* SYN_SENT or SYN_RECV time (CLOCK_MONOTONIC), 0 if before window */
 	__u64 established_ns;
-	__u64 close_wait_ns;  /* when it entered CLOSE_WAIT */
 	__u32 netns;
 	__u16 lport;          /* host byte order */
 	__u16 rport;          /* host byte order */
@@ -177,7 +179,7 @@ struct tcp_reset_event {
 	 * unanswered, the values tcp_fin_info kept at that FIN. */
 	__u64 last_send_ns;
 	__u64 last_recv_ns;
-	__u64 close_wait_ns;  /* when the peer's FIN arrived (CLOSE_WAIT entered) */
+	__u64 close_wait_ns;  /* in CLOSE_WAIT: when the peer's FIN arrived (tp->rcv_tstamp, to a jiffy) */
 	__u64 fin_ns;         /* this side's FIN with a request unanswered (from tcp_fin_info) */
 	__u32 pid;            /* the closer (fin_ns set) or the socket's owner; 0 unknown */
 	char comm[16];

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <vector>
 
@@ -17,6 +18,10 @@ namespace {
 
 constexpr uint16_t kPort = 9200;
 constexpr int kConnections = 5;
+
+double monotonic_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -94,4 +99,59 @@ TEST_CASE("tcp: CLOSE_WAIT sockets are tied to the process that leaks them") {
   REQUIRE(finding != nullptr);
   CHECK(finding->at("evidence").value("pid", 0) == server.pid());
   CHECK(finding->at("evidence").value("count", 0) == kConnections);
+}
+
+// A leak that began before the window: no transition of it is ever seen, so its age can only come
+// from the kernel (the stamp of the FIN's ACK, tcpi_last_ack_recv). It must be the time since the
+// client's close, not the window's length.
+TEST_CASE("tcp: a CLOSE_WAIT socket from before the window is aged from the kernel's stamp") {
+  live::require_tool("ip");
+  tcplive::NetNs ns("triage-tcp-cw-old");
+  live::TempDir dir;
+  std::string db = dir.file("tcp.db");
+  constexpr double kBeforeWindow = 2.0, kWindow = 3.0;
+
+  live::Child server("tcp-cw-server", [&] {
+    ns.enter();
+    int lfd = tcplive::listen_on("127.0.0.1", kPort, 16);
+    int held = ::accept(lfd, nullptr, nullptr);
+    (void)held;
+    for (;;) ::pause();
+  });
+  live::sleep_s(0.3);
+  double before_close = monotonic_s();
+  live::Child client("tcp-cw-client", [&] {
+    ns.enter();
+    sockaddr_in sa = tcplive::ipv4("127.0.0.1", kPort);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) std::_Exit(92);
+    ::close(fd);
+  });
+  int status = 0;
+  ::waitpid(client.pid(), &status, 0);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  double after_close = monotonic_s();
+  live::sleep_s(kBeforeWindow);
+
+  live::Recording rec(db, {"-d", std::to_string(kWindow), "--probes", "tcp"});
+  REQUIRE(rec.wait_attached());
+  REQUIRE(rec.wait() == 0);
+  double done = monotonic_s();
+
+  auto report = live::report_json(db);
+  const auto &tcp = report["tcp"];
+  REQUIRE(tcp.is_object());
+  INFO(tcp["close_wait"].dump(2));
+  size_t in_ns = 0;
+  for (const auto &cw : tcp["close_wait"]) {
+    if (cw.value("netns", 0ULL) != ns.inode()) continue;
+    in_ns++;
+    CHECK(cw.value("age_exact", false));
+    // The last sample is taken after the window's full length and before the recorder exits.
+    double age_s = cw.value("age_ms", 0ULL) / 1000.0;
+    CHECK(age_s >= kBeforeWindow + kWindow - (after_close - before_close) - 0.1);
+    CHECK(age_s <= done - before_close + 0.1);
+  }
+  CHECK(in_ns == 1);
 }

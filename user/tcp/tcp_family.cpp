@@ -433,17 +433,6 @@ class TcpFamily final : public Family {
     return totals;
   }
 
-  // When each socket now in CLOSE_WAIT got there, from the BPF per-socket state.
-  std::map<FlowTuple, uint64_t> close_wait_since() {
-    std::map<FlowTuple, uint64_t> since;
-    if (!skel_) return since;
-    for_each_entry<uint64_t, tcp_sock_state>(bpf_map__fd(skel_->maps.sock_states), [&](uint64_t, const tcp_sock_state &s) {
-      if (s.close_wait_ns)
-        since[{s.netns, addr_text(s.family, s.laddr), s.lport, addr_text(s.family, s.raddr), s.rport}] = s.close_wait_ns;
-    });
-    return since;
-  }
-
   void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
     auto namespaces = list_namespaces();
     // Few TIME_WAIT sockets: listed every interval. Many (a TIME_WAIT storm, where listing 100k
@@ -552,19 +541,25 @@ class TcpFamily final : public Family {
         }
     }
 
-    // CLOSE_WAIT: first sighting in our snapshots, or the exact entry time from the BPF state.
+    // CLOSE_WAIT: when the peer's FIN arrived, from the kernel's stamp of the last ACK the socket
+    // accepted (the FIN carried one, to a jiffy; it holds for sockets that got there before the
+    // window too). An ACK after the FIN (this side sent data since) moves that stamp later, and
+    // the socket was in CLOSE_WAIT when first seen, so the earlier of the two is the entry time.
+    // Without tcp_info: the first sighting.
     for (auto it = close_wait_first_seen_.begin(); it != close_wait_first_seen_.end();)
       it = close_wait_now.count(it->first) ? std::next(it) : close_wait_first_seen_.erase(it);
     for (const auto &key : close_wait_now) close_wait_first_seen_.try_emplace(key, now_ns);
-    auto since = close_wait_sockets.empty() ? std::map<FlowTuple, uint64_t>{} : close_wait_since();
     json close_wait = json::array();
     for (const auto &[key, s] : close_wait_sockets) {
       if (close_wait.size() >= kCloseWaitKept) break;
-      auto exact = since.find(key);
-      bool known = exact != since.end();
-      uint64_t entered = known ? exact->second : close_wait_first_seen_[key];
-      // Seen in CLOSE_WAIT before the window (no transition observed): the age is at least the window.
-      if (!known && entered <= first_sample_ns_) entered = window_start_ns_;
+      bool known = s->last_ack_recv_ms >= 0;
+      uint64_t entered = close_wait_first_seen_[key];
+      if (known) {
+        uint64_t ago_ns = static_cast<uint64_t>(s->last_ack_recv_ms) * 1000000;
+        entered = std::min(entered, now_ns > ago_ns ? now_ns - ago_ns : 0);
+      } else if (entered <= first_sample_ns_) {
+        entered = window_start_ns_;  // seen in CLOSE_WAIT before the window: at least the window
+      }
       const auto &owner = owners_[s->inode];
       close_wait.push_back({{"pid", owner.pid},
                             {"comm", owner.comm},

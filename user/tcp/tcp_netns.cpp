@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/tcp.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -70,6 +73,8 @@ bool dump_family(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket
   message.request.sdiag_family = family;
   message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_states = states;
+  // tcp_info: only full sockets answer with it, and the dump holds no ESTABLISHED ones.
+  message.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
@@ -106,6 +111,16 @@ bool dump_family(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket
       s.rqueue = diag.idiag_rqueue;
       s.wqueue = diag.idiag_wqueue;
       s.inode = diag.idiag_inode;
+      int attributes_length = static_cast<int>(header->nlmsg_len - NLMSG_LENGTH(sizeof(inet_diag_msg)));
+      for (auto *a = reinterpret_cast<const rtattr *>(&diag + 1); RTA_OK(a, attributes_length);
+           a = RTA_NEXT(a, attributes_length))
+        // Older kernels send a shorter tcp_info; the field is in every version's.
+        if (a->rta_type == INET_DIAG_INFO &&
+            RTA_PAYLOAD(a) >= offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(uint32_t)) {
+          tcp_info info{};
+          std::memcpy(&info, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof info));
+          s.last_ack_recv_ms = info.tcpi_last_ack_recv;
+        }
       out.push_back(std::move(s));
     }
   }
