@@ -379,6 +379,19 @@ static __always_inline void count_transition(struct tcp_cpu_counters *cnt, int o
 	m->count[cell & (TCP_ST_COUNT * TCP_ST_COUNT - 1)]++;
 }
 
+/* Who closed first, on the port's aggregate: FIN_WAIT1 is this side's close, CLOSE_WAIT the peer's. */
+static __always_inline void count_close(struct tcp_port_stats *ps, int oldstate, int newstate)
+{
+	if (!ps)
+		return;
+	if (newstate == TCP_ST_FIN_WAIT1 && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV)) {
+		ps->active_closes++;
+	} else if (newstate == TCP_ST_CLOSE_WAIT) {
+		ps->passive_closes++;
+		ps->close_wait_entered++;
+	}
+}
+
 /* A client's FIN (ESTABLISHED -> FIN_WAIT1): if its last data went out after its last data came in
  * (a request left unanswered), keep the flow for the reset that may answer it late. */
 static __always_inline void remember_unanswered_fin(const struct sock *sk, __u32 netns, __u64 now, bool btf)
@@ -410,7 +423,6 @@ static __always_inline bool close_by_cached_port(const struct sock *sk, int olds
 	const struct sock_common *skc = &sk->__sk_common;
 	struct tcp_port_cache_entry *e;
 	struct tcp_port_cache *cache;
-	struct tcp_port_stats *ps;
 	__u16 lport = SK_FIELD(btf, skc, skc_num);
 	__u16 rport = bpf_ntohs(SK_FIELD(btf, skc, skc_dport));
 	__u32 netns = netns_of(sk, btf), zero = 0;
@@ -427,16 +439,9 @@ static __always_inline bool close_by_cached_port(const struct sock *sk, int olds
 			return false;
 	}
 	count_transition(cnt, oldstate, newstate);
-	ps = port_stats_at(e->port_slot);
-	if (newstate == TCP_ST_FIN_WAIT1) {
-		if (ps && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV))
-			ps->active_closes++;
-		if (oldstate == TCP_ST_ESTABLISHED && role == TCP_ROLE_CLIENT)
-			remember_unanswered_fin(sk, netns, now, btf);
-	} else if (ps) {
-		ps->passive_closes++;
-		ps->close_wait_entered++;
-	}
+	count_close(port_stats_at(e->port_slot), oldstate, newstate);
+	if (newstate == TCP_ST_FIN_WAIT1 && oldstate == TCP_ST_ESTABLISHED && role == TCP_ROLE_CLIENT)
+		remember_unanswered_fin(sk, netns, now, btf);
 	return true;
 }
 
@@ -550,16 +555,12 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		}
 		break;
 	case TCP_ST_FIN_WAIT1:
-		if (ps && (oldstate == TCP_ST_ESTABLISHED || oldstate == TCP_ST_SYN_RECV))
-			ps->active_closes++;
+		count_close(ps, oldstate, newstate);
 		if (oldstate == TCP_ST_ESTABLISHED && st->role != TCP_ROLE_SERVER && st->role != TCP_ROLE_LISTENER)
 			remember_unanswered_fin(sk, st->netns, now, btf);
 		break;
 	case TCP_ST_CLOSE_WAIT:
-		if (ps) {
-			ps->passive_closes++;
-			ps->close_wait_entered++;
-		}
+		count_close(ps, oldstate, newstate);
 		break;
 	case TCP_ST_LAST_ACK:
 		if (ps && oldstate == TCP_ST_CLOSE_WAIT)
