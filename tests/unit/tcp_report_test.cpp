@@ -159,6 +159,24 @@ TEST_CASE("tcp: a namespace's overflows go to the one listener that shows them")
   }
 }
 
+TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a ceiling") {
+  constexpr uint64_t ms = 1'000'000;
+  tcp::WalkSchedule walks(0.005, 10'000 * ms);
+  CHECK(walks.due(0));  // the first walk is never held back
+  walks.walked(1000 * ms, 2 * ms);  // an idle machine's walk: 2 ms of CPU, due again 400 ms later
+  CHECK_FALSE(walks.due(1399 * ms));
+  CHECK(walks.due(1400 * ms));
+  walks.walked(2000 * ms, 20 * ms);  // under churn: 20 ms waits 4 s
+  CHECK_FALSE(walks.due(5999 * ms));
+  CHECK(walks.due(6000 * ms));
+  walks.walked(6000 * ms, 500 * ms);  // 500 ms would mean 100 s: the ceiling holds it to 10 s
+  CHECK(walks.next_ns() == 16'000 * ms);
+  walks.walked(16'000 * ms, 1 * ms);
+  CHECK(walks.walks() == 4);
+  CHECK(walks.cpu_ns() == 523 * ms);
+  CHECK(walks.longest_gap_seen_ns() == 10'000 * ms);
+}
+
 TEST_CASE("tcp: TIME_WAIT is attributed to the side that closed first") {
   NetnsSnapshot ns;
   ns.inode = 4026531840u;

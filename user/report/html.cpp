@@ -513,8 +513,10 @@ std::string line_chart(const std::string &id, const std::string &aria, const std
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto *s : present) {
     std::vector<std::pair<double, double>> points;
-    for (const auto &row : rows) points.emplace_back(x(num(row, "t")), y(value(row, *s)));
-    if (points.size() == 1) points.insert(points.begin(), {x(std::max(0.0, num(rows[0], "t") - interval)), points[0].second});
+    for (const auto &row : rows)  // a row without the key was not measured then: no point, not a zero
+      if (at(row, s->key).is_number()) points.emplace_back(x(num(row, "t")), y(value(row, *s)));
+    if (points.size() == 1)
+      points.insert(points.begin(), {std::max(x(0.0), points[0].first - (x(interval) - x(0.0))), points[0].second});
     chart.polyline(points, fmt::format(R"(class="line {}")", s->cls), s->label);
     keys.push_back({s->cls, s->label});
   }

@@ -41,6 +41,15 @@ constexpr uint64_t kTimeWaitListAlways = 1000;            // TIME_WAIT sockets l
 constexpr uint64_t kTimeWaitListPeriodNs = 5'000'000'000;  // and above it this often
 constexpr size_t kFlowsKept = 200;      // retransmitting flows kept in the recording, most first
 constexpr size_t kCloseWaitKept = 500;  // CLOSE_WAIT sockets listed at the end
+// The established-hash walk (SYN_RECV and CLOSE_WAIT sockets, TIME_WAIT listings; see
+// WalkSchedule): under loopback churn, walking every interval was most of triage's own CPU.
+// Listeners, their accept queues and the counters are read every interval whatever it costs.
+constexpr double kWalkCpuShare = 0.005;
+constexpr uint64_t kWalkGapMaxNs = 10'000'000'000;
+// A CLOSE_WAIT socket is traced to its process (a scan of every /proc/<pid>/fd) once it has been
+// there this long, or at the window's end: under churn, sockets pass through CLOSE_WAIT in
+// microseconds by the thousand, and a scan for each one caught was pure cost.
+constexpr uint64_t kCloseWaitOwnerAfterNs = 1'000'000'000;
 constexpr double kMinIntervalS = 0.02;
 
 // The kernel counters the report compares against (names as /proc/net/netstat and snmp give them).
@@ -298,7 +307,7 @@ class TcpFamily final : public Family {
       return;
     }
     auto namespaces = list_namespaces();
-    snapshot_namespaces(namespaces);
+    walks_.walked(monotonic_ns(), snapshot_namespaces(namespaces));
     std::string error;
     for (const auto &ns : namespaces) {
       if (!ns.error.empty() && error.empty()) error = fmt::format("netns {}: {}", ns.inode, ns.error);
@@ -310,6 +319,7 @@ class TcpFamily final : public Family {
     }
     bool self_ok = !namespaces.empty() && namespaces.front().error.empty();
     snapshots_ok_ = self_ok;
+    one_request_ = self_ok && namespaces.front().one_request;
     probes_.push_back({probe, "tcp", hook, "sock_diag", self_ok ? "attached" : "failed", self_ok ? "" : error});
     last_sample_ns_ = monotonic_ns();
   }
@@ -433,24 +443,89 @@ class TcpFamily final : public Family {
     return totals;
   }
 
+  // Owners of socket inodes, resolved once per inode.
+  void resolve_owners(const std::vector<uint64_t> &inodes) {
+    for (auto &[inode, owner] : find_socket_owners(inodes)) owners_[inode] = owner;
+    for (uint64_t inode : inodes) owners_.try_emplace(inode);  // held by no process (orphaned): do not rescan
+  }
+
+  void report_close_wait(uint64_t now_ns, const std::set<FlowTuple> &close_wait_now,
+                         const std::vector<std::pair<FlowTuple, const DiagSocket *>> &sockets, uint64_t total,
+                         RecordingWriter &out) {
+    // When the peer's FIN arrived, from the kernel's stamp of the last ACK the socket accepted (the
+    // FIN carried one, to a jiffy; it holds for sockets that got there before the window too). An
+    // ACK after the FIN (this side sent data since) moves that stamp later, and the socket was in
+    // CLOSE_WAIT when first seen, so the earlier of the two is the entry time. Without tcp_info:
+    // the first sighting.
+    for (auto it = close_wait_first_seen_.begin(); it != close_wait_first_seen_.end();)
+      it = close_wait_now.count(it->first) ? std::next(it) : close_wait_first_seen_.erase(it);
+    for (const auto &key : close_wait_now) close_wait_first_seen_.try_emplace(key, now_ns);
+    struct Aged {
+      const FlowTuple *key;
+      const DiagSocket *socket;
+      uint64_t age_ns;
+      bool exact;
+    };
+    std::vector<Aged> aged;
+    aged.reserve(sockets.size());
+    for (const auto &[key, s] : sockets) {
+      bool exact = s->last_ack_recv_ms >= 0;
+      uint64_t entered = close_wait_first_seen_[key];
+      if (exact) {
+        uint64_t ago_ns = static_cast<uint64_t>(s->last_ack_recv_ms) * 1000000;
+        entered = std::min(entered, now_ns > ago_ns ? now_ns - ago_ns : 0);
+      } else if (entered <= first_sample_ns_) {
+        entered = window_start_ns_;  // seen in CLOSE_WAIT before the window: at least the window
+      }
+      aged.push_back({&key, s, now_ns > entered ? now_ns - entered : 0, exact});
+    }
+    // The oldest are the leaks: they are the ones kept.
+    std::sort(aged.begin(), aged.end(), [](const Aged &a, const Aged &b) { return a.age_ns > b.age_ns; });
+    if (aged.size() > kCloseWaitKept) aged.resize(kCloseWaitKept);
+    std::vector<uint64_t> unknown;
+    for (const auto &a : aged)
+      if (a.socket->inode && !owners_.count(a.socket->inode) && (final_sample_ || a.age_ns >= kCloseWaitOwnerAfterNs))
+        unknown.push_back(a.socket->inode);
+    resolve_owners(unknown);
+    json close_wait = json::array();
+    for (const auto &a : aged) {
+      auto owner = owners_.find(a.socket->inode);
+      bool known_owner = owner != owners_.end();
+      close_wait.push_back({{"pid", known_owner ? owner->second.pid : 0},
+                            {"comm", known_owner ? owner->second.comm : ""},
+                            {"laddr", a.socket->laddr},
+                            {"lport", a.socket->lport},
+                            {"raddr", a.socket->raddr},
+                            {"rport", a.socket->rport},
+                            {"age_ms", a.age_ns / 1000000},
+                            {"age_exact", a.exact},
+                            {"rqueue", a.socket->rqueue},
+                            {"netns", std::get<0>(*a.key)}});
+    }
+    out.put_state("tcp", "close_wait", close_wait);
+    out.put_state("tcp", "close_wait_count", total);
+  }
+
   void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
     auto namespaces = list_namespaces();
     // Few TIME_WAIT sockets: listed every interval. Many (a TIME_WAIT storm, where listing 100k
     // of them cost ~17 ms of kernel time and held the hash's bucket locks against the very
     // connections being made): every kTimeWaitListPeriodNs and at the window's end, the count in
     // between from sockstat.
-    bool list_time_wait = final_sample_ || time_wait_seen_ < kTimeWaitListAlways ||
-                          now_ns - time_wait_listed_ns_ >= kTimeWaitListPeriodNs;
-    snapshot_namespaces(namespaces, list_time_wait);
+    bool walk = final_sample_ || walks_.due(now_ns);
+    bool list_time_wait = walk && (final_sample_ || time_wait_seen_ < kTimeWaitListAlways ||
+                                   now_ns - time_wait_listed_ns_ >= kTimeWaitListPeriodNs);
+    uint64_t cpu_ns = snapshot_namespaces(namespaces, {walk, list_time_wait});
+    if (walk) {
+      walks_.walked(now_ns, cpu_ns);
+      if (!namespaces.empty() && namespaces.front().error.empty()) one_request_ = namespaces.front().one_request;
+    }
 
-    // Owners of listeners and CLOSE_WAIT sockets, resolved once per socket inode.
     std::vector<uint64_t> unknown;
     for (const auto &ns : namespaces)
       for (const auto &s : ns.sockets)
-        if ((s.state == TCP_ST_LISTEN || s.state == TCP_ST_CLOSE_WAIT) && s.inode && !owners_.count(s.inode))
-          unknown.push_back(s.inode);
-    for (auto &[inode, owner] : find_socket_owners(unknown)) owners_[inode] = owner;
-    for (uint64_t inode : unknown) owners_.try_emplace(inode);  // held by no process (orphaned): do not rescan
+        if (s.state == TCP_ST_LISTEN && s.inode && !owners_.count(s.inode)) unknown.push_back(s.inode);
+    resolve_owners(unknown);
 
     json ns_rows = json::array();
     uint64_t close_wait_total = 0, syn_recv_total = 0;
@@ -483,7 +558,7 @@ class TcpFamily final : public Family {
 
       // Listeners of this namespace, with what they showed since the last snapshot.
       std::map<std::pair<std::string, uint16_t>, uint32_t> syn_recv_by_port;
-      for (const auto &s : ns.sockets)
+      for (const auto &s : ns.sockets)  // none unless walked
         if (s.state == TCP_ST_SYN_RECV || s.state == TCP_ST_NEW_SYN_RECV) {
           syn_recv_by_port[{s.laddr, s.lport}]++;
           syn_recv_total++;
@@ -500,11 +575,14 @@ class TcpFamily final : public Family {
         l.backlog = s.rqueue;
         l.backlog_max = s.wqueue;
         l.backlog_peak = std::max(l.backlog_peak, s.rqueue);
-        uint32_t syn_recv = 0;
-        for (const auto &[key, n] : syn_recv_by_port)
-          if (key.second == s.lport && (key.first == s.laddr || s.laddr == "0.0.0.0" || s.laddr == "::")) syn_recv += n;
-        l.syn_recv = syn_recv;
-        l.syn_recv_peak = std::max(l.syn_recv_peak, syn_recv);
+        if (ns.connections_walked) {  // else the last walk's count stands
+          uint32_t syn_recv = 0;
+          for (const auto &[key, n] : syn_recv_by_port)
+            if (key.second == s.lport && (key.first == s.laddr || s.laddr == "0.0.0.0" || s.laddr == "::"))
+              syn_recv += n;
+          l.syn_recv = syn_recv;
+          l.syn_recv_peak = std::max(l.syn_recv_peak, syn_recv);
+        }
         l.samples++;
         // The kernel refuses a connection once the queue holds more than the backlog.
         bool full = s.rqueue > s.wqueue || (s.wqueue > 0 && s.rqueue >= s.wqueue);
@@ -514,7 +592,7 @@ class TcpFamily final : public Family {
         ListenerSignal sig;
         sig.queue_full = full || l.was_full;
         sig.overflow_drops = drops - std::min(drops, l.drops_seen_last);
-        sig.syn_recv = syn_recv;
+        sig.syn_recv = l.syn_recv;
         l.overflow_drops_seen = drops;
         l.drops_seen_last = drops;
         l.was_full = full;
@@ -541,41 +619,7 @@ class TcpFamily final : public Family {
         }
     }
 
-    // CLOSE_WAIT: when the peer's FIN arrived, from the kernel's stamp of the last ACK the socket
-    // accepted (the FIN carried one, to a jiffy; it holds for sockets that got there before the
-    // window too). An ACK after the FIN (this side sent data since) moves that stamp later, and
-    // the socket was in CLOSE_WAIT when first seen, so the earlier of the two is the entry time.
-    // Without tcp_info: the first sighting.
-    for (auto it = close_wait_first_seen_.begin(); it != close_wait_first_seen_.end();)
-      it = close_wait_now.count(it->first) ? std::next(it) : close_wait_first_seen_.erase(it);
-    for (const auto &key : close_wait_now) close_wait_first_seen_.try_emplace(key, now_ns);
-    json close_wait = json::array();
-    for (const auto &[key, s] : close_wait_sockets) {
-      if (close_wait.size() >= kCloseWaitKept) break;
-      bool known = s->last_ack_recv_ms >= 0;
-      uint64_t entered = close_wait_first_seen_[key];
-      if (known) {
-        uint64_t ago_ns = static_cast<uint64_t>(s->last_ack_recv_ms) * 1000000;
-        entered = std::min(entered, now_ns > ago_ns ? now_ns - ago_ns : 0);
-      } else if (entered <= first_sample_ns_) {
-        entered = window_start_ns_;  // seen in CLOSE_WAIT before the window: at least the window
-      }
-      const auto &owner = owners_[s->inode];
-      close_wait.push_back({{"pid", owner.pid},
-                            {"comm", owner.comm},
-                            {"laddr", s->laddr},
-                            {"lport", s->lport},
-                            {"raddr", s->raddr},
-                            {"rport", s->rport},
-                            {"age_ms", now_ns > entered ? (now_ns - entered) / 1000000 : 0},
-                            {"age_exact", known},
-                            {"rqueue", s->rqueue},
-                            {"netns", std::get<0>(key)}});
-    }
-    std::sort(close_wait.begin(), close_wait.end(),
-              [](const json &a, const json &b) { return a["age_ms"].get<uint64_t>() > b["age_ms"].get<uint64_t>(); });
-    out.put_state("tcp", "close_wait", close_wait);
-    out.put_state("tcp", "close_wait_count", close_wait_total);
+    if (walk) report_close_wait(now_ns, close_wait_now, close_wait_sockets, close_wait_total, out);
 
     bool listed = list_time_wait && std::all_of(namespaces.begin(), namespaces.end(), [](const NetnsSnapshot &ns) {
                     return ns.time_wait_listed || !ns.error.empty();
@@ -606,12 +650,12 @@ class TcpFamily final : public Family {
     if (full_interval) {
       uint64_t backlog_total = 0;
       for (const auto &[key, l] : listeners_) backlog_total += l.backlog;
-      out.add_series(now_ns, "tcp", "sockets",
-                     {{"dt_s", dt_s},
-                      {"time_wait", time_wait["count"]},
-                      {"close_wait", close_wait_total},
-                      {"syn_recv", syn_recv_total},
-                      {"accept_backlog", backlog_total}});
+      json row = {{"dt_s", dt_s}, {"time_wait", time_wait["count"]}, {"accept_backlog", backlog_total}};
+      if (walk) {  // between walks these are unknown, not zero
+        row["close_wait"] = close_wait_total;
+        row["syn_recv"] = syn_recv_total;
+      }
+      out.add_series(now_ns, "tcp", "sockets", row);
       if (!ns_rows.empty()) out.add_series(now_ns, "tcp", "netstat", {{"dt_s", dt_s}, {"namespaces", ns_rows}});
     }
 
@@ -682,7 +726,12 @@ class TcpFamily final : public Family {
             {"sock_map_full", totals_.sock_map_full},
             {"port_map_full", totals_.port_map_full},
             {"flow_map_full", totals_.flow_map_full},
-            {"recursion_misses", recursion_misses_}};
+            {"recursion_misses", recursion_misses_},
+            {"connection_walks", walks_.walks()},
+            {"connection_walk_cpu_ns", walks_.cpu_ns()},
+            {"connection_walk_longest_gap_ns", walks_.longest_gap_seen_ns()},
+            {"connection_walk_cpu_share", kWalkCpuShare},
+            {"connection_walk_request", one_request_ ? "both families" : "per family"}};
   }
 
   RecordOptions options_;
@@ -711,6 +760,8 @@ class TcpFamily final : public Family {
   uint64_t time_wait_seen_ = 0;       // TIME_WAIT sockets at the last snapshot
   uint64_t time_wait_listed_ns_ = 0;  // when they were last listed one by one
   json time_wait_summary_;            // what that listing said
+  WalkSchedule walks_{kWalkCpuShare, kWalkGapMaxNs};
+  bool one_request_ = false;  // the kernel answered the one request for both families
   bool final_sample_ = false;
 };
 

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -32,9 +33,10 @@ namespace triage::tcp {
 namespace {
 
 // Only the states the snapshots need: a dump of every ESTABLISHED socket on a busy server would
-// cost far more than these. SYN_RECV also selects request sockets (TCP_NEW_SYN_RECV).
-constexpr uint32_t kDumpStates = (1u << TCP_ST_LISTEN) | (1u << TCP_ST_SYN_RECV) | (1u << TCP_ST_NEW_SYN_RECV) |
-                                 (1u << TCP_ST_CLOSE_WAIT);
+// cost far more than these. SYN_RECV also selects request sockets (TCP_NEW_SYN_RECV). A request
+// for LISTEN alone never touches the established hash.
+constexpr uint32_t kListenStates = 1u << TCP_ST_LISTEN;
+constexpr uint32_t kConnectionStates = (1u << TCP_ST_SYN_RECV) | (1u << TCP_ST_NEW_SYN_RECV) | (1u << TCP_ST_CLOSE_WAIT);
 
 class Fd {
  public:
@@ -61,23 +63,37 @@ std::string address_text(int family, const void *address) {
   return text;
 }
 
-bool dump_family(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket> &out, std::string &error) {
+// family AF_UNSPEC asks for IPv4 and IPv6 sockets in one walk of the hash: only the original
+// request (TCPDIAG_GETSOCK with struct inet_diag_req) can, SOCK_DIAG_BY_FAMILY walks once per
+// family. The answers come back with the request's message type.
+bool dump_sockets(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket> &out, std::string &error) {
+  // tcp_info: only full sockets answer with it, and the dump holds no ESTABLISHED ones.
+  constexpr uint8_t kWantInfo = 1u << (INET_DIAG_INFO - 1);
   struct {
     nlmsghdr header;
-    inet_diag_req_v2 request;
+    union {
+      inet_diag_req_v2 by_family;
+      inet_diag_req both;
+    } request;
   } message{};
-  message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  const bool both = family == AF_UNSPEC;
+  message.header.nlmsg_len = NLMSG_LENGTH(both ? sizeof(inet_diag_req) : sizeof(inet_diag_req_v2));
+  message.header.nlmsg_type = both ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
   message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   message.header.nlmsg_seq = family;
-  message.request.sdiag_family = family;
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = states;
-  // tcp_info: only full sockets answer with it, and the dump holds no ESTABLISHED ones.
-  message.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
+  if (both) {
+    message.request.both.idiag_family = AF_INET;  // routes the request; the dump takes every family
+    message.request.both.idiag_states = states;
+    message.request.both.idiag_ext = kWantInfo;
+  } else {
+    message.request.by_family.sdiag_family = family;
+    message.request.by_family.sdiag_protocol = IPPROTO_TCP;
+    message.request.by_family.idiag_states = states;
+    message.request.by_family.idiag_ext = kWantInfo;
+  }
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
+  if (::sendto(fd, &message, message.header.nlmsg_len, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
     error = fmt::format("sock_diag request: {}", std::strerror(errno));
     return false;
   }
@@ -92,13 +108,14 @@ bool dump_family(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket
     auto *header = reinterpret_cast<nlmsghdr *>(buffer.data());
     int remaining = static_cast<int>(length);
     for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
+      if (header->nlmsg_seq != message.header.nlmsg_seq) continue;  // the rest of an earlier dump that failed
       if (header->nlmsg_type == NLMSG_DONE) return true;
       if (header->nlmsg_type == NLMSG_ERROR) {
         auto *err = static_cast<nlmsgerr *>(NLMSG_DATA(header));
         error = fmt::format("sock_diag: {}", std::strerror(-err->error));
         return false;
       }
-      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+      if (header->nlmsg_type != message.header.nlmsg_type || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
         continue;
       const auto &diag = *static_cast<const inet_diag_msg *>(NLMSG_DATA(header));
       DiagSocket s;
@@ -134,20 +151,28 @@ std::string read_file(const std::string &path) {
 }
 
 // Runs in the helper thread, already inside the namespace.
-void snapshot_current(NetnsSnapshot &ns, bool list_time_wait) {
-  uint32_t states = kDumpStates | (list_time_wait ? 1u << TCP_ST_TIME_WAIT : 0);
+void snapshot_current(NetnsSnapshot &ns, SnapshotScope scope) {
+  uint32_t states = kListenStates;
+  if (scope.connections) states |= kConnectionStates | (scope.time_wait ? 1u << TCP_ST_TIME_WAIT : 0);
   Fd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (netlink.get() < 0) {
     ns.error = fmt::format("sock_diag socket: {}", std::strerror(errno));
   } else {
     timeval timeout{1, 0};  // guards against a kernel that never answers
     ::setsockopt(netlink.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    for (uint8_t family : {AF_INET, AF_INET6}) {
-      std::string error;
-      // An IPv6-less kernel answers the AF_INET6 dump with an error; IPv4 still counts.
-      if (!dump_family(netlink.get(), family, states, ns.sockets, error) && family == AF_INET) ns.error = error;
+    std::string error;
+    ns.one_request = scope.one_request && dump_sockets(netlink.get(), AF_UNSPEC, states, ns.sockets, error);
+    if (!ns.one_request) {
+      // A kernel without the old request: one walk per family. What a dump that failed halfway
+      // delivered is dropped, or it would be counted twice.
+      ns.sockets.clear();
+      for (uint8_t family : {AF_INET, AF_INET6}) {
+        // An IPv6-less kernel answers the AF_INET6 dump with an error; IPv4 still counts.
+        if (!dump_sockets(netlink.get(), family, states, ns.sockets, error) && family == AF_INET) ns.error = error;
+      }
     }
-    ns.time_wait_listed = list_time_wait && ns.error.empty();
+    ns.connections_walked = scope.connections && ns.error.empty();
+    ns.time_wait_listed = scope.connections && scope.time_wait && ns.error.empty();
   }
   // thread-self: /proc/net follows the thread group leader, which stays in the caller's namespace.
   parse_proc_net_counters(read_file("/proc/thread-self/net/netstat"), ns.counters);
@@ -229,10 +254,11 @@ std::vector<NetnsSnapshot> list_namespaces() {
   return out;
 }
 
-void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, bool list_time_wait) {
+uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotScope scope) {
+  uint64_t cpu_ns = 0;
   // setns() moves only the calling thread: a helper thread walks the namespaces and dies, so the
   // recorder's thread (and any socket it opens later) stays where it was.
-  std::thread walker([&namespaces, list_time_wait] {
+  std::thread walker([&namespaces, scope, &cpu_ns] {
     uint32_t current = inode_of("/proc/thread-self/ns/net");
     for (auto &ns : namespaces) {
       if (ns.inode != current) {
@@ -251,10 +277,14 @@ void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, bool list_time_
         }
         current = ns.inode;
       }
-      snapshot_current(ns, list_time_wait);
+      snapshot_current(ns, scope);
     }
+    timespec used{};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &used) == 0)
+      cpu_ns = static_cast<uint64_t>(used.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(used.tv_nsec);
   });
   walker.join();
+  return cpu_ns;
 }
 
 std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<uint64_t> &inodes,

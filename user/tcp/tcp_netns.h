@@ -29,7 +29,9 @@ struct NetnsSnapshot {
   uint32_t inode = 0;     // the namespace's inode (what ip netns identify / ls -l /proc/*/ns/net show)
   std::string name;       // its /run/netns name, if any
   uint32_t pid = 0;       // a process living in it (0: only a /run/netns bind mount)
-  std::vector<DiagSocket> sockets;  // LISTEN, SYN_RECV (request socks), CLOSE_WAIT, TIME_WAIT if listed
+  std::vector<DiagSocket> sockets;  // LISTEN; SYN_RECV (request socks) and CLOSE_WAIT if walked; TIME_WAIT if listed
+  bool connections_walked = false;  // `sockets` holds every SYN_RECV and CLOSE_WAIT socket of the namespace
+  bool one_request = false;         // both families came from one request (one walk), not one each
   bool time_wait_listed = false;    // `sockets` holds every TIME_WAIT socket of the namespace
   uint64_t time_wait_count = 0;     // TIME_WAIT sockets per /proc/net/sockstat, listed or not
   std::map<std::string, uint64_t> counters;  // TcpExt + Tcp counters (names as nstat prints them, w/o prefix)
@@ -38,11 +40,21 @@ struct NetnsSnapshot {
 
 // Every network namespace in use (processes' and /run/netns bind mounts), deduplicated.
 std::vector<NetnsSnapshot> list_namespaces();
+// What a snapshot asks the kernel for. Listeners come from the listening hash, a few dozen
+// buckets: always cheap. SYN_RECV and CLOSE_WAIT sockets live in the established hash, which the
+// kernel walks whole, every bucket and every socket of every namespace, once per namespace and
+// address family asked: under connection churn that walk is milliseconds. TIME_WAIT sockets are
+// there too, and listing them costs more again (the kernel formats each one, holding its bucket's
+// lock); their count comes from sockstat either way.
+struct SnapshotScope {
+  bool connections = true;  // walk the established hash for SYN_RECV and CLOSE_WAIT
+  bool time_wait = true;    // and list TIME_WAIT sockets (only with connections)
+  bool one_request = true;  // both families in one request, where the kernel takes it (false: one each)
+};
 // Fills sockets and counters of each namespace, entering them from a helper thread so the
-// caller's own namespace never changes. TIME_WAIT sockets are listed only with list_time_wait:
-// in a TIME_WAIT storm listing them is what costs (the kernel formats each one, holding each
-// hash bucket's lock while it does); their count comes from sockstat either way.
-void snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, bool list_time_wait = true);
+// caller's own namespace never changes. Returns the CPU time the snapshot took (the helper
+// thread's, kernel time included: that is where the hash walks run), in ns.
+uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotScope scope = {});
 // The "tw" figure of /proc/net/sockstat's "TCP:" line; 0 when absent.
 uint64_t parse_sockstat_time_wait(const std::string &text);
 

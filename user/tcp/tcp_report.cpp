@@ -119,6 +119,14 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["lifetime"] = hist_or_empty(r, "hist_lifetime_us", "us");
   s["close_wait"] = r.state("tcp", "close_wait").value_or(json::array());
   s["close_wait_count"] = r.state("tcp", "close_wait_count").value_or(json(0));
+  // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
+  // budget, so under heavy churn it ran less often than every interval.
+  s["connection_walks"] = {{"count", u64(c, "connection_walks")},
+                           {"cpu_ms", static_cast<double>(u64(c, "connection_walk_cpu_ns")) / 1e6},
+                           {"longest_gap_s", static_cast<double>(u64(c, "connection_walk_longest_gap_ns")) / 1e9},
+                           {"interval_s", r.meta("interval_s").value_or(json(1.0))},
+                           {"cpu_share", c.value("connection_walk_cpu_share", 0.0)},
+                           {"request", c.value("connection_walk_request", "")}};
   json tw = r.state("tcp", "time_wait").value_or(json::object());
   s["time_wait"] = {{"count", u64(tw, "count")},
                     {"peak", u64(tw, "peak")},
@@ -270,6 +278,12 @@ void render_text(const json &s, std::string &out) {
   }
 
   out += fmt::format("\nCLOSE_WAIT at the end: {}\n", s.value("close_wait_count", 0ULL));
+  const auto &walks = s["connection_walks"];
+  if (walks.value("longest_gap_s", 0.0) > 1.5 * walks.value("interval_s", 1.0))
+    out += fmt::format("  (CLOSE_WAIT and SYN_RECV counted every {:.1f} s at the longest: {} walks of the connection hash "
+                       "took {:.0f} ms of CPU, and are held to {:.1f} % of one CPU)\n",
+                       walks.value("longest_gap_s", 0.0), walks.value("count", 0ULL), walks.value("cpu_ms", 0.0),
+                       100 * walks.value("cpu_share", 0.0));
   shown = 0;
   for (const auto &cw : s["close_wait"]) {
     if (shown++ == 10) break;
