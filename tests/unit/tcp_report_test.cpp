@@ -1,13 +1,16 @@
 // The tcp family's pure pieces and its report section, fed synthetic rows through a real
 // recording file: no libbpf, no kernel.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/histogram.h"
 #include "record/recording.h"
+#include "scratch_dir.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
 #include "tcp/tcp_netns.h"
@@ -175,6 +178,71 @@ TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a
   CHECK(walks.walks() == 4);
   CHECK(walks.cpu_ns() == 523 * ms);
   CHECK(walks.longest_gap_seen_ns() == 10'000 * ms);
+}
+
+namespace {
+// A fake /proc: <root>/<pid>/ns/net as a file; two pids share a namespace when one file is a hard
+// link of the other (same inode, as two processes' ns/net links show the same namespace inode).
+struct FakeProc {
+  ScratchDir dir;
+  std::string proc = dir.file("proc"), named = dir.file("netns");
+  FakeProc() {
+    std::filesystem::create_directories(proc + "/self/ns");
+    std::filesystem::create_directories(named);
+    std::ofstream(proc + "/self/ns/net").put('x');
+  }
+  void add(uint32_t pid, const std::string &same_ns_as = "self") {
+    std::filesystem::create_directories(fmt::format("{}/{}/ns", proc, pid));
+    std::filesystem::create_hard_link(proc + "/" + same_ns_as + "/ns/net", fmt::format("{}/{}/ns/net", proc, pid));
+  }
+  void add_new_ns(uint32_t pid) {
+    std::filesystem::create_directories(fmt::format("{}/{}/ns", proc, pid));
+    std::ofstream(fmt::format("{}/{}/ns/net", proc, pid)).put('x');
+  }
+  void remove(uint32_t pid) { std::filesystem::remove_all(fmt::format("{}/{}", proc, pid)); }
+};
+}  // namespace
+
+TEST_CASE("tcp: the namespace finder stats only new pids between rechecks") {
+  constexpr uint64_t s = 1'000'000'000;
+  FakeProc fake;
+  fake.add(100);
+  fake.add_new_ns(200);
+  fake.add(201, "200");
+  tcp::NamespaceFinder finder(5 * s, fake.proc, fake.named);
+
+  auto first = finder.find(1 * s);
+  REQUIRE(first.size() == 2);  // ours (self, pid 100) and pid 200's, which 201 shares
+  CHECK(first[0].pid == static_cast<uint32_t>(::getpid()));
+  CHECK((first[1].pid == 200 || first[1].pid == 201));  // /proc lists in pid order, a scratch dir does not
+  CHECK(finder.pids_statted() == 3);
+
+  fake.add_new_ns(300);
+  fake.remove(200);
+  auto second = finder.find(2 * s);  // before the recheck: only pid 300 is new
+  CHECK(finder.pids_statted() == 4);
+  REQUIRE(second.size() == 3);
+  auto pid_of = [&](const std::vector<tcp::NetnsSnapshot> &all, uint32_t inode) {
+    for (const auto &ns : all)
+      if (ns.inode == inode) return ns.pid;
+    return 0u;
+  };
+  CHECK(pid_of(second, first[1].inode) == 201);  // 200 went; its namespace is still held by 201
+  uint32_t blue = second[0].inode ^ second[1].inode ^ second[2].inode ^ first[0].inode ^ first[1].inode;
+  CHECK(pid_of(second, blue) == 300);
+
+  // A bind mount under /run/netns names a namespace at once, with or without a process in it.
+  std::filesystem::create_hard_link(fake.proc + "/300/ns/net", fake.named + "/blue");
+  auto third = finder.find(3 * s);
+  CHECK(finder.pids_statted() == 4);
+  REQUIRE(third.size() == 3);
+  CHECK(third[1].name == "blue");  // named ones come right after ours
+  CHECK(third[1].inode == blue);
+  CHECK(third[1].pid == 300);
+
+  finder.find(6 * s);  // the recheck: every pid again
+  CHECK(finder.pids_statted() == 4 + 3);
+  CHECK(tcp::NamespaceFinder(0, fake.proc, fake.named).find(0).size() == 3);
 }
 
 TEST_CASE("tcp: TIME_WAIT is attributed to the side that closed first") {

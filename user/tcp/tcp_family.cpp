@@ -306,7 +306,7 @@ class TcpFamily final : public Family {
       probes_.push_back({probe, "tcp", hook, "sock_diag", "skipped", "disabled by --no-probe"});
       return;
     }
-    auto namespaces = list_namespaces();
+    auto namespaces = namespace_finder_.find(monotonic_ns());
     walks_.walked(monotonic_ns(), snapshot_namespaces(namespaces));
     std::string error;
     for (const auto &ns : namespaces) {
@@ -507,7 +507,7 @@ class TcpFamily final : public Family {
   }
 
   void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
-    auto namespaces = list_namespaces();
+    auto namespaces = namespace_finder_.find(now_ns);
     // Few TIME_WAIT sockets: listed every interval. Many (a TIME_WAIT storm, where listing 100k
     // of them cost ~17 ms of kernel time and held the hash's bucket locks against the very
     // connections being made): every kTimeWaitListPeriodNs and at the window's end, the count in
@@ -760,6 +760,7 @@ class TcpFamily final : public Family {
   uint64_t time_wait_seen_ = 0;       // TIME_WAIT sockets at the last snapshot
   uint64_t time_wait_listed_ns_ = 0;  // when they were last listed one by one
   json time_wait_summary_;            // what that listing said
+  NamespaceFinder namespace_finder_;
   WalkSchedule walks_{kWalkCpuShare, kWalkGapMaxNs};
   bool one_request_ = false;  // the kernel answered the one request for both families
   bool final_sample_ = false;

@@ -220,39 +220,55 @@ uint64_t parse_sockstat_time_wait(const std::string &text) {
   return 0;
 }
 
-std::vector<NetnsSnapshot> list_namespaces() {
+std::vector<NetnsSnapshot> NamespaceFinder::find(uint64_t now_ns) {
   std::vector<NetnsSnapshot> out;
-  std::unordered_set<uint32_t> seen;
+  std::unordered_map<uint32_t, size_t> index_of;  // namespace inode -> its entry in out
+  auto add = [&](uint32_t ino, const std::string &name, uint32_t pid) {
+    auto [it, fresh] = index_of.try_emplace(ino, out.size());
+    if (fresh) {
+      out.push_back({ino, name, pid});
+      return;
+    }
+    auto &ns = out[it->second];
+    if (ns.name.empty()) ns.name = name;
+    if (!ns.pid) ns.pid = pid;
+  };
   // Our own first: it is the machine's namespace for a triage run from the host.
-  uint32_t self = inode_of("/proc/self/ns/net");
-  if (self && seen.insert(self).second) out.push_back({self, "", static_cast<uint32_t>(::getpid())});
-  if (DIR *run = ::opendir("/run/netns")) {
+  if (uint32_t self = inode_of(proc_root_ + "/self/ns/net")) add(self, "", static_cast<uint32_t>(::getpid()));
+  if (DIR *run = ::opendir(named_root_.c_str())) {
     while (dirent *e = ::readdir(run)) {
       if (e->d_name[0] == '.') continue;
-      uint32_t ino = inode_of(std::string("/run/netns/") + e->d_name);
-      if (!ino) continue;
-      if (seen.insert(ino).second) out.push_back({ino, e->d_name, 0});
-      else
-        for (auto &ns : out)
-          if (ns.inode == ino && ns.name.empty()) ns.name = e->d_name;
+      if (uint32_t ino = inode_of(named_root_ + "/" + e->d_name)) add(ino, e->d_name, 0);
     }
     ::closedir(run);
   }
-  if (DIR *proc = ::opendir("/proc")) {
+  const bool recheck = now_ns >= next_recheck_ns_;
+  if (recheck) next_recheck_ns_ = now_ns + recheck_ns_;
+  std::unordered_map<uint32_t, uint32_t> now_of_pid;  // pids gone since drop out
+  now_of_pid.reserve(netns_of_pid_.size());
+  if (DIR *proc = ::opendir(proc_root_.c_str())) {
     while (dirent *e = ::readdir(proc)) {
       if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-      uint32_t ino = inode_of(std::string("/proc/") + e->d_name + "/ns/net");
-      if (!ino) continue;
       uint32_t pid = static_cast<uint32_t>(std::strtoul(e->d_name, nullptr, 10));
-      if (seen.insert(ino).second) out.push_back({ino, "", pid});
-      else
-        for (auto &ns : out)
-          if (ns.inode == ino && !ns.pid) ns.pid = pid;
+      auto known = netns_of_pid_.find(pid);
+      uint32_t ino = 0;
+      if (!recheck && known != netns_of_pid_.end()) {
+        ino = known->second;
+      } else {
+        ino = inode_of(proc_root_ + "/" + e->d_name + "/ns/net");
+        pids_statted_++;
+      }
+      if (!ino) continue;  // a kernel thread, or gone already: asked again next time
+      now_of_pid[pid] = ino;
+      add(ino, "", pid);
     }
     ::closedir(proc);
   }
+  netns_of_pid_ = std::move(now_of_pid);
   return out;
 }
+
+std::vector<NetnsSnapshot> list_namespaces() { return NamespaceFinder(0).find(0); }
 
 uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotScope scope) {
   uint64_t cpu_ns = 0;
