@@ -278,7 +278,7 @@ void render_text(const json &s, std::string &out) {
   }
 
   out += fmt::format("\nCLOSE_WAIT at the end: {}\n", s.value("close_wait_count", 0ULL));
-  const auto &walks = s["connection_walks"];
+  const json walks = s.value("connection_walks", json::object());
   if (walks.value("longest_gap_s", 0.0) > 1.5 * walks.value("interval_s", 1.0))
     out += fmt::format("  (CLOSE_WAIT and SYN_RECV counted every {:.1f} s at the longest: {} walks of the connection hash "
                        "took {:.0f} ms of CPU, and are held to {:.1f} % of one CPU)\n",
