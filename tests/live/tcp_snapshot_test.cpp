@@ -92,7 +92,7 @@ TEST_CASE("tcp: a socket snapshot sees both families in one walk, and listeners 
   live::sleep_s(0.2);
 
   std::vector<triage::tcp::NetnsSnapshot> namespaces;
-  for (auto &candidate : triage::tcp::list_namespaces())
+  for (auto &candidate : triage::tcp::NamespaceFinder(0).find(0))
     if (candidate.inode == ns.inode()) namespaces.push_back(candidate);
   REQUIRE(namespaces.size() == 1);
   auto listeners_only = namespaces;

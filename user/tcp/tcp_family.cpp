@@ -449,14 +449,15 @@ class TcpFamily final : public Family {
     for (uint64_t inode : inodes) owners_.try_emplace(inode);  // held by no process (orphaned): do not rescan
   }
 
-  void report_close_wait(uint64_t now_ns, const std::set<FlowTuple> &close_wait_now,
-                         const std::vector<std::pair<FlowTuple, const DiagSocket *>> &sockets, uint64_t total,
+  void report_close_wait(uint64_t now_ns, const std::vector<std::pair<FlowTuple, const DiagSocket *>> &sockets,
                          RecordingWriter &out) {
     // When the peer's FIN arrived, from the kernel's stamp of the last ACK the socket accepted (the
     // FIN carried one, to a jiffy; it holds for sockets that got there before the window too). An
     // ACK after the FIN (this side sent data since) moves that stamp later, and the socket was in
     // CLOSE_WAIT when first seen, so the earlier of the two is the entry time. Without tcp_info:
     // the first sighting.
+    std::set<FlowTuple> close_wait_now;
+    for (const auto &entry : sockets) close_wait_now.insert(entry.first);
     for (auto it = close_wait_first_seen_.begin(); it != close_wait_first_seen_.end();)
       it = close_wait_now.count(it->first) ? std::next(it) : close_wait_first_seen_.erase(it);
     for (const auto &key : close_wait_now) close_wait_first_seen_.try_emplace(key, now_ns);
@@ -503,7 +504,7 @@ class TcpFamily final : public Family {
                             {"netns", std::get<0>(*a.key)}});
     }
     out.put_state("tcp", "close_wait", close_wait);
-    out.put_state("tcp", "close_wait_count", total);
+    out.put_state("tcp", "close_wait_count", sockets.size());
   }
 
   void sample_sockets(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
@@ -528,8 +529,7 @@ class TcpFamily final : public Family {
     resolve_owners(unknown);
 
     json ns_rows = json::array();
-    uint64_t close_wait_total = 0, syn_recv_total = 0;
-    std::set<FlowTuple> close_wait_now;
+    uint64_t syn_recv_total = 0;
     std::vector<std::pair<FlowTuple, const DiagSocket *>> close_wait_sockets;
     for (auto &ns : namespaces) {
       if (!ns.error.empty() && ns.counters.empty()) continue;
@@ -611,15 +611,11 @@ class TcpFamily final : public Family {
       for (size_t i = 0; i < here.size(); i++) here[i]->syncookies += shares[i];
 
       for (const auto &s : ns.sockets)
-        if (s.state == TCP_ST_CLOSE_WAIT) {
-          FlowTuple key{ns.inode, s.laddr, s.lport, s.raddr, s.rport};
-          close_wait_now.insert(key);
-          close_wait_sockets.push_back({key, &s});
-          close_wait_total++;
-        }
+        if (s.state == TCP_ST_CLOSE_WAIT)
+          close_wait_sockets.push_back({FlowTuple{ns.inode, s.laddr, s.lport, s.raddr, s.rport}, &s});
     }
 
-    if (walk) report_close_wait(now_ns, close_wait_now, close_wait_sockets, close_wait_total, out);
+    if (walk) report_close_wait(now_ns, close_wait_sockets, out);
 
     bool listed = list_time_wait && std::all_of(namespaces.begin(), namespaces.end(), [](const NetnsSnapshot &ns) {
                     return ns.time_wait_listed || !ns.error.empty();
@@ -652,7 +648,7 @@ class TcpFamily final : public Family {
       for (const auto &[key, l] : listeners_) backlog_total += l.backlog;
       json row = {{"dt_s", dt_s}, {"time_wait", time_wait["count"]}, {"accept_backlog", backlog_total}};
       if (walk) {  // between walks these are unknown, not zero
-        row["close_wait"] = close_wait_total;
+        row["close_wait"] = close_wait_sockets.size();
         row["syn_recv"] = syn_recv_total;
       }
       out.add_series(now_ns, "tcp", "sockets", row);

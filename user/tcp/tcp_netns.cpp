@@ -268,8 +268,6 @@ std::vector<NetnsSnapshot> NamespaceFinder::find(uint64_t now_ns) {
   return out;
 }
 
-std::vector<NetnsSnapshot> list_namespaces() { return NamespaceFinder(0).find(0); }
-
 uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotScope scope) {
   uint64_t cpu_ns = 0;
   // setns() moves only the calling thread: a helper thread walks the namespaces and dies, so the

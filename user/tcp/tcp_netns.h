@@ -58,8 +58,6 @@ class NamespaceFinder {
   std::unordered_map<uint32_t, uint32_t> netns_of_pid_;
   uint64_t next_recheck_ns_ = 0, pids_statted_ = 0;
 };
-// The same, with nothing remembered.
-std::vector<NetnsSnapshot> list_namespaces();
 // What a snapshot asks the kernel for. Listeners come from the listening hash, a few dozen
 // buckets: always cheap. SYN_RECV and CLOSE_WAIT sockets live in the established hash, which the
 // kernel walks whole, every bucket and every socket of every namespace, once per namespace and
