@@ -281,6 +281,14 @@ static __always_inline void read_tuple(const struct sock_common *skc, __u16 *fam
 	}
 }
 
+/* The socket's ports, local first, in host byte order: all the per-socket state keeps of the
+ * tuple (the port aggregate's key); resets and FINs read the full tuple from the socket. */
+static __always_inline void read_ports(const struct sock_common *skc, __u16 *lport, __u16 *rport, bool btf)
+{
+	*lport = SK_FIELD(btf, skc, skc_num);
+	*rport = bpf_ntohs(SK_FIELD(btf, skc, skc_dport));
+}
+
 /* The port aggregate's slot for this socket, + 1 (0: none). Called once per socket, and again
  * if a listener's port was bound after the socket was first seen. */
 static __always_inline __u32 port_slot_of(const struct tcp_sock_state *st, struct tcp_cpu_counters *cnt)
@@ -482,11 +490,11 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	if (st) {
 		tracked = true;
 		/* A client's local port is bound after SYN_SENT is set (inet_hash_connect): read the
-		 * tuple again until the connection is established; it does not change afterwards. */
+		 * ports again until the connection is established; it does not change afterwards. */
 		if ((newstate == TCP_ST_ESTABLISHED && st->role == TCP_ROLE_CLIENT) || st->lport == 0) {
 			bool unbound = st->lport == 0;
 
-			read_tuple(&sk->__sk_common, &st->family, st->laddr, st->raddr, &st->lport, &st->rport, btf);
+			read_ports(&sk->__sk_common, &st->lport, &st->rport, btf);
 			/* listen() without bind(): the port is known now, and so is the aggregate. */
 			if (unbound && st->lport && st->role != TCP_ROLE_CLIENT && st->port_slot)
 				st->port_slot = port_slot_of(st, cnt);
@@ -503,8 +511,7 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 		if (local.role == TCP_ROLE_CLIENT || local.role == TCP_ROLE_SERVER)
 			local.open_ns = now;
 		local.netns = netns_of(sk, btf);
-		read_tuple(&sk->__sk_common, &local.family, local.laddr, local.raddr, &local.lport, &local.rport,
-			   btf);
+		read_ports(&sk->__sk_common, &local.lport, &local.rport, btf);
 		/* connect() and listen() run in the owner's context; a passive child's transitions run
 		 * in softirq (on loopback: in the client's context), so it inherits its listener's:
 		 * looked up here only when a filter needs the verdict, else when a reset asks for it. */

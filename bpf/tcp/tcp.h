@@ -109,12 +109,9 @@ struct tcp_sock_state {
 	__u32 netns;
 	__u16 lport;          /* host byte order */
 	__u16 rport;          /* host byte order */
-	__u8 laddr[16];       /* IPv4 in the first 4 bytes */
-	__u8 raddr[16];
-	__u16 family;         /* AF_INET / AF_INET6 */
-	__u8 role;            /* enum tcp_role */
-	__u8 pad;
 	__u32 port_slot;      /* the port aggregate's slot + 1; 0: none (map full or filtered) */
+	__u8 role;            /* enum tcp_role */
+	__u8 pad[3];
 	struct tcp_owner owner;
 };
 

@@ -567,6 +567,6 @@ TEST_CASE("tcp: one incident seen from both ends is reported once") {
 
 TEST_CASE("tcp: the reset event and the per-socket owner keep their layout") {
   CHECK(sizeof(tcp_reset_event) == 120);
-  CHECK(sizeof(tcp_sock_state) == 88);
+  CHECK(sizeof(tcp_sock_state) == 56);
   CHECK(sizeof(tcp_fin_info) == 48);
 }

@@ -20,10 +20,9 @@ static_assert(sizeof(tcp_port_key) == 8 && offsetof(tcp_port_key, role) == 6);
 static_assert(sizeof(tcp_port_stats) == 8 * 12);
 static_assert(offsetof(tcp_port_stats, close_wait_left) == 8 * 11);
 static_assert(sizeof(tcp_owner) == 24);
-static_assert(sizeof(tcp_sock_state) == 88 && offsetof(tcp_sock_state, owner) == 64);
+static_assert(sizeof(tcp_sock_state) == 56 && offsetof(tcp_sock_state, owner) == 32);
 static_assert(sizeof(tcp_fin_info) == 48 && offsetof(tcp_fin_info, comm) == 32);
-static_assert(offsetof(tcp_sock_state, laddr) == 24 && offsetof(tcp_sock_state, family) == 56 &&
-              offsetof(tcp_sock_state, port_slot) == 60);
+static_assert(offsetof(tcp_sock_state, port_slot) == 24 && offsetof(tcp_sock_state, role) == 28);
 static_assert(sizeof(tcp_flow_key) == 44 && offsetof(tcp_flow_key, netns) == 32 && offsetof(tcp_flow_key, family) == 40);
 static_assert(sizeof(tcp_flow_stats) == 48 && offsetof(tcp_flow_stats, state) == 44);
 static_assert(sizeof(tcp_listener_key) == 8);
