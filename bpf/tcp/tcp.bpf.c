@@ -349,24 +349,30 @@ static __always_inline struct tcp_port_cache_entry *port_cache_entry(struct tcp_
 	return &cache->entries[i & (TCP_PORT_CACHE_SLOTS - 1)];
 }
 
-/* A socket born as a client or a server: remember where its port is counted, on this CPU. */
-static __always_inline void remember_port(const struct tcp_sock_state *st)
+/* The slot of a socket born as a client or a server: from this CPU's port cache when it knows the
+ * port (slots are never given back, so an entry stays right), else from port_slots, and then
+ * remembered here for the next socket of the port and for its FIN_WAIT1 and CLOSE_WAIT. */
+static __always_inline __u32 born_port_slot(const struct tcp_sock_state *st, struct tcp_cpu_counters *cnt)
 {
 	struct tcp_port_cache *cache;
 	struct tcp_port_cache_entry *e;
-	__u32 zero = 0;
+	__u32 zero = 0, slot;
 	__u16 port = st->role == TCP_ROLE_CLIENT ? st->rport : st->lport;
 
 	cache = bpf_map_lookup_elem(&port_cache, &zero);
-	if (!cache || !st->port_slot || port == 0)
-		return;
+	if (!cache || port == 0)
+		return port_slot_of(st, cnt);
 	e = port_cache_entry(cache, port, st->role);
-	if (e->port_slot == st->port_slot && e->netns == st->netns && e->port == port && e->role == st->role)
-		return;
-	e->netns = st->netns;
-	e->port = port;
-	e->role = st->role;
-	e->port_slot = st->port_slot;
+	if (e->port_slot && e->netns == st->netns && e->port == port && e->role == st->role)
+		return e->port_slot;
+	slot = port_slot_of(st, cnt);
+	if (slot) {
+		e->netns = st->netns;
+		e->port = port;
+		e->role = st->role;
+		e->port_slot = slot;
+	}
+	return slot;
 }
 
 static __always_inline void count_transition(struct tcp_cpu_counters *cnt, int oldstate, int newstate)
@@ -530,9 +536,10 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 	if (filtering() && st->owner.traced != 1)
 		return;
 	if (!tracked) {
-		local.port_slot = port_slot_of(&local, cnt);
 		if (local.role == TCP_ROLE_CLIENT || local.role == TCP_ROLE_SERVER)
-			remember_port(&local);
+			local.port_slot = born_port_slot(&local, cnt);
+		else
+			local.port_slot = port_slot_of(&local, cnt);
 	}
 
 	count_transition(cnt, oldstate, newstate);
