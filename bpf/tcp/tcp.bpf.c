@@ -21,6 +21,7 @@
 #include "tcp/tcp.h"
 
 #define E2BIG 7
+#define EEXIST 17
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -41,6 +42,8 @@ const volatile __u32 listen_overflow_reason = 0;
 /* -p / --cgroup (bpf/common/filter.bpf.h) apply to the socket's owner (struct tcp_owner): with a
  * filter set only sockets whose owner is known and matches are tracked at all. */
 
+/* Preallocated here; the loader switches it to run-time allocation on kernels with bpf_mem_alloc
+ * (see TcpFamily::load). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -603,8 +606,14 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			bpf_map_delete_elem(&sock_states, &key);
 		return;
 	}
-	if (!tracked && bpf_map_update_elem(&sock_states, &key, &local, born ? BPF_ANY : BPF_NOEXIST) == -E2BIG)
-		cnt->sock_map_full++;
+	/* -E2BIG: the map is full; -ENOMEM: run-time allocation failed. -EEXIST is a socket a
+	 * concurrent first sighting inserted already: tracked. */
+	if (!tracked) {
+		long err = bpf_map_update_elem(&sock_states, &key, &local, born ? BPF_ANY : BPF_NOEXIST);
+
+		if (err && err != -EEXIST)
+			cnt->sock_map_full++;
+	}
 }
 
 static __always_inline void account_retransmit(const struct sock *sk, struct tcp_flow_key *fk,

@@ -39,7 +39,7 @@ struct tcp_cpu_counters {
 	__u64 syn_retrans;       /* SYN retransmits (part of retrans_segs) */
 	__u64 synack_retrans;    /* SYN-ACK retransmits of request socks (part of retrans_segs) */
 	__u64 listen_overflow_drops; /* kfree_skb with reason TCP_LISTEN_OVERFLOW */
-	__u64 sock_map_full;     /* per-socket state could not be created: socket untracked */
+	__u64 sock_map_full;     /* per-socket state could not be created (map full, no memory): untracked */
 	__u64 port_map_full;     /* per-port aggregate dropped */
 	__u64 flow_map_full;     /* per-flow retransmit aggregate dropped */
 	__u64 events_produced;   /* rare events offered to the ring buffer */

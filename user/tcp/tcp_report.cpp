@@ -217,7 +217,7 @@ void render_text(const json &s, std::string &out) {
     out += "  not recorded\n";
     return;
   }
-  out += fmt::format("  lost events {}, untracked sockets {} (per-socket map full), dropped flows {}, tracepoint "
+  out += fmt::format("  lost events {}, untracked sockets {} (per-socket map full or out of memory), dropped flows {}, tracepoint "
                      "runs skipped by the kernel (nested on a CPU) {}\n",
                      s.value("lost_events", 0ULL), s.value("untracked_sockets", 0ULL), s.value("dropped_flows", 0ULL),
                      s.value("recursion_misses", 0ULL));
