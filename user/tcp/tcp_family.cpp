@@ -158,7 +158,16 @@ class TcpFamily final : public Family {
     options_ = options;
     std::string reasons;
     const HookSet *hooks = load_first_hook_set<HookSet>(
-        kHookSets, "tcp", options.forced_hooks, [&](const HookSet &set) { return load(set.method, kernel); }, reasons);
+        kHookSets, "tcp", options.forced_hooks,
+        [&](const HookSet &set) {
+          // bpf_mem_alloc is how we guess the verifier takes run-time allocated maps in tracing
+          // programs; a vendor kernel that backported one without the other gets the preallocated
+          // per-socket map rather than no tcp family.
+          bool run_time_alloc = kernel.has_type("bpf_mem_alloc");
+          Result<void> loaded = load(set.method, kernel, run_time_alloc);
+          return loaded || !run_time_alloc ? loaded : load(set.method, kernel, false);
+        },
+        reasons);
     if (hooks) method_ = hooks->method;
     if (method_.empty()) {
       for (const auto &p : kProbes) probes_.push_back({p.name, "tcp", p.hook, "", "failed", reasons});
@@ -237,7 +246,7 @@ class TcpFamily final : public Family {
  private:
   bpf_program *program_of(const Probe &p) const { return method_ == "raw_tp" ? p.raw(skel_.get()) : p.btf(skel_.get()); }
 
-  Result<void> load(const std::string &method, const KernelFeatures &kernel) {
+  Result<void> load(const std::string &method, const KernelFeatures &kernel, bool run_time_alloc) {
     TcpSkeleton skel(tcp_bpf__open());
     if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
     hz_ = kernel_hz();
@@ -256,7 +265,7 @@ class TcpFamily final : public Family {
     // was also 10-20 % less set_state time per connection on the churn benchmark, on a machine
     // whose PTI without PCID starts every syscall with a cold TLB. In a tracing program run-time
     // allocation is safe only with bpf_mem_alloc (6.1); older kernels keep the preallocated map.
-    if (kernel.has_type("bpf_mem_alloc"))
+    if (run_time_alloc)
       bpf_map__set_map_flags(skel->maps.sock_states, bpf_map__map_flags(skel->maps.sock_states) | BPF_F_NO_PREALLOC);
     uint32_t slots = port_slots_for(possible_cpus());
     skel->rodata->port_slot_count = slots;
