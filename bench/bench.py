@@ -124,7 +124,7 @@ def triage(families, workdir, measure=False, result=None, extra=()):
         if attach_s > 5:
             print(f"  (triage took {attach_s:.1f} s to attach)", flush=True)
         if result is not None:
-            result["attach_s"] = attach_s
+            result["startup_s"] = attach_s
         yield
     finally:
         proc.send_signal(signal.SIGINT)
@@ -136,6 +136,7 @@ def triage(families, workdir, measure=False, result=None, extra=()):
                             "attach_s": attach_ns / 1e9 if attach_ns is not None else None})
         if result is not None:
             result["max_rss_kib"] = usage.ru_maxrss
+            result["attach_s"] = attach_ns / 1e9 if attach_ns is not None else None
     if result is not None:
         con = sqlite3.connect(db)
         result["overhead"] = json.loads(con.execute("SELECT value FROM meta WHERE key='overhead'").fetchone()[0])
@@ -348,7 +349,7 @@ def main():
                 fn(ctx)
             results["workloads"][w] = {"unit": unit, "higher_is_better": higher, "tracers": rows,
                                        "programs": cost["overhead"].get("programs", []),
-                                       "attach_s": cost.get("attach_s")}
+                                       "attach_s": cost.get("attach_s"), "startup_s": cost.get("startup_s")}
         if not a.no_userspace:
             consumer = consumer_throughput(work, ctx)
             render = render_times(work, ctx)
@@ -381,7 +382,12 @@ def main():
                                if floor["cost_pct_median"] > 0 and name != "none" else " |")
             md.append(f"| {name} | {t['median']:.3f} | {t['cost_pct_median']:+.1f}% | "
                       f"{t['ratio_min']:.3f}-{t['ratio_max']:.3f} |" + times_floor)
-        md.append(f"\ntriage attached in {r['attach_s'] * 1000:.0f} ms. Per-program cost (bpf_stats):\n")
+        # Two different spans: loading and attaching the probes, and exec to recording (which
+        # adds the /proc checklist's 200 ms CPU sample and the recording's setup).
+        attach = f"{r['attach_s'] * 1000:.0f} ms" if r.get("attach_s") is not None else "(unknown)"
+        startup = f"{r['startup_s'] * 1000:.0f} ms" if r.get("startup_s") is not None else "(unknown)"
+        md.append(f"\nWith bpf_stats on: triage attached its probes in {attach}, {startup} from exec to recording. "
+                  f"Per-program cost:\n")
         md.append("| program | runs | ns/run |\n|---|---|---|")
         for p in r["programs"]:
             md.append(f"| {p['program']} | {p['run_cnt']} | {p['ns_per_run']:.0f} |")
