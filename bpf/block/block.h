@@ -31,7 +31,8 @@ struct block_stats {
 	struct triage_log2_hist size;          /* request size */
 };
 
-/* Per process (thread group) and device. Updated from any CPU, so atomically. */
+/* Per process (thread group) and device. Updated from any CPU, so atomically; most completions
+ * reach it through a CPU's write-back cache (struct block_proc_cache). */
 struct block_proc_key {
 	__u32 tgid;
 	__u32 dev;
@@ -42,6 +43,22 @@ struct block_proc_stats {
 	__u64 count;
 	__u64 bytes;
 	char comm[16];  /* the submitting thread's name when the row was created */
+};
+
+/* Each CPU's write-back cache in front of proc_stats, direct-mapped by (tgid, dev): completions of
+ * one process on one device add to their entry with plain adds, and the entry goes to proc_stats
+ * (one lookup, three atomic adds) only when another key takes its slot. The lookup and atomics
+ * were ~70 ns of a ~260 ns completion under fio. Userspace adds the caches to proc_stats, reading
+ * proc_stats first: an entry written back between the two reads then shows one sample late,
+ * never twice. */
+#define BLOCK_PROC_CACHE_SLOTS 64
+struct block_proc_cache_entry {
+	struct block_proc_key key;
+	struct block_proc_stats stats; /* count 0: the slot is empty */
+};
+
+struct block_proc_cache {
+	struct block_proc_cache_entry entries[BLOCK_PROC_CACHE_SLOTS];
 };
 
 /* Counters, per CPU. */

@@ -235,6 +235,17 @@ TEST_CASE("block: loop device counts match diskstats, p50 matches biolatency, D 
   bool submitter = false;
   for (const auto &p : block["top_processes"]) submitter |= p["pid"] == worker_pid && p["comm"] == "blkdirect";
   CHECK(submitter);
+  // Each of its requests is in its row, also those the kernel's per-CPU write-back caches still
+  // held when the window ended (block.h, struct block_proc_cache).
+  unsigned long long worker_count = 0;
+  for (const auto &p : block["top_processes"])
+    if (p["pid"] == worker_pid)
+      for (const auto &d : p["devices"])
+        if (d["dev"] == loop.dev()) worker_count = d["count"];
+  std::printf("block live: the worker's requests on %s: %llu (it submitted %d)\n", loop.name().c_str(), worker_count,
+              2 * kRequestsEach);
+  CHECK(worker_count + misses >= 2ULL * kRequestsEach);
+  CHECK(worker_count <= reads + writes);
   bool tied = false;
   for (const auto &t : block["dstate_devices"])
     if (t["pid"] == worker_pid)

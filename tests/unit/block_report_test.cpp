@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -109,6 +110,42 @@ TEST_CASE("block timeline rows are per-interval deltas of the cumulative totals"
   CHECK(s["top_processes"][0]["pid"] == 4242);
   CHECK(s["top_processes"][0]["devices"][0]["name"] == "loop0");
   CHECK(s["dstate_devices"].is_null());  // sched not recorded: nothing to tie
+}
+
+TEST_CASE("per-process rows add the per-CPU write-back caches by process and device", "[block]") {
+  std::vector<ProcessDeviceTotals> rows = {{100, kLoop0, "fio", 5000, 10, 40960}};
+  std::vector<block_proc_cache> caches(2);
+  std::memset(caches.data(), 0, caches.size() * sizeof(block_proc_cache));
+  auto put = [](block_proc_cache &c, int slot, uint32_t tgid, uint32_t dev, const char *comm, uint64_t total_ns,
+                uint64_t count, uint64_t bytes) {
+    auto &e = c.entries[slot];
+    e.key = {tgid, dev};
+    e.stats.total_ns = total_ns;
+    e.stats.count = count;
+    e.stats.bytes = bytes;
+    std::strncpy(e.stats.comm, comm, sizeof e.stats.comm);
+  };
+  put(caches[0], 3, 100, kLoop0, "fio", 700, 2, 8192);      // a row proc_stats has: added to it
+  put(caches[1], 9, 100, kLoop0, "fio", 300, 1, 4096);      // the same key on another CPU
+  put(caches[1], 10, 100, kSda, "fio", 50, 1, 512);         // same process, another device: its own row
+  put(caches[0], 20, 200, kSda, "dd", 9000, 3, 3 << 20);    // never written back yet: a new row
+  put(caches[0], 21, 300, kSda, "stale", 0, 0, 0);          // count 0: an empty slot, whatever it holds
+  add_cached_processes(rows, caches);
+
+  REQUIRE(rows.size() == 3);
+  auto row = [&](uint32_t tgid, uint32_t dev) -> const ProcessDeviceTotals & {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const auto &r) { return r.tgid == tgid && r.dev == dev; });
+    REQUIRE(it != rows.end());
+    return *it;
+  };
+  CHECK(row(100, kLoop0).total_ns == 6000);
+  CHECK(row(100, kLoop0).count == 13);
+  CHECK(row(100, kLoop0).bytes == 40960 + 8192 + 4096);
+  CHECK(row(100, kSda).count == 1);
+  CHECK(row(100, kSda).comm == "fio");
+  CHECK(row(200, kSda).comm == "dd");
+  CHECK(row(200, kSda).total_ns == 9000);
+  CHECK(row(200, kSda).bytes == (3u << 20));
 }
 
 TEST_CASE("block outliers keep who, where and how slow", "[block]") {

@@ -16,6 +16,8 @@ static_assert(offsetof(block_stats, queue_latency) == 16 + sizeof(triage_log2_hi
 static_assert(offsetof(block_stats, size) == 16 + 2 * sizeof(triage_log2_hist));
 static_assert(sizeof(block_proc_key) == 8);
 static_assert(sizeof(block_proc_stats) == 40 && offsetof(block_proc_stats, comm) == 24);
+static_assert(sizeof(block_proc_cache_entry) == 48 && offsetof(block_proc_cache_entry, stats) == 8);
+static_assert(sizeof(block_proc_cache) == 48 * BLOCK_PROC_CACHE_SLOTS);
 static_assert(sizeof(block_cpu_counters) == 8 * 10);
 static_assert(offsetof(block_cpu_counters, events_lost) == 8 * 9);
 static_assert(sizeof(block_event) == 72);

@@ -42,6 +42,24 @@ void OpTotals::merge(const block_stats &k) {
   size_bytes.merge(k.size);
 }
 
+void add_cached_processes(std::vector<ProcessDeviceTotals> &processes, const std::vector<block_proc_cache> &caches) {
+  std::map<std::pair<uint32_t, uint32_t>, size_t> row_of;
+  for (size_t i = 0; i < processes.size(); i++) row_of.emplace(std::pair{processes[i].tgid, processes[i].dev}, i);
+  for (const auto &cache : caches) {
+    for (const auto &e : cache.entries) {
+      if (e.stats.count == 0) continue;
+      auto [it, added] = row_of.try_emplace(std::pair{e.key.tgid, e.key.dev}, processes.size());
+      if (added)
+        processes.push_back({e.key.tgid, e.key.dev, std::string(e.stats.comm, strnlen(e.stats.comm, sizeof e.stats.comm)),
+                             0, 0, 0});
+      ProcessDeviceTotals &row = processes[it->second];
+      row.total_ns += e.stats.total_ns;
+      row.count += e.stats.count;
+      row.bytes += e.stats.bytes;
+    }
+  }
+}
+
 void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWriter &out) {
   double dt_s = now_ns > last_t_ns_ ? static_cast<double>(now_ns - last_t_ns_) / 1e9 : 0;
   bool timeline_row = dt_s >= kMinIntervalS;

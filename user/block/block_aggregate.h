@@ -44,6 +44,10 @@ struct ProcessDeviceTotals {
   uint64_t bytes = 0;
 };
 
+// Adds what the kernel's per-CPU write-back caches (struct block_proc_cache, one per CPU) hold
+// to the rows read from proc_stats, by (tgid, dev): a key in both is one row.
+void add_cached_processes(std::vector<ProcessDeviceTotals> &processes, const std::vector<block_proc_cache> &caches);
+
 struct SampleInput {
   std::vector<DeviceTotals> devices;             // cumulative since attach
   std::vector<ProcessDeviceTotals> processes;    // cumulative since attach

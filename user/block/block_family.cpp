@@ -139,6 +139,9 @@ class BlockFamily final : public Family {
           input.processes.push_back({k.tgid, k.dev, std::string(s.comm, strnlen(s.comm, sizeof s.comm)), s.total_ns,
                                      s.count, s.bytes});
         });
+    // After proc_stats (see struct block_proc_cache): a write-back between the reads shows late, not twice.
+    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_))
+      add_cached_processes(input.processes, proc_caches_);
     sampler_.sample(now_ns, input, out);
   }
 
@@ -234,6 +237,7 @@ class BlockFamily final : public Family {
   bool issue_attached_ = false, complete_attached_ = false;
   block_cpu_counters last_counters_{};
   std::vector<block_event> pending_;
+  std::vector<block_proc_cache> proc_caches_;  // one per CPU, kept between samples (3 KiB each)
   uint64_t delivered_ = 0;
   std::unordered_map<uint32_t, std::string> names_;
   BlockSampler sampler_;
