@@ -3,8 +3,8 @@
  *
  * A request is followed through three tracepoints, keyed by its `struct request *` address in a
  * set-associative table with a bounded hash behind it: block_rq_insert (into the I/O scheduler:
- * remember the submitter and the time), block_rq_issue (to the driver: the submitter when there was no insert, since blk-mq often
- * issues directly) and block_rq_complete (latency issue -> complete into the per-CPU histograms,
+ * remember the submitter and the time), block_rq_issue (to the driver: the submitter when there
+ * was no insert, since blk-mq often issues directly) and block_rq_complete (latency issue -> complete into the per-CPU histograms,
  * totals per process, outliers through the ring buffer).
  *
  * rq->io_start_time_ns is not used: the kernel only sets it while blk stats are on (a cgroup io
@@ -222,9 +222,10 @@ static __always_inline struct request_set *request_set_of(__u64 addr)
 
 /* The state of a request in flight, from its set or (after an overflow) the hash; NULL if not
  * followed. *slot: its way in the set (NULL if from the hash); *free_way: a free way of the set. */
-static __always_inline struct request_state *request_find(struct request_set *set, __u64 rq,
-							  struct request_slot **slot, struct request_slot **free_way)
+static __always_inline struct request_state *request_find(__u64 rq, struct request_slot **slot,
+							  struct request_slot **free_way)
 {
+	struct request_set *set = request_set_of(rq);
 	int found = -1, free = -1;
 
 	*slot = NULL;
@@ -289,7 +290,7 @@ static __always_inline void on_insert(struct request *rq, bool btf)
 	if (!c)
 		return;
 	c->inserts++;
-	st = request_find(request_set_of(key), key, &slot, &free_way);
+	st = request_find(key, &slot, &free_way);
 	if (st && st->issue_ns) {
 		/* Issued before and inserted again: a requeue. The request keeps its submitter (the
 		 * requeue runs in a kworker) and its submit time; only the dispatch starts over. */
@@ -313,7 +314,7 @@ static __always_inline void on_issue(struct request *rq, bool btf)
 	if (!c)
 		return;
 	c->issues++;
-	st = request_find(request_set_of(key), key, &slot, &free_way);
+	st = request_find(key, &slot, &free_way);
 	if (st && st->insert_ns && !st->issue_ns) {
 		st->issue_ns = now;
 		return;
@@ -437,7 +438,7 @@ static __always_inline void on_complete(struct request *rq, __u32 error, __u32 n
 
 	if (!c)
 		return;
-	st = request_find(request_set_of(key), key, &slot, &free_way);
+	st = request_find(key, &slot, &free_way);
 	/* A completion whose issue we did not see has no latency: it was in flight when we
 	 * attached, or it is the original of a flush the kernel served with its own flush request. */
 	if (!st || !st->issue_ns) {
