@@ -236,7 +236,8 @@ TEST_CASE("block: loop device counts match diskstats, p50 matches biolatency, D 
   for (const auto &p : block["top_processes"]) submitter |= p["pid"] == worker_pid && p["comm"] == "blkdirect";
   CHECK(submitter);
   // Each of its requests is in its row, also those the kernel's per-CPU write-back caches still
-  // held when the window ended (block.h, struct block_proc_cache).
+  // held when the window ended (block.h, struct block_proc_cache); short only by what the device
+  // counts above may be short by.
   unsigned long long worker_count = 0;
   for (const auto &p : block["top_processes"])
     if (p["pid"] == worker_pid)
@@ -244,7 +245,7 @@ TEST_CASE("block: loop device counts match diskstats, p50 matches biolatency, D 
         if (d["dev"] == loop.dev()) worker_count = d["count"];
   std::printf("block live: the worker's requests on %s: %llu (it submitted %d)\n", loop.name().c_str(), worker_count,
               2 * kRequestsEach);
-  CHECK(worker_count + misses >= 2ULL * kRequestsEach);
+  CHECK(within_allowed(worker_count, 2ULL * kRequestsEach));
   CHECK(worker_count <= reads + writes);
   bool tied = false;
   for (const auto &t : block["dstate_devices"])
