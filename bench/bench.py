@@ -176,7 +176,8 @@ def nothing():
     yield
 
 
-FLOOR_ROWS = {"pipe": "floor (runqlat-like minimum)", "churn": "floor (tcplife-like minimum)"}
+FLOOR_ROWS = {"pipe": "floor (runqlat-like minimum)", "fio": "floor (biolatency-like minimum)",
+              "churn": "floor (tcplife-like minimum)"}
 
 
 def tracers_for(workload):
@@ -193,6 +194,11 @@ def tracers_for(workload):
         # The least a run-queue latency tracer costs on the same hooks (bench/floor/floor.bpf.c):
         # the target for triage's sched family is within 1.2x of this row's cost.
         tracers[FLOOR_ROWS[workload]] = lambda w: classic([[FLOOR]])
+    if workload == "fio":
+        # The least an I/O latency tracer costs on triage's issue and completion hooks, and below
+        # it what the hooks cost with programs that only count.
+        tracers[FLOOR_ROWS[workload]] = lambda w: classic([[FLOOR, "--block"]])
+        tracers["hooks only (a counter per completion)"] = lambda w: classic([[FLOOR, "--block", "--empty"]])
     if workload == "churn":
         # The least a connection latency and lifetime tracer costs on triage's tcp hook.
         tracers[FLOOR_ROWS[workload]] = lambda w: classic([[FLOOR, "--tcp"]])

@@ -1,11 +1,12 @@
-// The benchmark's floor tracers (see floor.bpf.c): attaches the sched floor (or with --tcp the
-// tcp one), waits for SIGINT, SIGTERM or -d SECONDS, then prints how many run-queue waits (or
-// connections closed) it counted, so a run that measured nothing shows.
+// The benchmark's floor tracers (see floor.bpf.c): attaches the sched floor (or with --tcp or
+// --block that family's), waits for SIGINT, SIGTERM or -d SECONDS, then prints how many run-queue
+// waits, connections closed or I/O completions it counted, so a run that measured nothing shows.
 //
-//     bench_floor [--tcp [--state-lookups]] [-d SECONDS]
+//     bench_floor [--tcp [--state-lookups] | --block [--empty]] [-d SECONDS]
 //
 // --state-lookups also times a lookup of the socket's entry at every new state and prints the
 // ns per lookup by state: a probe of where per-socket state costs, not a benchmark row.
+// --empty runs programs that only count on the block hooks: the cost of the hooks themselves.
 #include <signal.h>
 
 #include <cerrno>
@@ -31,7 +32,8 @@ namespace {
 using FloorSkeleton = triage::UniqueSkeleton<floor_bpf, floor_bpf__destroy>;
 
 int usage(const char *why) {
-  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [--tcp [--state-lookups]] [-d SECONDS]\n", why);
+  std::fprintf(stderr, "bench_floor: %s\nusage: bench_floor [--tcp [--state-lookups] | --block [--empty]] [-d SECONDS]\n",
+               why);
   return 2;
 }
 
@@ -48,6 +50,20 @@ unsigned long long connections_closed(const floor_bpf *skel) {
   unsigned long long count = 0;
   if (triage::read_percpu(bpf_map__fd(skel->maps.tcp_hist), 0, per_cpu))
     for (const auto &h : per_cpu) count += h.lifetime_us.count;
+  return count;
+}
+
+unsigned long long completions_counted(const floor_bpf *skel, bool hooks_only) {
+  unsigned long long count = 0;
+  if (hooks_only) {
+    std::vector<uint64_t> per_cpu;
+    if (triage::read_percpu(bpf_map__fd(skel->maps.block_hook_runs), 0, per_cpu))
+      for (uint64_t runs : per_cpu) count += runs;
+    return count;
+  }
+  std::vector<triage_log2_hist> per_cpu;
+  if (triage::read_percpu(bpf_map__fd(skel->maps.block_hist), 0, per_cpu))
+    for (const auto &h : per_cpu) count += h.count;
   return count;
 }
 
@@ -75,13 +91,17 @@ void print_lookup_costs(const floor_bpf *skel) {
 
 int main(int argc, char **argv) {
   double seconds = 0;  // 0: until a signal
-  bool tcp = false, state_lookups = false;
+  bool tcp = false, state_lookups = false, block = false, hooks_only = false;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
     if (arg == "--tcp") {
       tcp = true;
     } else if (arg == "--state-lookups") {
       state_lookups = true;
+    } else if (arg == "--block") {
+      block = true;
+    } else if (arg == "--empty") {
+      hooks_only = true;
     } else if (arg == "-d" && i + 1 < argc) {
       char *end = nullptr;
       seconds = std::strtod(argv[++i], &end);
@@ -104,11 +124,17 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (state_lookups && !tcp) return usage("--state-lookups needs --tcp");
+  if (hooks_only && !block) return usage("--empty needs --block");
+  if (tcp && block) return usage("--tcp and --block are two different floors: pick one");
   skel->rodata->time_state_lookups = state_lookups;
-  std::vector<bpf_program *> sched = {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new, skel->progs.floor_switch};
-  std::vector<bpf_program *> chosen = tcp ? std::vector<bpf_program *>{skel->progs.floor_tcp_state} : sched;
-  for (bpf_program *prog : sched) bpf_program__set_autoload(prog, !tcp);
-  bpf_program__set_autoload(skel->progs.floor_tcp_state, tcp);
+  skel->rodata->block_hooks_only = hooks_only;
+  const std::vector<bpf_program *> sched = {skel->progs.floor_wakeup, skel->progs.floor_wakeup_new,
+                                            skel->progs.floor_switch};
+  const std::vector<bpf_program *> tcp_progs = {skel->progs.floor_tcp_state};
+  const std::vector<bpf_program *> block_progs = {skel->progs.floor_block_issue, skel->progs.floor_block_complete};
+  const std::vector<bpf_program *> &chosen = tcp ? tcp_progs : block ? block_progs : sched;
+  for (const auto *family : {&sched, &tcp_progs, &block_progs})
+    for (bpf_program *prog : *family) bpf_program__set_autoload(prog, family == &chosen);
   if (int err = floor_bpf__load(skel.get())) {
     std::fprintf(stderr, "bench_floor: cannot load the BPF object: %s\n", std::strerror(-err));
     return 1;
@@ -131,6 +157,8 @@ int main(int argc, char **argv) {
 
   if (tcp)
     std::printf("%llu connections closed\n", connections_closed(skel.get()));
+  else if (block)
+    std::printf("%llu I/O completions\n", completions_counted(skel.get(), hooks_only));
   else
     std::printf("%llu run-queue waits\n", waits_counted(skel.get()));
   if (state_lookups) print_lookup_costs(skel.get());

@@ -2,7 +2,8 @@
 /* The benchmark's floors. sched: the least a run-queue latency tracer can do on the same hooks that
  * triage's sched family uses. A wakeup (or a preemption) stamps the task, its switch-in turns the
  * stamp into one per-CPU log2 histogram entry. No per-process totals, no load integral, no D
- * state, no filter, no ring buffer: whatever triage costs above this buys those. */
+ * state, no filter, no ring buffer: whatever triage costs above this buys those. The tcp and
+ * block floors below do the same for connection lifetimes and I/O latency. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -159,5 +160,74 @@ int BPF_PROG(floor_tcp_state, const struct sock *sk, int oldstate, int newstate)
 	if (h)
 		hist_add(&h->lifetime_us, (now - *start) / 1000);
 	bpf_map_delete_elem(&conn_start, &key);
+	return 0;
+}
+
+/* ---- block ---- */
+
+/* The least an I/O latency tracer does on triage's block hooks: the issue stamps the request in a
+ * hash keyed by its address, the completion turns the stamp into one per-CPU log2 histogram entry
+ * and frees it. One histogram for all devices and operations, no queue time, no sizes, no
+ * per-process totals, no outliers. Kernels since 5.11 (block_rq_issue without the queue argument).
+ *
+ * bench_floor --block --empty attaches empty programs on the same two hooks instead: what merely
+ * running a BPF program at each request costs, below which no tracer on these hooks can go. */
+const volatile bool block_hooks_only = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);   /* the struct request pointer */
+	__type(value, __u64); /* issue time */
+} issued_at SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct triage_log2_hist); /* issue -> complete in us */
+} block_hist SEC(".maps");
+
+/* With --empty: the completions seen, so a run that measured nothing shows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} block_hook_runs SEC(".maps");
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(floor_block_issue, struct request *rq)
+{
+	__u64 key = (__u64)rq, now;
+
+	if (block_hooks_only)
+		return 0;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&issued_at, &key, &now, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(floor_block_complete, struct request *rq, int error, unsigned int nr_bytes)
+{
+	struct triage_log2_hist *h;
+	__u64 key = (__u64)rq, *issued;
+	__u32 zero = 0;
+
+	if (block_hooks_only) {
+		__u64 *runs = bpf_map_lookup_elem(&block_hook_runs, &zero);
+
+		if (runs)
+			(*runs)++;
+		return 0;
+	}
+	issued = bpf_map_lookup_elem(&issued_at, &key);
+	if (!issued)
+		return 0;
+	h = bpf_map_lookup_elem(&block_hist, &zero);
+	if (h)
+		hist_add(h, (bpf_ktime_get_ns() - *issued) / 1000);
+	bpf_map_delete_elem(&issued_at, &key);
 	return 0;
 }
