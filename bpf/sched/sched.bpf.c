@@ -85,6 +85,13 @@ struct {
 	__type(value, struct sched_proc_stats);
 } proc_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_proc_cache);
+} proc_cache SEC(".maps");
+
 #define SCHED_RING_BYTES (4 << 20) /* ~50k records: rides out a consumer that waits 250 ms for a CPU at 200k events/s */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -164,28 +171,73 @@ static __always_inline void open_span(struct sched_cpu_acc *acc, struct task_sch
 	st->since_ns = now;
 }
 
-static __always_inline void account_process(struct task_struct *task, __u32 kind, __u64 wait_ns,
-					    struct sched_cpu_acc *acc, bool by_pid)
+/* Adds a process's waits (one wait, or a cache entry written back) to its proc_stats row. */
+static __always_inline void proc_stats_add(__u32 tgid, struct sched_proc_stats *add,
+					   struct sched_cpu_acc *acc)
 {
-	__u32 tgid = TASK_FIELD(by_pid, task, tgid);
 	struct sched_proc_stats *ps = bpf_map_lookup_elem(&proc_stats, &tgid);
+	int kind;
 
 	if (!ps) {
-		struct sched_proc_stats fresh = {};
-		BPF_CORE_READ_STR_INTO(&fresh.comm, task, group_leader, comm);
-		if (bpf_map_update_elem(&proc_stats, &tgid, &fresh, BPF_NOEXIST) == -E2BIG) {
+		long err = bpf_map_update_elem(&proc_stats, &tgid, add, BPF_NOEXIST);
+
+		if (!err)
+			return;
+		if (err == -E2BIG) {
 			acc->proc_map_full++;
 			return;
 		}
-		ps = bpf_map_lookup_elem(&proc_stats, &tgid);
+		ps = bpf_map_lookup_elem(&proc_stats, &tgid); /* another CPU created it meanwhile */
 		if (!ps)
 			return;
 	}
+	for (kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
+		if (!add->count[kind])
+			continue;
+		__sync_fetch_and_add(&ps->total_ns[kind], add->total_ns[kind]);
+		__sync_fetch_and_add(&ps->count[kind], add->count[kind]);
+		if (add->max_ns[kind] > ps->max_ns[kind])
+			ps->max_ns[kind] = add->max_ns[kind]; /* a lost race only under-reports the max by one wait */
+	}
+}
+
+/* One finished wait for its process, through this CPU's write-back cache (sched.h). */
+static __always_inline void account_process(struct task_struct *task, __u32 kind, __u64 wait_ns,
+					    struct sched_cpu_acc *acc, bool by_pid)
+{
+	__u32 tgid = TASK_FIELD(by_pid, task, tgid), zero = 0, i = tgid;
+	struct sched_proc_cache_entry *e;
+	struct sched_proc_cache *cache;
+
 	kind &= SCHED_WAIT_KINDS - 1;
-	__sync_fetch_and_add(&ps->total_ns[kind], wait_ns);
-	__sync_fetch_and_add(&ps->count[kind], 1);
-	if (wait_ns > ps->max_ns[kind])
-		ps->max_ns[kind] = wait_ns; /* a lost race only under-reports the max by one wait */
+	cache = bpf_map_lookup_elem(&proc_cache, &zero);
+	if (!cache) {
+		struct sched_proc_stats one = {};
+
+		one.total_ns[kind] = wait_ns;
+		one.count[kind] = 1;
+		one.max_ns[kind] = wait_ns;
+		BPF_CORE_READ_STR_INTO(&one.comm, task, group_leader, comm);
+		proc_stats_add(tgid, &one, acc);
+		return;
+	}
+	/* The bound restated as a mask the verifier keeps (as in hist_add). */
+	asm volatile("" : "+r"(i));
+	e = &cache->entries[i & (SCHED_PROC_CACHE_SLOTS - 1)];
+	if (e->used && e->tgid != tgid) {
+		proc_stats_add(e->tgid, &e->stats, acc);
+		e->used = 0;
+	}
+	if (!e->used) {
+		__builtin_memset(&e->stats, 0, sizeof(e->stats));
+		BPF_CORE_READ_STR_INTO(&e->stats.comm, task, group_leader, comm);
+		e->tgid = tgid;
+		e->used = 1;
+	}
+	e->stats.total_ns[kind] += wait_ns;
+	e->stats.count[kind]++;
+	if (wait_ns > e->stats.max_ns[kind])
+		e->stats.max_ns[kind] = wait_ns;
 }
 
 static __always_inline void emit_outlier(struct task_struct *task, __u32 kind, __u64 wait_ns,

@@ -14,6 +14,7 @@ static_assert(offsetof(sched_cpu_acc, closed_ns) == 8 * 2 * SCHED_WAIT_KINDS);
 static_assert(offsetof(sched_cpu_acc, proc_map_full) == 8 * (3 * SCHED_WAIT_KINDS + 6));
 static_assert(sizeof(sched_hists) == SCHED_WAIT_KINDS * sizeof(triage_log2_hist));
 static_assert(sizeof(sched_proc_stats) == 8 * 3 * SCHED_WAIT_KINDS + 16);
+static_assert(sizeof(sched_proc_cache) == SCHED_PROC_CACHE_SLOTS * (8 + sizeof(sched_proc_stats)));
 static_assert(sizeof(sched_event) == 72);
 static_assert(offsetof(sched_event, end_ns) == 0);
 static_assert(offsetof(sched_event, comm) == 40 && offsetof(sched_event, waker_comm) == 56);

@@ -26,6 +26,7 @@
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
 #include "sched/sched_load.h"
+#include "sched/sched_processes.h"
 
 namespace triage::sched {
 namespace {
@@ -293,13 +294,12 @@ class SchedFamily final : public Family {
   }
 
   void sample_processes(RecordingWriter &out) {
-    struct Row {
-      uint32_t tgid;
-      sched_proc_stats stats;
-    };
+    using Row = ProcessWaits;
     std::vector<Row> rows;
     for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
                                                [&](uint32_t tgid, const sched_proc_stats &s) { rows.push_back({tgid, s}); });
+    // After proc_stats (see struct sched_proc_cache): a write-back between the reads shows late, not twice.
+    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_)) add_cached_processes(rows, proc_caches_);
     auto d_total = [](const sched_proc_stats &s) {
       return s.total_ns[SCHED_WAIT_D_IO] + s.total_ns[SCHED_WAIT_D_MEM] + s.total_ns[SCHED_WAIT_D_OTHER];
     };
@@ -366,6 +366,7 @@ class SchedFamily final : public Family {
   LoadIntegrals last_integrals_;
   std::vector<CpuTimes> last_cpu_times_;
   std::array<Log2Histogram, SCHED_WAIT_KINDS> last_hists_{};
+  std::vector<sched_proc_cache> proc_caches_;  // one per CPU, kept between samples (7.5 KiB each)
   EventBatch events_{"sched", kSchedEventLayout, sizeof(sched_event)};
   struct ProcessIdentity {
     std::string comm, cgroup;
