@@ -32,7 +32,7 @@ FLOOR = os.path.join(BUILD, "bench", "bench_floor")
 PIPE_MIN_S = 3.0
 
 
-def pipe(_ctx):
+def pipe(ctx):
     # One `-l 200000` run lasts ~0.4 s here, and single runs spread 1.91-2.19 us/op untraced (one
     # tick, one triage sample more or less); runs of ~3 s spread 1.96-2.07. So the run is repeated
     # until PIPE_MIN_S have passed (the issue's 3-10 s per workload), and every run has the same
@@ -43,6 +43,7 @@ def pipe(_ctx):
         out = subprocess.run(["taskset", "-c", "0", "perf", "bench", "sched", "pipe", "-l", "200000"],
                              check=True, capture_output=True, text=True).stdout
         per_run.append(float(re.search(r"([\d.]+)\s+usecs/op", out).group(1)))
+    ctx["ops"] = 200000 * len(per_run)
     return sum(per_run) / len(per_run)
 
 
@@ -50,10 +51,12 @@ def fio(ctx):
     out = subprocess.run(["fio", "--name=randread", f"--filename={ctx['loop']}", "--direct=1", "--rw=randread",
                           "--bs=4k", "--ioengine=psync", "--runtime=5", "--time_based", "--output-format=json"],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["jobs"][0]["read"]["iops"]
+    read = json.loads(out)["jobs"][0]["read"]
+    ctx["ops"] = read["total_ios"]
+    return read["iops"]
 
 
-def churn(_ctx):
+def churn(ctx):
     # A fresh network namespace per run: each run leaves ~40k sockets in TIME_WAIT for 60 s, and in
     # a shared namespace they piled up round after round (port reuse, tw bucket limits), so later
     # rounds ran slower whatever the tracer. The tracepoints see every namespace alike.
@@ -65,10 +68,12 @@ def churn(_ctx):
                              capture_output=True, text=True).stdout
     finally:
         subprocess.run(["ip", "netns", "delete", ns])
+    ctx["ops"] = float(out.split()[0]) * 5  # connections in the 5 s run
     return float(out.split()[0])
 
 
 def stream(ctx):
+    ctx["ops"] = None  # bytes, not operations a tracer runs at
     out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(ctx["iperf_port"]), "-t", "5", "-J"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
@@ -216,6 +221,57 @@ def tracers_for(workload):
     return tracers
 
 
+# ---- per-program cost of every single-purpose tracer, from bpf_stats ----
+
+def bpf_programs():
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], check=True, capture_output=True, text=True).stdout
+    return {p["id"]: p for p in json.loads(out)}
+
+
+@contextlib.contextmanager
+def bpf_stats_enabled():
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write("1")
+    try:
+        yield
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+
+
+def program_costs(make, fn, ctx, work):
+    """One more run of the workload under one tracer, with bpf_stats on (it perturbs timing, so it
+    is not one of the compared rounds): the run count and run time of each program that the tracer
+    loaded, over the workload only, and the operations the workload did meanwhile."""
+    with bpf_stats_enabled():
+        before = bpf_programs()
+        with make(work):
+            attached = bpf_programs()
+            ctx["ops"] = None
+            fn(ctx)
+            done = bpf_programs()
+    programs = []
+    for prog_id, p in sorted(done.items()):
+        if prog_id in before or prog_id not in attached:
+            continue
+        runs = p.get("run_cnt", 0) - attached[prog_id].get("run_cnt", 0)
+        ns = p.get("run_time_ns", 0) - attached[prog_id].get("run_time_ns", 0)
+        if runs:
+            programs.append({"program": p.get("name", str(prog_id)), "run_cnt": runs, "run_time_ns": ns,
+                             "ns_per_run": ns / runs})
+    total_ns = sum(p["run_time_ns"] for p in programs)
+    return {"programs": programs, "ops": ctx["ops"],
+            "ns_per_op": total_ns / ctx["ops"] if ctx["ops"] else None}
+
+
+def untraced_op_ns(workload, value):
+    """One operation's time without a tracer, from the none row's median."""
+    return value * 1000 if workload == "pipe" else 1e9 / value
+
+
 # ---- setup of shared resources ----
 
 @contextlib.contextmanager
@@ -359,13 +415,22 @@ def main():
                 rows[name] = {"median": statistics.median(vs), "ratio_median": statistics.median(ratios),
                               "ratio_min": min(ratios), "ratio_max": max(ratios),
                               "cost_pct_median": statistics.median(cost), "values": vs}
-            # One extra run with bpf_stats on for triage's per-program cost (it perturbs timing,
-            # so it is not one of the compared rounds).
+            # Per-program cost of each tracer that does one family's job (the combinations add
+            # nothing new). triage's run also checks its own overhead report and attach time.
             cost = {}
-            with triage(family, work, measure=True, result=cost):
-                fn(ctx)
+            programs = {}
+            for name, make in tracers.items():
+                if name in ("none", "triage (all families)", "runqlat+biolatency+tcpstates"):
+                    continue
+                if name.startswith("triage"):
+                    make = lambda work_: triage(family, work_, measure=True, result=cost)  # noqa: E731
+                programs[name] = program_costs(make, fn, ctx, work)
+            none_op_ns = untraced_op_ns(w, rows["none"]["median"]) if ctx.get("ops") is not None else None
+            for p in programs.values():
+                p["pct_of_untraced_op"] = (100 * p["ns_per_op"] / none_op_ns
+                                           if p["ns_per_op"] is not None and none_op_ns else None)
             results["workloads"][w] = {"unit": unit, "higher_is_better": higher, "tracers": rows,
-                                       "programs": cost["overhead"].get("programs", []),
+                                       "programs": programs, "triage_overhead": cost.get("overhead"),
                                        "attach_s": cost.get("attach_s"), "startup_s": cost.get("startup_s")}
         if not a.no_userspace:
             consumer = consumer_throughput(work, ctx)
@@ -404,10 +469,20 @@ def main():
         attach = f"{r['attach_s'] * 1000:.0f} ms" if r.get("attach_s") is not None else "(unknown)"
         startup = f"{r['startup_s'] * 1000:.0f} ms" if r.get("startup_s") is not None else "(unknown)"
         md.append(f"\nWith bpf_stats on: triage attached its probes in {attach}, {startup} from exec to recording. "
-                  f"Per-program cost:\n")
-        md.append("| program | runs | ns/run |\n|---|---|---|")
-        for p in r["programs"]:
-            md.append(f"| {p['program']} | {p['run_cnt']} | {p['ns_per_run']:.0f} |")
+                  f"Per-program cost, one more run per tracer (BPF time per op = the tracer's program time "
+                  f"over the workload's operations; where the workload is one chain of work, as pipe on one CPU "
+                  f"and fio's one synchronous job are, that much of each op's time is spent in the programs, and "
+                  f"the measured cost adds the hooks' dispatch and cache effects):\n")
+        md.append("| tracer | program | runs | ns/run | BPF time per op |\n|---|---|---|---|---|")
+        for tracer, c in r["programs"].items():
+            per_op = ""
+            if c.get("ns_per_op") is not None:
+                per_op = f"{c['ns_per_op']:.0f} ns"
+                if c.get("pct_of_untraced_op") is not None:
+                    per_op += f" = {c['pct_of_untraced_op']:.1f}% of an untraced op"
+            for i, p in enumerate(c["programs"]):
+                md.append(f"| {tracer if i == 0 else ''} | {p['program']} | {p['run_cnt']} | {p['ns_per_run']:.0f} | "
+                          f"{per_op if i == 0 else ''} |")
     u = results.get("userspace")
     if u:
         md.append("\n## Userspace\n")
