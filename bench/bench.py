@@ -192,6 +192,8 @@ def nothing():
     yield
 
 
+SETTLE_S = 1.0
+
 FLOOR_ROWS = {"pipe": "floor (runqlat-like minimum)", "fio": "floor (biolatency-like minimum)",
               "churn": "floor (tcplife-like minimum)"}
 
@@ -401,9 +403,15 @@ def main():
             fn, unit, higher, family, _ = WORKLOADS[w]
             tracers = tracers_for(w)
             values = {name: [] for name in tracers}
+            names = list(tracers)
             for r in range(a.rounds):
-                for name, make in tracers.items():
-                    with make(work):
+                # Each round starts one tracer further on, and every run waits SETTLE_S after the
+                # last one's tracer is gone: the kernel frees a tracer's programs and maps in
+                # workers after it exits, and in a fixed order the same row would always be measured
+                # in the same predecessor's aftermath.
+                for name in names[r % len(names):] + names[:r % len(names)]:
+                    time.sleep(SETTLE_S)
+                    with tracers[name](work):
                         values[name].append(fn(ctx))
                 print(f"{w} round {r + 1}: " + "  ".join(f"{n} {v[-1]:.3f}" for n, v in values.items()), flush=True)
             base = values["none"]
