@@ -270,7 +270,9 @@ def program_costs(make, fn, ctx, work):
 
 
 def untraced_op_ns(workload, value):
-    """One operation's time without a tracer, from the none row's median."""
+    """One operation's time without a tracer, from the none row's median (None: no operations)."""
+    if workload == "stream":
+        return None
     return value * 1000 if workload == "pipe" else 1e9 / value
 
 
@@ -433,7 +435,7 @@ def main():
                 if name.startswith("triage"):
                     make = lambda work_: triage(family, work_, measure=True, result=cost)  # noqa: E731
                 programs[name] = program_costs(make, fn, ctx, work)
-            none_op_ns = untraced_op_ns(w, rows["none"]["median"]) if ctx.get("ops") is not None else None
+            none_op_ns = untraced_op_ns(w, rows["none"]["median"])
             for p in programs.values():
                 p["pct_of_untraced_op"] = (100 * p["ns_per_op"] / none_op_ns
                                            if p["ns_per_op"] is not None and none_op_ns else None)
