@@ -45,8 +45,11 @@ TEST_CASE("overload: a fork storm beyond the per-process map is counted as dropp
   INFO(dropped.dump());
   uint64_t proc_map_full = dropped["proc_map_full"];
   std::printf("fork storm: %d processes, proc_map_full %llu\n", forked, static_cast<unsigned long long>(proc_map_full));
-  // At least the processes beyond the map's 16384 rows found it full once each.
-  CHECK(proc_map_full >= static_cast<uint64_t>(forked - 16384));
+  // The processes beyond the map's 16384 rows found it full once each, except those whose waits
+  // still sit in a CPU's write-back cache (struct sched_proc_cache: 64 rows per CPU), which never
+  // reached the map.
+  const uint64_t cached_at_most = 64 * static_cast<uint64_t>(::sysconf(_SC_NPROCESSORS_CONF));
+  CHECK(proc_map_full + cached_at_most >= static_cast<uint64_t>(forked - 16384));
   CHECK(report["sched"]["dropped_processes"] == proc_map_full);
   CHECK(rec.stdout_text().find("map full, not tracked: proc_map_full") != std::string::npos);
 }
