@@ -4,8 +4,8 @@
  * A request is followed through three tracepoints, keyed by its `struct request *` address in a
  * set-associative table with a bounded hash behind it: block_rq_insert (into the I/O scheduler:
  * remember the submitter and the time), block_rq_issue (to the driver: the submitter when there
- * was no insert, since blk-mq often issues directly) and block_rq_complete (latency issue -> complete into the per-CPU histograms,
- * totals per process, outliers through the ring buffer).
+ * was no insert, since blk-mq often issues directly) and block_rq_complete (latency issue ->
+ * complete into the per-CPU histograms, totals per process, outliers through the ring buffer).
  *
  * rq->io_start_time_ns is not used: the kernel only sets it while blk stats are on (a cgroup io
  * controller, wbt, iostats...), so it would silently read 0 on other machines.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fault_support.h"
+#include "sched/sched_abi.h"
 
 TEST_CASE("overload: a fork storm beyond the per-process map is counted as dropped") {
   live::TempDir dir;
@@ -46,9 +47,8 @@ TEST_CASE("overload: a fork storm beyond the per-process map is counted as dropp
   uint64_t proc_map_full = dropped["proc_map_full"];
   std::printf("fork storm: %d processes, proc_map_full %llu\n", forked, static_cast<unsigned long long>(proc_map_full));
   // The processes beyond the map's 16384 rows found it full once each, except those whose waits
-  // still sit in a CPU's write-back cache (struct sched_proc_cache: 64 rows per CPU), which never
-  // reached the map.
-  const uint64_t cached_at_most = 64 * static_cast<uint64_t>(::sysconf(_SC_NPROCESSORS_CONF));
+  // still sit in a CPU's write-back cache (struct sched_proc_cache), which never reached the map.
+  const uint64_t cached_at_most = SCHED_PROC_CACHE_SLOTS * static_cast<uint64_t>(::sysconf(_SC_NPROCESSORS_CONF));
   CHECK(proc_map_full + cached_at_most >= static_cast<uint64_t>(forked - 16384));
   CHECK(report["sched"]["dropped_processes"] == proc_map_full);
   CHECK(rec.stdout_text().find("map full, not tracked: proc_map_full") != std::string::npos);
