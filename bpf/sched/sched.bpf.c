@@ -46,7 +46,7 @@ struct task_sched_state {
 	__u8 kind;      /* enum sched_wait_kind of the open span */
 	__u8 verdict;   /* filter: 0 not decided, 1 traced, 2 filtered out */
 	__u8 has_run_delay_out;
-	__u8 pad[4];
+	__u32 owner_cpu; /* where the open span was opened: its load belongs to that CPU */
 };
 
 struct {
@@ -70,6 +70,31 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sched_cpu_acc);
 } cpu_acc SEC(".maps");
+
+/* Indexed by CPU; the loader sizes it to the possible CPUs (struct sched_cpu_running). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_cpu_running);
+} cpu_running SEC(".maps");
+
+/* se.sum_exec_runtime of every thread at attach, by tid, written once by the seeding pass: the
+ * baseline for per-thread CPU time in the window (threads born later start from 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} thread_exec_at_start SEC(".maps");
+
+/* Indexed by owner CPU; the loader sizes it to the possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_span_transfer);
+} span_transfers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -101,6 +126,11 @@ struct {
 /* Kernels before 5.14 named the state field `state`. */
 struct task_struct___pre514 {
 	volatile long state;
+} __attribute__((preserve_access_index));
+
+/* Kernels before 5.16 kept the task's CPU in task_struct. */
+struct task_struct___pre516 {
+	unsigned int cpu;
 } __attribute__((preserve_access_index));
 
 /* A task field: by_pid marks the raw_tp set, whose task pointers are untyped (TYPED_FIELD). */
@@ -150,6 +180,17 @@ static __always_inline struct task_sched_state *task_state(struct task_struct *t
 	return st;
 }
 
+/* The task's state if it has one, never creating it (for a task that is going away). */
+static __always_inline struct task_sched_state *task_state_if_any(struct task_struct *task, bool by_pid)
+{
+	__u32 pid;
+
+	if (!by_pid)
+		return bpf_task_storage_get(&task_states, task, 0, 0);
+	pid = TASK_FIELD(by_pid, task, pid);
+	return bpf_map_lookup_elem(&task_states_by_pid, &pid);
+}
+
 static __always_inline void forget_task(struct task_struct *task, bool by_pid)
 {
 	if (!by_pid) {
@@ -160,15 +201,34 @@ static __always_inline void forget_task(struct task_struct *task, bool by_pid)
 	}
 }
 
-static __always_inline void open_span(struct sched_cpu_acc *acc, struct task_sched_state *st,
-				      __u8 phase, __u32 kind, __u64 now)
+/* Opens a span owned by `owner_cpu`: on this CPU's accumulator, or through the owner's transfer
+ * entry when the task waits on another CPU's queue (a raw_tp wakeup onto a remote CPU, seeding). */
+static __always_inline void open_span_on(struct sched_cpu_acc *acc, struct task_sched_state *st,
+					 __u8 phase, __u32 kind, __u64 now, __u32 owner_cpu)
 {
 	kind &= SCHED_WAIT_KINDS - 1;
-	acc->open[kind]++;
-	acc->open_start_sum[kind] += now;
 	st->phase = phase;
 	st->kind = kind;
 	st->since_ns = now;
+	st->owner_cpu = owner_cpu;
+	if (owner_cpu != bpf_get_smp_processor_id()) {
+		struct sched_span_transfer *x = bpf_map_lookup_elem(&span_transfers, &owner_cpu);
+
+		if (x) {
+			__sync_fetch_and_add(&x->open[kind], 1);
+			__sync_fetch_and_add(&x->open_start_sum[kind], now);
+			return;
+		}
+		st->owner_cpu = bpf_get_smp_processor_id(); /* no such CPU: keep it here */
+	}
+	acc->open[kind]++;
+	acc->open_start_sum[kind] += now;
+}
+
+static __always_inline void open_span(struct sched_cpu_acc *acc, struct task_sched_state *st,
+				      __u8 phase, __u32 kind, __u64 now)
+{
+	open_span_on(acc, st, phase, kind, now, bpf_get_smp_processor_id());
 }
 
 /* Adds a process's waits (one wait, or a cache entry written back) to its proc_stats row. */
@@ -191,6 +251,8 @@ static __always_inline void proc_stats_add(__u32 tgid, struct sched_proc_stats *
 		if (!ps)
 			return;
 	}
+	if (add->oncpu_ns)
+		__sync_fetch_and_add(&ps->oncpu_ns, add->oncpu_ns);
 	for (kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
 		if (!add->count[kind])
 			continue;
@@ -201,26 +263,18 @@ static __always_inline void proc_stats_add(__u32 tgid, struct sched_proc_stats *
 	}
 }
 
-/* One finished wait for its process, through this CPU's write-back cache (sched.h). */
-static __always_inline void account_process(struct task_struct *task, __u32 kind, __u64 wait_ns,
-					    struct sched_cpu_acc *acc, bool by_pid)
+/* This CPU's write-back cache entry for the task's process (sched.h), claimed if another process
+ * held the slot; NULL only if the per-CPU cache cannot be looked up. */
+static __always_inline struct sched_proc_cache_entry *process_entry(struct task_struct *task,
+								    struct sched_cpu_acc *acc, bool by_pid)
 {
 	__u32 tgid = TASK_FIELD(by_pid, task, tgid), zero = 0, i = tgid;
 	struct sched_proc_cache_entry *e;
 	struct sched_proc_cache *cache;
 
-	kind &= SCHED_WAIT_KINDS - 1;
 	cache = bpf_map_lookup_elem(&proc_cache, &zero);
-	if (!cache) {
-		struct sched_proc_stats one = {};
-
-		one.total_ns[kind] = wait_ns;
-		one.count[kind] = 1;
-		one.max_ns[kind] = wait_ns;
-		BPF_CORE_READ_STR_INTO(&one.comm, task, group_leader, comm);
-		proc_stats_add(tgid, &one, acc);
-		return;
-	}
+	if (!cache)
+		return NULL;
 	/* The bound restated as a mask the verifier keeps (as in hist_add). */
 	asm volatile("" : "+r"(i));
 	e = &cache->entries[i & (SCHED_PROC_CACHE_SLOTS - 1)];
@@ -233,6 +287,43 @@ static __always_inline void account_process(struct task_struct *task, __u32 kind
 		BPF_CORE_READ_STR_INTO(&e->stats.comm, task, group_leader, comm);
 		e->tgid = tgid;
 		e->used = 1;
+	}
+	return e;
+}
+
+/* One finished run on a CPU for its process. */
+static __always_inline void account_cpu_time(struct task_struct *task, __u64 ran_ns,
+					     struct sched_cpu_acc *acc, bool by_pid)
+{
+	struct sched_proc_cache_entry *e = process_entry(task, acc, by_pid);
+
+	if (e) {
+		e->stats.oncpu_ns += ran_ns;
+		return;
+	}
+	struct sched_proc_stats one = {};
+
+	one.oncpu_ns = ran_ns;
+	BPF_CORE_READ_STR_INTO(&one.comm, task, group_leader, comm);
+	proc_stats_add(TASK_FIELD(by_pid, task, tgid), &one, acc);
+}
+
+/* One finished wait for its process, through this CPU's write-back cache (sched.h). */
+static __always_inline void account_process(struct task_struct *task, __u32 kind, __u64 wait_ns,
+					    struct sched_cpu_acc *acc, bool by_pid)
+{
+	struct sched_proc_cache_entry *e = process_entry(task, acc, by_pid);
+
+	kind &= SCHED_WAIT_KINDS - 1;
+	if (!e) {
+		struct sched_proc_stats one = {};
+
+		one.total_ns[kind] = wait_ns;
+		one.count[kind] = 1;
+		one.max_ns[kind] = wait_ns;
+		BPF_CORE_READ_STR_INTO(&one.comm, task, group_leader, comm);
+		proc_stats_add(TASK_FIELD(by_pid, task, tgid), &one, acc);
+		return;
 	}
 	e->stats.total_ns[kind] += wait_ns;
 	e->stats.count[kind]++;
@@ -282,23 +373,57 @@ static __always_inline void record_wait(struct sched_cpu_acc *acc, struct task_s
 	h = bpf_map_lookup_elem(&hists, &zero);
 	if (h)
 		hist_add(&h->by_kind[kind], wait_ns / 1000);
-	account_process(task, kind, wait_ns, acc, by_pid);
+	/* The histogram keeps the wait's whole length; the process's total in the window only the
+	 * part since the window began (a wait that began before attach ends at `end`). */
+	account_process(task, kind, wait_ns < end ? wait_ns : end, acc, by_pid);
 	if (wait_ns >= outlier_threshold_ns)
 		emit_outlier(task, kind, wait_ns, end, waker, acc);
 }
 
-/* Takes the task's open span out of the load integral, ending it at `end`. */
+/* Takes the task's open span out of the load integral, ending it at `end`, on its owner CPU. */
 static __always_inline __u64 end_span(struct sched_cpu_acc *acc, struct task_sched_state *st,
 				      __u64 end)
 {
-	__u32 kind = st->kind & (SCHED_WAIT_KINDS - 1);
+	__u32 kind = st->kind & (SCHED_WAIT_KINDS - 1), owner = st->owner_cpu;
 	__u64 start = st->since_ns;
 	__u64 wait_ns = end > start ? end - start : 0;
 
+	if (owner != bpf_get_smp_processor_id()) {
+		struct sched_span_transfer *x = bpf_map_lookup_elem(&span_transfers, &owner);
+
+		if (x) {
+			__sync_fetch_and_add(&x->open[kind], -1);
+			__sync_fetch_and_add(&x->open_start_sum[kind], -start);
+			__sync_fetch_and_add(&x->closed_ns[kind], wait_ns);
+			return wait_ns;
+		}
+	}
 	acc->open[kind]--;
 	acc->open_start_sum[kind] -= start;
 	acc->closed_ns[kind] += wait_ns;
 	return wait_ns;
+}
+
+/* When `task`, now switching out, came onto this CPU, in ns since base_ns: now minus how long it
+ * has run since, both read on the scheduler's own clock (rq->clock was updated in __schedule()
+ * before the tracepoint; sched_info.last_arrival is its value at the task's switch-in). `now`
+ * when the kernel keeps neither. A span left open because its switch-in was missed ends here. */
+static __always_inline __u64 arrival_since_base(struct task_struct *task, __u64 now, bool by_pid)
+{
+	__u64 clock = 0, arrived = 0;
+
+	if (!bpf_core_field_exists(task->se.cfs_rq) || !bpf_core_field_exists(task->sched_info.last_arrival))
+		return now;
+	if (by_pid) {
+		clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock);
+		arrived = BPF_CORE_READ(task, sched_info.last_arrival);
+	} else {
+		clock = task->se.cfs_rq->rq->clock;
+		arrived = task->sched_info.last_arrival;
+	}
+	if (!arrived || clock < arrived || clock - arrived > now)
+		return now;
+	return now - (clock - arrived);
 }
 
 /* Ends the task's open span at `now`: the wait enters the histograms and totals. */
@@ -310,6 +435,77 @@ static __always_inline void close_span(struct sched_cpu_acc *acc, struct task_st
 	__u64 wait_ns = end_span(acc, st, now);
 
 	record_wait(acc, task, kind, wait_ns, now, waker, by_pid);
+}
+
+/* The task is switching out, so it was running: a span still open on it is stale (its switch-in
+ * was missed, or it was seeded before the task ran). It ends at the task's arrival on this CPU,
+ * and its wait is recorded, since that is when it really ended. */
+static __always_inline void close_stale_span(struct sched_cpu_acc *acc, struct task_struct *task,
+					     struct task_sched_state *st, __u64 now, bool by_pid)
+{
+	__u64 arrived = arrival_since_base(task, now, by_pid);
+
+	close_span(acc, task, st, arrived > st->since_ns ? arrived : st->since_ns, NULL, by_pid);
+	acc->stale_spans_closed++;
+}
+
+/* A task being freed whose span is still open (its last switch-out was not seen): the span ends
+ * now, out of the integral only, since when it really ended is unknown. */
+static __always_inline void forget_freed_task(struct task_struct *task, bool by_pid)
+{
+	struct sched_cpu_acc *acc = this_cpu_acc();
+	struct task_sched_state *st = task_state_if_any(task, by_pid);
+
+	if (!st)
+		return;
+	if (acc && (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)) {
+		end_span(acc, st, now_since_base());
+		st->phase = SCHED_PHASE_SLEEPING;
+		acc->exit_spans_closed++;
+	}
+	forget_task(task, by_pid);
+}
+
+static __always_inline struct sched_cpu_running *this_cpu_running(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&cpu_running, &cpu);
+}
+
+static __always_inline __u64 task_exec_runtime(struct task_struct *task, bool by_pid)
+{
+	return TASK_FIELD(by_pid, task, se.sum_exec_runtime);
+}
+
+/* The task leaves this CPU: the run that began at its switch-in goes to its process's CPU time.
+ * se.sum_exec_runtime was brought up to date by put_prev_task() before the tracepoint. */
+static __always_inline void end_run(struct sched_cpu_acc *acc, struct sched_cpu_running *run,
+				    struct task_struct *prev, bool by_pid)
+{
+	__u64 exec_now, ran;
+
+	if (!run)
+		return;
+	if (run->pid != TASK_FIELD(by_pid, prev, pid)) {
+		if (run->pid) /* 0: this CPU's first switch since attach, before any switch-in */
+			acc->runs_unattributed++;
+		return;
+	}
+	exec_now = task_exec_runtime(prev, by_pid);
+	ran = exec_now > run->exec_at_switch_in ? exec_now - run->exec_at_switch_in : 0;
+	run->pid = 0;
+	if (ran && (!filter_active() || task_matches_filter(prev)))
+		account_cpu_time(prev, ran, acc, by_pid);
+}
+
+static __always_inline void begin_run(struct sched_cpu_running *run, struct task_struct *next, bool by_pid)
+{
+	if (!run)
+		return;
+	run->pid = TASK_FIELD(by_pid, next, pid);
+	run->tgid = TASK_FIELD(by_pid, next, tgid);
+	run->exec_at_switch_in = task_exec_runtime(next, by_pid);
 }
 
 static __always_inline __u32 d_state_kind(struct task_struct *task, bool by_pid)
@@ -324,6 +520,15 @@ static __always_inline __u32 d_state_kind(struct task_struct *task, bool by_pid)
 	return SCHED_WAIT_D_OTHER;
 }
 
+/* The CPU whose run queue the task is on (or last ran on). 5.16 moved it from task_struct into
+ * thread_info on every architecture. */
+static __always_inline __u32 task_cpu(struct task_struct *task, bool by_pid)
+{
+	if (bpf_core_field_exists(task->thread_info.cpu))
+		return TASK_FIELD(by_pid, task, thread_info.cpu);
+	return BPF_CORE_READ((struct task_struct___pre516 *)task, cpu);
+}
+
 static __always_inline __u32 task_state_bits(struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->__state))
@@ -335,6 +540,7 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 				      struct task_struct *next, __u32 prev_state, bool by_pid)
 {
 	struct sched_cpu_acc *acc = this_cpu_acc();
+	struct sched_cpu_running *run;
 	struct task_sched_state *st;
 	__u64 now = now_since_base();
 
@@ -343,18 +549,21 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	/* CPU busy time comes from /proc/stat: a CPU that runs one task without switching for the
 	 * whole window (the "one CPU at 100 %" case) produces no event here at all. */
 	acc->switches++;
+	run = this_cpu_running();
 
 	if (TASK_FIELD(by_pid, prev, pid) != 0) {
-		if (prev_state & SCHED_TASK_DEAD) {
-			forget_task(prev, by_pid);
-		} else if ((st = task_state(prev, by_pid)) && task_traced(prev, st)) {
-			/* A span still open on a task that was running is stale (it began before we
-			 * saw the task, or we missed its wakeup): end it here rather than let it grow. */
+		bool dead = prev_state & SCHED_TASK_DEAD;
+
+		end_run(acc, run, prev, by_pid);
+		st = dead ? task_state_if_any(prev, by_pid) : task_state(prev, by_pid);
+		if (st && task_traced(prev, st)) {
 			if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
-				close_span(acc, prev, st, now, NULL, by_pid);
+				close_stale_span(acc, prev, st, now, by_pid);
 			/* Preempted, or yielded while runnable: it waits on a run queue from now on,
 			 * whatever its state word says. This is where CPU-bound tasks do their waiting. */
-			if (preempt || prev_state == SCHED_TASK_RUNNING)
+			if (dead)
+				st->phase = SCHED_PHASE_SLEEPING;
+			else if (preempt || prev_state == SCHED_TASK_RUNNING)
 				open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
 			else if ((prev_state & SCHED_TASK_UNINTERRUPTIBLE) &&
 				 !(prev_state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN)))
@@ -362,17 +571,21 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 			else
 				st->phase = SCHED_PHASE_SLEEPING;
 		}
+		if (dead)
+			forget_task(prev, by_pid);
 	}
 
+	if (run)
+		run->pid = 0;
 	if (TASK_FIELD(by_pid, next, pid) != 0) {
+		begin_run(run, next, by_pid);
 		st = task_state(next, by_pid);
 		if (st && task_traced(next, st)) {
 			if (st->phase == SCHED_PHASE_QUEUED) {
-				__u64 wait_ns = now > st->since_ns ? now - st->since_ns : 0;
-				acc->runq_wait_here_ns += wait_ns;
 				close_span(acc, next, st, now, NULL, by_pid);
 			} else if (st->phase == SCHED_PHASE_BLOCKED) {
 				close_span(acc, next, st, now, NULL, by_pid); /* its wakeup was not seen */
+				acc->stale_spans_closed++;
 			}
 			st->phase = SCHED_PHASE_RUNNING;
 		}
@@ -399,7 +612,8 @@ static __always_inline void on_wakeup(struct task_struct *p, bool by_pid)
 		close_span(acc, p, st, now,
 			   by_pid ? (struct task_struct *)bpf_get_current_task() : bpf_get_current_task_btf(),
 			   by_pid);
-	open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
+	/* The wakee waits on the run queue the wakeup chose, often not the waker's. */
+	open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(p, by_pid));
 }
 
 static __always_inline __u32 switch_prev_state(struct task_struct *prev, __u64 state_arg)
@@ -474,7 +688,6 @@ static __always_inline void switch_in_sched_info(struct sched_cpu_acc *acc, stru
 	 * only its part since base_ns (the window). */
 	acc->closed_ns[SCHED_WAIT_RUNQ] += runq_ns < now ? runq_ns : now;
 record:
-	acc->runq_wait_here_ns += runq_ns;
 	record_wait(acc, next, SCHED_WAIT_RUNQ, runq_ns, now, NULL, false);
 }
 
@@ -482,23 +695,23 @@ static __always_inline void switch_out_sched_info(struct sched_cpu_acc *acc, boo
 						  struct task_struct *prev, __u32 prev_state,
 						  __u64 now)
 {
+	bool dead = prev_state & SCHED_TASK_DEAD;
 	struct task_sched_state *st;
 
-	if (prev_state & SCHED_TASK_DEAD) {
-		bpf_task_storage_delete(&task_states, prev);
-		return;
-	}
-	st = bpf_task_storage_get(&task_states, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	st = bpf_task_storage_get(&task_states, prev, 0, dead ? 0 : BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
-		acc->task_state_missing++;
+		if (!dead)
+			acc->task_state_missing++;
 		return;
 	}
 	if (!task_traced(prev, st))
-		return;
+		goto out;
 	/* A span still open on a task that was running is stale (seeded before the task ran, or
-	 * a D span whose switch-in we missed): end it here rather than let it grow. */
+	 * a D span whose switch-in we missed): it ends where the task came onto this CPU. */
 	if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
-		close_span(acc, prev, st, now, NULL, false);
+		close_stale_span(acc, prev, st, now, false);
+	if (dead)
+		goto out;
 	st->run_delay_out = prev->sched_info.run_delay;
 	st->has_run_delay_out = 1;
 	/* A preempted task's wait is open in the load integral from now on, so a task starved of
@@ -510,6 +723,10 @@ static __always_inline void switch_out_sched_info(struct sched_cpu_acc *acc, boo
 		open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(prev, false), now);
 	else
 		st->phase = SCHED_PHASE_SLEEPING;
+	return;
+out:
+	if (dead)
+		bpf_task_storage_delete(&task_states, prev);
 }
 
 SEC("tp_btf/sched_switch")
@@ -519,13 +736,22 @@ int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev, struct task_str
 	struct sched_cpu_acc *acc = this_cpu_acc();
 	__u64 now = now_since_base();
 
+	struct sched_cpu_running *run;
+
 	if (!acc)
 		return 0;
 	acc->switches++;
-	if (prev->pid)
+	run = this_cpu_running();
+	if (prev->pid) {
+		end_run(acc, run, prev, false);
 		switch_out_sched_info(acc, preempt, prev, switch_prev_state(prev, state_arg), now);
-	if (next->pid)
+	}
+	if (next->pid) {
+		begin_run(run, next, false);
 		switch_in_sched_info(acc, next, now);
+	} else if (run) {
+		run->pid = 0;
+	}
 	return 0;
 }
 
@@ -553,6 +779,22 @@ int BPF_PROG(wakeup_new_raw, struct task_struct *p)
 	return 0;
 }
 
+/* ---- a task freed with a span still open (its last switch-out was not seen) ---- */
+
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(free_btf, struct task_struct *task)
+{
+	forget_freed_task(task, false);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_free")
+int BPF_PROG(free_raw, struct task_struct *task)
+{
+	forget_freed_task(task, true);
+	return 0;
+}
+
 /* ---- seeding: tasks already queued or blocked when the probes attach ---- */
 
 /* Run once right after attach: a task stuck in D since before the window (the hung NFS mount of
@@ -566,6 +808,24 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 
 	if (!task || !acc || TASK_FIELD(by_pid, task, pid) == 0)
 		return 0;
+	{
+		__u32 tid = TASK_FIELD(by_pid, task, pid);
+		__u64 exec = task_exec_runtime(task, by_pid);
+
+		bpf_map_update_elem(&thread_exec_at_start, &tid, &exec, BPF_NOEXIST);
+		/* A task on a CPU now may never switch out in the window (a SCHED_FIFO spinner): its
+		 * run is noted as if it had just come onto that CPU. A switch-in there first wins. */
+		if (BPF_CORE_READ(task, on_cpu)) {
+			__u32 cpu = task_cpu(task, by_pid);
+			struct sched_cpu_running *run = bpf_map_lookup_elem(&cpu_running, &cpu);
+
+			if (run && run->pid == 0) {
+				run->tgid = TASK_FIELD(by_pid, task, tgid);
+				run->exec_at_switch_in = exec;
+				run->pid = tid;
+			}
+		}
+	}
 	st = task_state(task, by_pid);
 	if (!st || st->phase != SCHED_PHASE_UNKNOWN || !task_traced(task, st))
 		return 0;
@@ -576,12 +836,13 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 	}
 	now = now_since_base();
 	state = task_state_bits(task);
+	/* The iterator runs on one CPU; each span belongs to the CPU the task is on. */
 	if (state == SCHED_TASK_RUNNING) {
 		if (BPF_CORE_READ(task, on_rq) && !BPF_CORE_READ(task, on_cpu))
-			open_span(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now);
+			open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(task, by_pid));
 	} else if ((state & SCHED_TASK_UNINTERRUPTIBLE) &&
 		   !(state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN))) {
-		open_span(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task, by_pid), now);
+		open_span_on(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task, by_pid), now, task_cpu(task, by_pid));
 	}
 	return 0;
 }

@@ -18,15 +18,17 @@ enum sched_wait_kind {
 /* Per-CPU accumulators, all additive so that any CPU may add to its own copy and userspace sums
  * the copies. The number of tasks waiting of each kind integrated over time is
  *   area(T) = closed_ns + open * T - open_start_sum      (T and starts in ns since base_ns)
- * which is exact whatever CPU opened or closed a span, so the load decomposition needs no locks
- * and counts waits that are still open when it is read. Exception: in the tp_btf set a run-queue
- * wait that began at a wakeup is only known when it ends (the kernel's sched_info holds it until
- * then), so it enters closed_ns whole at switch-in, in the interval where it ended. */
+ * which counts waits that are still open when it is read. Each span belongs to the CPU where it
+ * opened (its owner: where the task was queued or went to sleep): a span that closes on another
+ * CPU is taken out through struct sched_span_transfer of its owner, so each CPU's own area is the
+ * waiting it saw, and the machine-wide load is exactly the sum of the per-CPU loads. Exception:
+ * in the tp_btf set a run-queue wait that began at a wakeup is only known when it ends (the
+ * kernel's sched_info holds it until then), so it enters closed_ns whole at switch-in, on the CPU
+ * it ran on, in the interval where it ended. */
 struct sched_cpu_acc {
-	__s64 open[SCHED_WAIT_KINDS];           /* spans opened minus closed on this CPU (may be < 0) */
+	__s64 open[SCHED_WAIT_KINDS];           /* spans opened here minus closed here (may be < 0) */
 	__s64 open_start_sum[SCHED_WAIT_KINDS]; /* sum of their start times, ns since base_ns */
 	__u64 closed_ns[SCHED_WAIT_KINDS];      /* total length of closed spans */
-	__u64 runq_wait_here_ns; /* run-queue waits that ended with a switch-in on this CPU */
 	__u64 switches;
 	__u64 wakeups;           /* raw_tp set only: the tp_btf set runs nothing at wakeups */
 	__u64 events_produced;   /* outliers offered to the ring buffer */
@@ -34,6 +36,22 @@ struct sched_cpu_acc {
 	__u64 task_state_missing; /* per-task state could not be created (map full): untracked */
 	__u64 proc_map_full;      /* write-backs to proc_stats that found it full: each loses a
 				   * cached row, all its waits since it was last written back */
+	/* Repairs of the per-task state machine: a span whose closing event no program saw (a
+	 * program that did not run, a nested tracepoint) is closed at the task's next event, or when
+	 * the task is freed; none is ever left open to count as phantom load. */
+	__u64 stale_spans_closed; /* closed at the task's next switch-out or missed wakeup */
+	__u64 exit_spans_closed;  /* still open when the task was freed */
+	__u64 runs_unattributed;  /* runs whose switch-in no program saw: their CPU time is missing */
+};
+
+/* The part of spans opened on one CPU and closed on another, kept per owner CPU in a plain array
+ * with atomic adds (migrations are the rare case; the common close stays a plain per-CPU add).
+ * Userspace adds entry N to CPU N's struct sched_cpu_acc. */
+struct sched_span_transfer {
+	__s64 open[SCHED_WAIT_KINDS];
+	__s64 open_start_sum[SCHED_WAIT_KINDS];
+	__u64 closed_ns[SCHED_WAIT_KINDS];
+	__u64 pad[4]; /* one 128-byte pair of cache lines per CPU: no false sharing between owners */
 };
 
 /* Latency histograms, per CPU, one per wait kind, in microseconds. */
@@ -47,7 +65,8 @@ struct sched_proc_stats {
 	__u64 total_ns[SCHED_WAIT_KINDS];
 	__u64 count[SCHED_WAIT_KINDS];
 	__u64 max_ns[SCHED_WAIT_KINDS];
-	char comm[16]; /* the group leader's name */
+	__u64 oncpu_ns; /* CPU time of its threads' runs that ended in the window (se.sum_exec_runtime) */
+	char comm[16];  /* the group leader's name */
 };
 
 /* Each CPU's write-back cache in front of proc_stats, direct-mapped by tgid: the waits of one
@@ -65,6 +84,18 @@ struct sched_proc_cache_entry {
 
 struct sched_proc_cache {
 	struct sched_proc_cache_entry entries[SCHED_PROC_CACHE_SLOTS];
+};
+
+/* What one CPU runs now, indexed by CPU in a plain array (the seeding pass writes other CPUs'
+ * entries): the switch-in notes the task and its se.sum_exec_runtime, the switch-out adds the
+ * growth to the process's oncpu_ns. Userspace adds the growth so far of the runs still going (from
+ * /proc/<pid>/task/<tid>/schedstat), so a task that never leaves its CPU (a SCHED_FIFO spinner)
+ * still shows its CPU time. */
+struct sched_cpu_running {
+	__u32 pid;  /* 0: idle, or not known since attach */
+	__u32 tgid;
+	__u64 exec_at_switch_in; /* se.sum_exec_runtime when it came onto the CPU (or was seeded) */
+	__u64 pad[6];            /* one cache line per CPU */
 };
 
 /* A wait above the outlier threshold, streamed through the ring buffer for the timeline. */

@@ -656,8 +656,28 @@ void render_sched(const json &report, std::string &out) {
     cpus.push_back({fmt_id(num(c, "cpu")),
                     fmt::format(R"(<span class="meter"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
                                 std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
-                    fmt::format("{:.2f}", num(c, "runnable"))});
-  if (!cpus.empty()) out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable"}, cpus, "narrow");
+                    fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked"))});
+  if (!cpus.empty())
+    out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow");
+  {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto &p : arr(s, "top_cpu")) {
+      if (rows.size() == 10) break;
+      std::string name = esc(p.value("comm", ""));
+      if (p.contains("prev_comm")) name += " (was " + esc(p.value("prev_comm", "")) + ")";
+      std::string threads;
+      for (const auto &t : p.value("threads", json::array()))
+        threads += fmt::format("{}{} {} {:.2f}s", threads.empty() ? "" : "; ", fmt_id(num(t, "tid")),
+                               esc(t.value("comm", "")), num(t, "cpu_ns") / 1e9);
+      rows.push_back({fmt_id(num(p, "pid")), name, fmt::format("{:.2f}s", num(p, "cpu_ns") / 1e9),
+                      fmt::format("{:.1f}", num(p, "cpu_pct")), esc(p.value("policy", "?")),
+                      p.contains("nice") ? fmt_id(num(p, "nice")) : "?", esc(p.value("cpus_allowed", "?")), threads});
+    }
+    size_t total = static_cast<size_t>(num(s, "top_cpu_total"));
+    out += fmt::format("<h3>Top processes by CPU time (top {} of {}; 100% = one CPU for the window)</h3>", rows.size(),
+                       std::max(total, rows.size())) +
+           table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads"}, rows);
+  }
   out += "<h3>Top processes by run-queue wait</h3>" + top_table(at(s, "top_runq"));
   out += "<h3>Top processes by D-state time</h3>" + top_table(at(s, "top_dstate"));
 

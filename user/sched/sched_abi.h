@@ -9,11 +9,15 @@
 #include "sched/sched.h"
 
 static_assert(sizeof(triage_log2_hist) == 8 * (TRIAGE_HIST_SLOTS + 4));
-static_assert(sizeof(sched_cpu_acc) == 8 * (3 * SCHED_WAIT_KINDS + 7));
+static_assert(sizeof(sched_cpu_acc) == 8 * (3 * SCHED_WAIT_KINDS + 9));
 static_assert(offsetof(sched_cpu_acc, closed_ns) == 8 * 2 * SCHED_WAIT_KINDS);
-static_assert(offsetof(sched_cpu_acc, proc_map_full) == 8 * (3 * SCHED_WAIT_KINDS + 6));
+static_assert(offsetof(sched_cpu_acc, proc_map_full) == 8 * (3 * SCHED_WAIT_KINDS + 5));
+static_assert(offsetof(sched_cpu_acc, exit_spans_closed) == 8 * (3 * SCHED_WAIT_KINDS + 7));
+static_assert(sizeof(sched_span_transfer) == 128);
+static_assert(offsetof(sched_span_transfer, closed_ns) == offsetof(sched_cpu_acc, closed_ns));
 static_assert(sizeof(sched_hists) == SCHED_WAIT_KINDS * sizeof(triage_log2_hist));
-static_assert(sizeof(sched_proc_stats) == 8 * 3 * SCHED_WAIT_KINDS + 16);
+static_assert(sizeof(sched_proc_stats) == 8 * 3 * SCHED_WAIT_KINDS + 8 + 16);
+static_assert(sizeof(sched_cpu_running) == 64);
 static_assert(sizeof(sched_proc_cache) == SCHED_PROC_CACHE_SLOTS * (8 + sizeof(sched_proc_stats)));
 static_assert(sizeof(sched_event) == 72);
 static_assert(offsetof(sched_event, end_ns) == 0);

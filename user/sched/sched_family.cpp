@@ -25,6 +25,7 @@
 #include "record/event_batch.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
+#include "sched/sched_cpu_time.h"
 #include "sched/sched_load.h"
 #include "sched/sched_processes.h"
 
@@ -34,6 +35,8 @@ namespace {
 using SchedSkeleton = UniqueSkeleton<sched_bpf, sched_bpf__destroy>;
 
 constexpr size_t kTopProcesses = 50;  // rows kept per top list in the recording
+constexpr size_t kTopCpuDetailed = 10;  // top CPU rows with threads, policy and allowed CPUs from /proc
+constexpr size_t kThreadsPerProcess = 5;
 constexpr double kMinIntervalS = 0.02;
 
 struct HookSet {
@@ -42,15 +45,17 @@ struct HookSet {
   bpf_program *(*wakeup_prog)(sched_bpf *);      // nullptr: the set needs no such program
   bpf_program *(*wakeup_new_prog)(sched_bpf *);  // likewise
   bpf_program *(*seed_prog)(sched_bpf *);
+  bpf_program *(*free_prog)(sched_bpf *);  // closes what is still open on a task being freed
 };
 
 // tp_btf reads run-queue waits (and so the end of D waits) from the scheduler's own sched_info at
 // switch-in, so it runs nothing at wakeups; raw_tp keeps the full wakeup state machine.
 const HookSet kHookSets[] = {
     {"tp_btf", [](sched_bpf *s) { return s->progs.switch_btf; }, nullptr, nullptr,
-     [](sched_bpf *s) { return s->progs.seed_btf; }},
+     [](sched_bpf *s) { return s->progs.seed_btf; }, [](sched_bpf *s) { return s->progs.free_btf; }},
     {"raw_tp", [](sched_bpf *s) { return s->progs.switch_raw; }, [](sched_bpf *s) { return s->progs.wakeup_raw; },
-     [](sched_bpf *s) { return s->progs.wakeup_new_raw; }, [](sched_bpf *s) { return s->progs.seed_raw; }},
+     [](sched_bpf *s) { return s->progs.wakeup_new_raw; }, [](sched_bpf *s) { return s->progs.seed_raw; },
+     [](sched_bpf *s) { return s->progs.free_raw; }},
 };
 
 // Whether the scheduler keeps sched_info (CONFIG_SCHED_INFO; on kernels before 5.14 also
@@ -96,7 +101,7 @@ class SchedFamily final : public Family {
     // Attached through a fallback: say what the preferred hook set was refused for.
     fallback_reason_ = hooks_ && !reasons.empty() ? fmt::format("fallback; {}", reasons) : "";
     if (!hooks_) {
-      for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_seed"})
+      for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_process_free", "sched_seed"})
         probes_.push_back({probe, "sched", hook_of(probe), "", "failed", reasons});
       return;
     }
@@ -142,14 +147,15 @@ class SchedFamily final : public Family {
                       {"blocked_mem", load.blocked_mem},
                       {"blocked_other", load.blocked_other}});
       json cpus = json::array();
-      for (const auto &c : load.cpus) cpus.push_back({{"cpu", c.cpu}, {"busy_pct", c.busy_pct}, {"runnable", c.runnable}});
+      for (const auto &c : load.cpus)
+        cpus.push_back({{"cpu", c.cpu}, {"busy_pct", c.busy_pct}, {"runnable", c.runnable}, {"blocked", c.blocked}});
       out.add_series(now_ns, "sched", "cpus", {{"dt_s", dt_s}, {"cpus", cpus}});
     }
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);
 
     sample_histograms(now_ns, out);
-    sample_processes(out);
+    sample_processes(now_ns, out);
     out.put_state("sched", "counters",
                   {{"method", hooks_->method},
                    {"switches", last_integrals_.switches},
@@ -159,6 +165,9 @@ class SchedFamily final : public Family {
                    {"events_delivered", events_.delivered() + events_.malformed()},
                    {"task_state_missing", last_integrals_.task_state_missing},
                    {"proc_map_full", last_integrals_.proc_map_full},
+                   {"stale_spans_closed", last_integrals_.stale_spans_closed},
+                   {"exit_spans_closed", last_integrals_.exit_spans_closed},
+                   {"runs_unattributed", last_integrals_.runs_unattributed},
                    {"outlier_threshold_ns", options_.outlier_threshold_ns}});
   }
 
@@ -171,7 +180,7 @@ class SchedFamily final : public Family {
   std::vector<int> program_fds() const override {
     std::vector<int> fds;
     if (!skel_ || !hooks_) return fds;
-    for (auto prog_of : {hooks_->switch_prog, hooks_->wakeup_prog, hooks_->wakeup_new_prog}) {
+    for (auto prog_of : {hooks_->switch_prog, hooks_->wakeup_prog, hooks_->wakeup_new_prog, hooks_->free_prog}) {
       if (!prog_of) continue;
       int fd = bpf_program__fd(prog_of(skel_.get()));
       if (fd >= 0) fds.push_back(fd);
@@ -193,6 +202,7 @@ class SchedFamily final : public Family {
     if (probe == "sched_switch") return "tracepoint sched:sched_switch";
     if (probe == "sched_wakeup") return "tracepoint sched:sched_wakeup";
     if (probe == "sched_wakeup_new") return "tracepoint sched:sched_wakeup_new";
+    if (probe == "sched_process_free") return "tracepoint sched:sched_process_free";
     return "iter/task (tasks already waiting at start)";
   }
 
@@ -204,6 +214,14 @@ class SchedFamily final : public Family {
       return runtime_error("task storage maps are not supported (kernel < 5.11)");
 
     base_ns_ = monotonic_ns();
+    {
+      timespec boot{};
+      ::clock_gettime(CLOCK_BOOTTIME, &boot);
+      long ticks_per_s = ::sysconf(_SC_CLK_TCK);
+      window_start_ticks_ = ticks_per_s > 0 ? (static_cast<uint64_t>(boot.tv_sec) * ticks_per_s +
+                                               static_cast<uint64_t>(boot.tv_nsec) * ticks_per_s / 1'000'000'000)
+                                            : 0;
+    }
     skel->rodata->base_ns = base_ns_;
     skel->rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
     set_filter_rodata(skel->rodata, options_);
@@ -217,9 +235,14 @@ class SchedFamily final : public Family {
 
     for (const auto &other : kHookSets) {
       bool mine = &other == &set;
-      for (auto prog_of : {other.switch_prog, other.wakeup_prog, other.wakeup_new_prog, other.seed_prog})
+      for (auto prog_of : {other.switch_prog, other.wakeup_prog, other.wakeup_new_prog, other.seed_prog, other.free_prog})
         if (prog_of) bpf_program__set_autoload(prog_of(skel.get()), mine);
     }
+    // One transfer entry per CPU that can own a span (see struct sched_span_transfer).
+    int possible_cpus = libbpf_num_possible_cpus();
+    if (possible_cpus <= 0) return runtime_error("cannot count the possible CPUs");
+    bpf_map__set_max_entries(skel->maps.span_transfers, static_cast<uint32_t>(possible_cpus));
+    bpf_map__set_max_entries(skel->maps.cpu_running, static_cast<uint32_t>(possible_cpus));
     // The unused set's per-task map is never created: task storage may not exist on this kernel.
     bpf_map__set_autocreate(by_pid ? skel->maps.task_states : skel->maps.task_states_by_pid, false);
 
@@ -235,6 +258,8 @@ class SchedFamily final : public Family {
                           links_, probes_);
     };
     switch_attached_ = attach_one("sched_switch", hooks_->switch_prog(skel_.get()));
+    if (!attach_one("sched_process_free", hooks_->free_prog(skel_.get())) && switch_attached_)
+      log_warning("sched: without sched_process_free, a task that exits unseen while waiting stays counted");
     // A set without wakeup programs is not missing anything (see kHookSets): they are not listed,
     // so that the report's count of probes not attached stays a count of what is missing.
     if (!hooks_->wakeup_prog) return;
@@ -277,6 +302,12 @@ class SchedFamily final : public Family {
   LoadIntegrals integrate_now(uint64_t now_ns) {
     std::vector<sched_cpu_acc> per_cpu;
     if (!read_percpu(bpf_map__fd(skel_->maps.cpu_acc), 0, per_cpu)) per_cpu.clear();
+    // After the per-CPU copies: a span that moves between the two reads shows as a sliver that
+    // load_between() clamps, never as a whole task counted twice.
+    std::vector<sched_span_transfer> transfers(per_cpu.size());
+    for (uint32_t cpu = 0; cpu < transfers.size(); cpu++)
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.span_transfers), &cpu, &transfers[cpu]) != 0) transfers[cpu] = {};
+    add_span_transfers(per_cpu, transfers);
     return integrate(per_cpu, now_ns > base_ns_ ? now_ns - base_ns_ : 0);
   }
 
@@ -293,13 +324,73 @@ class SchedFamily final : public Family {
     }
   }
 
-  void sample_processes(RecordingWriter &out) {
+  std::vector<sched_cpu_running> read_cpu_running() {
+    std::vector<sched_cpu_running> running(static_cast<size_t>(std::max(libbpf_num_possible_cpus(), 0)));
+    for (uint32_t cpu = 0; cpu < running.size(); cpu++)
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cpu_running), &cpu, &running[cpu]) != 0) running[cpu] = {};
+    return running;
+  }
+
+  // Top processes by CPU time over the window (cumulative state) and this interval's deltas.
+  template <typename Top, typename Identity>
+  void sample_cpu_time(const std::vector<ProcessWaits> &rows, Top &&top, Identity &&identity_of, uint64_t now_ns,
+                       RecordingWriter &out) {
+    auto exec_at_start = [&](uint32_t tid) -> std::optional<uint64_t> {
+      uint64_t exec = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.thread_exec_at_start), &tid, &exec) != 0) return std::nullopt;
+      return exec;
+    };
+    size_t with_cpu = 0;
+    for (const auto &r : rows) with_cpu += r.stats.oncpu_ns > 0;
+    json top_cpu = json::array();
+    size_t rank = 0;
+    for (const ProcessWaits *r : top([](const sched_proc_stats &s) { return s.oncpu_ns; })) {
+      const auto &id = identity_of(r->tgid, r->stats);
+      json row = {{"pid", r->tgid}, {"comm", id.comm}, {"cgroup", id.cgroup}, {"cpu_ns", r->stats.oncpu_ns}};
+      std::string first_name(r->stats.comm, strnlen(r->stats.comm, sizeof r->stats.comm));
+      if (!first_name.empty() && first_name != id.comm) row["prev_comm"] = first_name;
+      if (rank++ < kTopCpuDetailed) {
+        // What /proc says while the process lives; the last value seen stays once it is gone.
+        auto &detail = cpu_details_[r->tgid];
+        if (auto attrs = scheduling_attributes("/proc", r->tgid)) {
+          detail["policy"] = attrs->policy;
+          detail["nice"] = attrs->nice;
+          detail["cpus_allowed"] = attrs->cpus_allowed;
+          json threads = json::array();
+          for (const auto &t : busiest_threads("/proc", r->tgid, window_start_ticks_, exec_at_start, kThreadsPerProcess))
+            threads.push_back({{"tid", t.tid}, {"comm", t.comm}, {"cpu_ns", t.cpu_ns}});
+          detail["threads"] = threads;
+        }
+        for (const auto &[key, value] : detail.items()) row[key] = value;
+      }
+      top_cpu.push_back(std::move(row));
+    }
+    out.put_state("sched", "top_cpu", {{"rows", top_cpu}, {"total", with_cpu}});
+    // Per interval: the processes that used the most CPU since the last sample.
+    std::vector<std::pair<uint64_t, uint32_t>> deltas;
+    std::unordered_map<uint32_t, uint64_t> now_totals;
+    for (const auto &r : rows) {
+      now_totals[r.tgid] = r.stats.oncpu_ns;
+      auto before = last_cpu_totals_.find(r.tgid);
+      uint64_t was = before == last_cpu_totals_.end() ? 0 : before->second;
+      if (r.stats.oncpu_ns > was) deltas.push_back({r.stats.oncpu_ns - was, r.tgid});
+    }
+    std::sort(deltas.begin(), deltas.end(), std::greater<>());
+    json interval = json::array();
+    for (size_t i = 0; i < deltas.size() && i < kTopCpuDetailed; i++)
+      interval.push_back({{"pid", deltas[i].second}, {"cpu_ns", deltas[i].first}});
+    if (!interval.empty()) out.add_series(now_ns, "sched", "top_cpu", {{"rows", interval}, {"total", deltas.size()}});
+    last_cpu_totals_ = std::move(now_totals);
+  }
+
+  void sample_processes(uint64_t now_ns, RecordingWriter &out) {
     using Row = ProcessWaits;
     std::vector<Row> rows;
     for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
                                                [&](uint32_t tgid, const sched_proc_stats &s) { rows.push_back({tgid, s}); });
     // After proc_stats (see struct sched_proc_cache): a write-back between the reads shows late, not twice.
     if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_)) add_cached_processes(rows, proc_caches_);
+    add_running_cpu_time(rows, read_cpu_running(), "/proc");
     auto d_total = [](const sched_proc_stats &s) {
       return s.total_ns[SCHED_WAIT_D_IO] + s.total_ns[SCHED_WAIT_D_MEM] + s.total_ns[SCHED_WAIT_D_OTHER];
     };
@@ -352,6 +443,7 @@ class SchedFamily final : public Family {
     }
     out.put_state("sched", "top_runq", top_runq);
     out.put_state("sched", "top_dstate", top_dstate);
+    sample_cpu_time(rows, top, identity_of, now_ns, out);
   }
 
   RecordOptions options_;
@@ -372,6 +464,9 @@ class SchedFamily final : public Family {
     std::string comm, cgroup;
   };
   std::unordered_map<uint32_t, ProcessIdentity> identities_;
+  std::unordered_map<uint32_t, json> cpu_details_;          // policy, nice, allowed CPUs, threads
+  std::unordered_map<uint32_t, uint64_t> last_cpu_totals_;  // CPU time per process at the last sample
+  uint64_t window_start_ticks_ = 0;                         // CLOCK_BOOTTIME at attach, in clock ticks
 };
 
 }  // namespace

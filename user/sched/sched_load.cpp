@@ -6,30 +6,36 @@
 
 namespace triage::sched {
 
+void add_span_transfers(std::vector<sched_cpu_acc> &per_cpu, const std::vector<sched_span_transfer> &transfers) {
+  for (size_t cpu = 0; cpu < per_cpu.size() && cpu < transfers.size(); cpu++) {
+    for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
+      per_cpu[cpu].open[kind] += transfers[cpu].open[kind];
+      per_cpu[cpu].open_start_sum[kind] += transfers[cpu].open_start_sum[kind];
+      per_cpu[cpu].closed_ns[kind] += transfers[cpu].closed_ns[kind];
+    }
+  }
+}
+
 LoadIntegrals integrate(const std::vector<sched_cpu_acc> &per_cpu, uint64_t t_ns) {
   LoadIntegrals out;
   out.t_ns = t_ns;
-  out.runq_wait_here_ns.reserve(per_cpu.size());
-  for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
-    // Summed in signed integers first: one CPU's copy may have more closes than opens.
-    int64_t closed = 0, open = 0, open_starts = 0;
-    for (const auto &acc : per_cpu) {
-      closed += static_cast<int64_t>(acc.closed_ns[kind]);
-      open += acc.open[kind];
-      open_starts += acc.open_start_sum[kind];
-    }
-    double area = static_cast<double>(closed) + static_cast<double>(open) * static_cast<double>(t_ns) -
-                  static_cast<double>(open_starts);
-    out.area_ns[kind] = area < 0 ? 0 : area;
-  }
+  out.area_ns_by_cpu.reserve(per_cpu.size());
   for (const auto &acc : per_cpu) {
-    out.runq_wait_here_ns.push_back(acc.runq_wait_here_ns);
+    KindAreas areas{};
+    for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++)
+      areas[kind] = static_cast<double>(acc.closed_ns[kind]) +
+                    static_cast<double>(acc.open[kind]) * static_cast<double>(t_ns) -
+                    static_cast<double>(acc.open_start_sum[kind]);
+    out.area_ns_by_cpu.push_back(areas);
     out.switches += acc.switches;
     out.wakeups += acc.wakeups;
     out.events_produced += acc.events_produced;
     out.events_lost += acc.events_lost;
     out.task_state_missing += acc.task_state_missing;
     out.proc_map_full += acc.proc_map_full;
+    out.stale_spans_closed += acc.stale_spans_closed;
+    out.exit_spans_closed += acc.exit_spans_closed;
+    out.runs_unattributed += acc.runs_unattributed;
   }
   return out;
 }
@@ -63,23 +69,23 @@ LoadInterval load_between(const LoadIntegrals &earlier, const LoadIntegrals &lat
   LoadInterval out;
   if (later.t_ns <= earlier.t_ns) return out;
   double span = static_cast<double>(later.t_ns - earlier.t_ns);
-  auto average = [&](int kind) {
-    double d = later.area_ns[kind] - earlier.area_ns[kind];
-    return d > 0 ? d / span : 0.0;
-  };
-  out.runnable = average(SCHED_WAIT_RUNQ);
-  out.blocked_io = average(SCHED_WAIT_D_IO);
-  out.blocked_mem = average(SCHED_WAIT_D_MEM);
-  out.blocked_other = average(SCHED_WAIT_D_OTHER);
-  out.blocked = out.blocked_io + out.blocked_mem + out.blocked_other;
-
-  size_t ncpu = std::max(later.runq_wait_here_ns.size(), cpu_later.size());
+  size_t ncpu = std::max(later.area_ns_by_cpu.size(), cpu_later.size());
   for (size_t cpu = 0; cpu < ncpu; cpu++) {
     CpuInterval c;
     c.cpu = static_cast<int>(cpu);
-    if (cpu < later.runq_wait_here_ns.size() && cpu < earlier.runq_wait_here_ns.size() &&
-        later.runq_wait_here_ns[cpu] >= earlier.runq_wait_here_ns[cpu])
-      c.runnable = static_cast<double>(later.runq_wait_here_ns[cpu] - earlier.runq_wait_here_ns[cpu]) / span;
+    if (cpu < later.area_ns_by_cpu.size() && cpu < earlier.area_ns_by_cpu.size()) {
+      auto average = [&](int kind) {
+        double d = later.area_ns_by_cpu[cpu][kind] - earlier.area_ns_by_cpu[cpu][kind];
+        return d > 0 ? d / span : 0.0;
+      };
+      c.runnable = average(SCHED_WAIT_RUNQ);
+      double io = average(SCHED_WAIT_D_IO), mem = average(SCHED_WAIT_D_MEM), other = average(SCHED_WAIT_D_OTHER);
+      c.blocked = io + mem + other;
+      out.runnable += c.runnable;
+      out.blocked_io += io;
+      out.blocked_mem += mem;
+      out.blocked_other += other;
+    }
     if (cpu < cpu_later.size() && cpu < cpu_earlier.size()) {
       uint64_t total = cpu_later[cpu].total - cpu_earlier[cpu].total;
       uint64_t busy = cpu_later[cpu].busy - cpu_earlier[cpu].busy;
@@ -89,6 +95,7 @@ LoadInterval load_between(const LoadIntegrals &earlier, const LoadIntegrals &lat
     out.running += c.busy_pct / 100.0;
     out.cpus.push_back(c);
   }
+  out.blocked = out.blocked_io + out.blocked_mem + out.blocked_other;
   return out;
 }
 

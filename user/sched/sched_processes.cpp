@@ -17,6 +17,7 @@ void add_cached_processes(std::vector<ProcessWaits> &rows, const std::vector<sch
         continue;
       }
       sched_proc_stats &row = rows[it->second].stats;
+      row.oncpu_ns += e.stats.oncpu_ns;
       for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
         row.total_ns[kind] += e.stats.total_ns[kind];
         row.count[kind] += e.stats.count[kind];

@@ -91,13 +91,16 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
   // Per-CPU window averages, plus each CPU's busy series for the timeline.
   json cpus = json::array();
-  std::vector<double> busy_weighted, runnable_weighted;
+  std::vector<double> busy_weighted, runnable_weighted, blocked_weighted;
   double span = 0;
   json busy_series = json::array();
   r.for_each_series("sched", "cpus", [&](uint64_t t, const json &d) {
     double dt = d.value("dt_s", 0.0);
     span += dt;
-    json row = {{"t", seconds_since_start(t)}, {"busy_pct", json::array()}};
+    json row = {{"t", seconds_since_start(t)},
+                {"busy_pct", json::array()},
+                {"runnable", json::array()},
+                {"blocked", json::array()}};
     for (const auto &c : d.value("cpus", json::array())) {
       size_t cpu = c.value("cpu", 0);
       // A damaged row's CPU number must not size the vectors (cpu 4e9 would ask for 32 GB).
@@ -105,19 +108,38 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
       if (cpu >= busy_weighted.size()) {
         busy_weighted.resize(cpu + 1);
         runnable_weighted.resize(cpu + 1);
+        blocked_weighted.resize(cpu + 1);
       }
       busy_weighted[cpu] += c.value("busy_pct", 0.0) * dt;
       runnable_weighted[cpu] += c.value("runnable", 0.0) * dt;
+      blocked_weighted[cpu] += c.value("blocked", 0.0) * dt;
       row["busy_pct"].push_back(c.value("busy_pct", 0.0));
+      row["runnable"].push_back(c.value("runnable", 0.0));
+      row["blocked"].push_back(c.value("blocked", 0.0));
     }
     busy_series.push_back(row);
   });
   for (size_t cpu = 0; cpu < busy_weighted.size(); cpu++)
     cpus.push_back({{"cpu", cpu},
                     {"busy_pct", span > 0 ? busy_weighted[cpu] / span : 0},
-                    {"runnable", span > 0 ? runnable_weighted[cpu] / span : 0}});
+                    {"runnable", span > 0 ? runnable_weighted[cpu] / span : 0},
+                    {"blocked", span > 0 ? blocked_weighted[cpu] / span : 0}});
   s["cpus"] = cpus;
   s["cpu_busy_series"] = busy_series;
+
+  // CPU time per process: the cumulative rows of the last sample, each also as a share of one CPU
+  // over the window (top's %CPU: 100 = one CPU busy the whole window), and per interval.
+  json top_cpu_state = r.state("sched", "top_cpu").value_or(json::object());
+  json top_cpu = top_cpu_state.is_object() ? top_cpu_state.value("rows", json::array()) : json::array();
+  for (auto &row : top_cpu)
+    row["cpu_pct"] = span > 0 ? static_cast<double>(row.value("cpu_ns", 0ULL)) / (span * 1e7) : 0.0;
+  s["top_cpu_total"] = top_cpu_state.is_object() ? top_cpu_state.value("total", top_cpu.size()) : top_cpu.size();
+  s["top_cpu"] = top_cpu;
+  json cpu_series = json::array();
+  r.for_each_series("sched", "top_cpu", [&](uint64_t t, const json &d) {
+    cpu_series.push_back({{"t", seconds_since_start(t)}, {"rows", d.value("rows", json::array())}});
+  });
+  s["top_cpu_series"] = cpu_series;
 
   s["top_runq"] = r.state("sched", "top_runq").value_or(json::array());
   s["top_dstate"] = r.state("sched", "top_dstate").value_or(json::array());
@@ -166,6 +188,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["dropped_processes"] = counters->value("proc_map_full", 0ULL);
   s["switches"] = counters->value("switches", 0ULL);
   s["wakeups"] = counters->value("wakeups", 0ULL);
+  // Spans of the per-task state machine closed late because their closing event was never seen
+  // (see struct sched_cpu_acc): how much the load split had to heal itself.
+  uint64_t stale = counters->value("stale_spans_closed", 0ULL), at_exit = counters->value("exit_spans_closed", 0ULL);
+  s["repaired_spans"] = {{"total", stale + at_exit}, {"stale", stale}, {"at_exit", at_exit}};
   return s;
 }
 
@@ -189,6 +215,42 @@ void render_top(const json &rows, const char *title, std::string &out) {
 
 }  // namespace
 
+std::string seconds_text(uint64_t ns) { return fmt::format("{:.2f}s", static_cast<double>(ns) / 1e9); }
+
+// `top` over the window: who burned the CPU, with how it is scheduled and its busiest threads.
+void render_top_cpu(const json &s, std::string &out) {
+  const auto &rows = s.value("top_cpu", json::array());
+  constexpr size_t kShown = 10;
+  size_t total = s.value("top_cpu_total", rows.size());
+  if (rows.empty()) {
+    out += "\ntop processes by CPU time\n  (none)\n";
+    return;
+  }
+  out += fmt::format("\ntop processes by CPU time (100% = one CPU for the whole window; top {} of {})\n",
+                     std::min(rows.size(), kShown), total);
+  out += fmt::format("  {:>8} {:<24} {:>9} {:>6} {:<14} {:>4} {:<8} {}\n", "PID", "COMM", "CPU", "CPU%", "POLICY",
+                     "NICE", "CPUS", "CGROUP");
+  size_t shown = 0;
+  for (const auto &p : rows) {
+    if (shown++ == kShown) break;
+    std::string name = printable(p.value("comm", ""));
+    if (p.contains("prev_comm")) name += fmt::format(" (was {})", printable(p.value("prev_comm", "")));
+    out += fmt::format("  {:>8} {:<24} {:>9} {:>6.1f} {:<14} {:>4} {:<8} {}\n", p.value("pid", 0), name,
+                       seconds_text(p.value("cpu_ns", 0ULL)), p.value("cpu_pct", 0.0), p.value("policy", "?"),
+                       p.contains("nice") ? fmt::format("{}", p.value("nice", 0)) : "?",
+                       printable(p.value("cpus_allowed", "?")), printable(p.value("cgroup", "")));
+    const auto &threads = p.value("threads", json::array());
+    if (threads.size() > 1) {
+      std::string line = "           busiest threads:";
+      for (const auto &t : threads)
+        line += fmt::format(" {} {} {};", t.value("tid", 0), printable(t.value("comm", "")),
+                            seconds_text(t.value("cpu_ns", 0ULL)));
+      line.pop_back();
+      out += line + "\n";
+    }
+  }
+}
+
 void render_text(const json &s, std::string &out) {
   heading("Scheduler: waiting for a CPU (R) or stuck in D?", out);
   if (s.is_null()) {
@@ -202,24 +264,54 @@ void render_text(const json &s, std::string &out) {
       avg.value("running", 0.0), avg.value("runnable", 0.0), avg.value("blocked", 0.0), avg.value("blocked_io", 0.0),
       avg.value("blocked_mem", 0.0), avg.value("blocked_other", 0.0));
 
-  out += "\n  per interval (average tasks):\n";
-  out += fmt::format("  {:>7} {:>8} {:>9} {:>8} {:>6} {:>6} {:>6}\n", "t(s)", "running", "runnable", "blocked", "io",
-                     "mem", "other");
-  for (const auto &row : s["load"])
-    out += fmt::format("  {:>7.1f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f} {:>6.2f} {:>6.2f}\n", row.value("t", 0.0),
+  // Each interval with how busy each CPU was (up to 8 CPUs by name; beyond, the least and most
+  // busy), so a CPU pegged for a few seconds shows where it happened.
+  const auto &busy_series = s.value("cpu_busy_series", json::array());
+  size_t ncpu = busy_series.empty() ? 0 : busy_series[0].value("busy_pct", json::array()).size();
+  constexpr size_t kCpusByName = 8;
+  std::string cpu_header;
+  if (ncpu > kCpusByName) cpu_header = "  busy% min..max of CPUs";
+  else
+    for (size_t c = 0; c < ncpu; c++) cpu_header += fmt::format(" {:>5}", fmt::format("cpu{}", c));
+  out += "\n  per interval (average tasks; busy% of each CPU):\n";
+  out += fmt::format("  {:>7} {:>8} {:>9} {:>8} {:>6} {:>6} {:>6}{}\n", "t(s)", "running", "runnable", "blocked", "io",
+                     "mem", "other", cpu_header);
+  const auto &load_rows = s["load"];
+  for (size_t i = 0; i < load_rows.size(); i++) {
+    const auto &row = load_rows[i];
+    std::string cpus;
+    if (i < busy_series.size()) {
+      const auto &busy = busy_series[i].value("busy_pct", json::array());
+      if (busy.size() > kCpusByName) {
+        double lo = 100, hi = 0;
+        for (const auto &b : busy) lo = std::min(lo, b.get<double>()), hi = std::max(hi, b.get<double>());
+        cpus = fmt::format("  {:>3.0f}..{:.0f}", lo, hi);
+      } else {
+        for (const auto &b : busy) cpus += fmt::format(" {:>5.0f}", b.get<double>());
+      }
+    }
+    out += fmt::format("  {:>7.1f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f} {:>6.2f} {:>6.2f}{}\n", row.value("t", 0.0),
                        row.value("running", 0.0), row.value("runnable", 0.0), row.value("blocked", 0.0),
-                       row.value("blocked_io", 0.0), row.value("blocked_mem", 0.0), row.value("blocked_other", 0.0));
+                       row.value("blocked_io", 0.0), row.value("blocked_mem", 0.0), row.value("blocked_other", 0.0),
+                       cpus);
+  }
 
-  out += "\n  per CPU (window average):\n";
-  out += fmt::format("  {:>4} {:>7} {:>9}\n", "CPU", "busy%", "runnable");
+  out += "\n  per CPU (window average; runnable: waiting on its run queue, blocked: went to sleep in D there):\n";
+  out += fmt::format("  {:>4} {:>7} {:>9} {:>8}\n", "CPU", "busy%", "runnable", "blocked");
   for (const auto &c : s["cpus"])
-    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f}\n", c.value("cpu", 0), c.value("busy_pct", 0.0), c.value("runnable", 0.0));
+    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f} {:>8.2f}\n", c.value("cpu", 0), c.value("busy_pct", 0.0),
+                       c.value("runnable", 0.0), c.value("blocked", 0.0));
+  if (uint64_t repaired = s.value("repaired_spans", json::object()).value("total", 0ULL))
+    out += fmt::format("  waits whose closing event no probe saw, closed later: {} ({} at the task's next switch, "
+                       "{} when it was freed)\n",
+                       repaired, s["repaired_spans"].value("stale", 0ULL), s["repaired_spans"].value("at_exit", 0ULL));
 
   out += "\nrun-queue latency (wakeup or preemption to running)\n";
   render_histogram(s["runq_latency"], "usecs", out);
   out += "\nD-state time (uninterruptible sleep that counts toward the load)\n";
   render_histogram(s["dstate_time"], "usecs", out);
 
+  render_top_cpu(s, out);
   render_top(s["top_runq"], "top processes by run-queue wait", out);
   render_top(s["top_dstate"], "top processes by D-state time", out);
 
