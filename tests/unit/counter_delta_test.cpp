@@ -8,7 +8,9 @@
 #include "block/block_aggregate.h"
 #include "block/block_report.h"
 #include "core/counter_delta.h"
+#include "core/percpu_sum.h"
 #include "record/recording.h"
+#include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
 
 using namespace triage;
@@ -75,4 +77,20 @@ TEST_CASE("block: a device counter that goes down makes no wrapped timeline row,
   CHECK(s["timeline"][1]["count"] == 20);
   CHECK(s["timeline"][1]["bytes"] == 20 * 4096);
   CHECK(s["counter_resets"] == 2);  // the count and the bytes went down once each
+}
+
+TEST_CASE("per-CPU copies add up field by field, and the sum reads back at once") {
+  // The tcp sampler summed through a uint64_t * cast and then read sum.transitions (an unsigned
+  // long long) in the same function: at -O2 the read saw 0 and the rate series wrapped.
+  std::vector<tcp_cpu_counters> copies(3);
+  for (size_t cpu = 0; cpu < copies.size(); cpu++) {
+    copies[cpu].transitions = 10 * (cpu + 1);
+    copies[cpu].resets_received = cpu;
+  }
+  tcp_cpu_counters sum{};
+  for (const auto &c : copies) add_u64_fields(sum, c);
+  CHECK(sum.transitions == 60);
+  CHECK(sum.resets_received == 3);
+  CounterDeltas deltas;
+  CHECK(deltas(15, sum.transitions) == 45);
 }

@@ -28,6 +28,7 @@
 #include "core/histogram.h"
 #include "core/hook_sets.h"
 #include "core/log.h"
+#include "core/percpu_sum.h"
 #include "tcp.skel.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
@@ -353,11 +354,7 @@ class TcpFamily final : public Family {
     tcp_cpu_counters sum{};
     // A failed read is no sample: zeros now would make the next interval's delta the whole window.
     bool counters_read = read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu);
-    for (const auto &c : per_cpu) {
-      const auto *src = reinterpret_cast<const uint64_t *>(&c);
-      auto *dst = reinterpret_cast<uint64_t *>(&sum);
-      for (size_t i = 0; i < sizeof(sum) / 8; i++) dst[i] += src[i];
-    }
+    for (const auto &c : per_cpu) add_u64_fields(sum, c);
     if (counters_read && full_interval) {
       out.add_series(now_ns, "tcp", "rates",
                      {{"dt_s", dt_s},

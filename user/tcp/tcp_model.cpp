@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "core/percpu_sum.h"
 #include "tcp/tcp_abi.h"
 
 namespace triage::tcp {
@@ -124,12 +125,9 @@ uint32_t port_slots_for(int cpus) {
 }
 
 void add_port_copies(tcp_port_stats &total, const std::vector<tcp_port_stats> &per_cpu) {
-  static_assert(sizeof(tcp_port_stats) % sizeof(uint64_t) == 0);
   for (const auto &copy : per_cpu) {
     uint64_t connect_max = std::max(total.connect_ns_max, copy.connect_ns_max);
-    const auto *src = reinterpret_cast<const uint64_t *>(&copy);
-    auto *dst = reinterpret_cast<uint64_t *>(&total);
-    for (size_t i = 0; i < sizeof(total) / sizeof(uint64_t); i++) dst[i] += src[i];
+    add_u64_fields(total, copy);
     total.connect_ns_max = connect_max;
   }
 }
