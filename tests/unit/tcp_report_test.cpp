@@ -493,7 +493,8 @@ json reused_after_close(uint16_t sport, uint64_t idle_ms, const char *role = "cl
   return e;
 }
 
-json report_with_events(const std::vector<json> &events) {
+// A report from a recording of these reset events and tcp states (a state given replaces the default).
+json report_with_events(const std::vector<json> &events, const json &states = json::object()) {
   TempRecording tmp;
   {
     auto writer = RecordingWriter::create(tmp.path);
@@ -501,6 +502,7 @@ json report_with_events(const std::vector<json> &events) {
     (*writer)->set_meta("start_ns", kStart);
     auto &w = **writer;
     w.put_state("tcp", "counters", counters());
+    for (const auto &[name, value] : states.items()) w.put_state("tcp", name, value);
     for (const auto &e : events) {
       json data = e;
       std::string kind = data["kind"];
@@ -606,24 +608,12 @@ TEST_CASE("tcp: a cut list of read timeouts says first N of M and keeps the long
 }
 
 TEST_CASE("tcp: finding evidence is computed from the rows the flow table shows") {
-  TempRecording tmp;
-  {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);
-    auto &w = **writer;
-    w.put_state("tcp", "counters", counters(40, 2, 0));
-    // The connect whose SYN was retransmitted twice got through: its row is ESTABLISHED now.
-    w.put_state("tcp", "flows",
-                json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.9"}, {"dport", 443},
-                              {"count", 38}, {"syn_count", 2}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 2}},
-                             {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 80},
-                              {"count", 2}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}}}));
-    REQUIRE(w.flush());
-  }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  json report = report_of(**reader);
+  // The connect whose SYN was retransmitted twice got through: its row is ESTABLISHED now.
+  json flows = json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.9"}, {"dport", 443},
+                             {"count", 38}, {"syn_count", 2}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 2}},
+                            {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 80},
+                             {"count", 2}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}}});
+  json report = report_with_events({}, {{"counters", counters(40, 2, 0)}, {"flows", flows}});
   const json *retrans = finding(report, "retransmits");
   REQUIRE(retrans);
   CHECK(retrans->at("evidence")["max_backoff"] == 2);
