@@ -134,32 +134,77 @@ TEST_CASE("tcp: netstat and snmp parsing keeps TcpExt and Tcp counters") {
 }
 
 TEST_CASE("tcp: a namespace's overflows go to the one listener that shows them") {
-  uint64_t rest = 0;
+  ListenerSignal idle, full, dropped, was_full;
+  full.queue_full = full.ever_full = true;
+  dropped.overflow_drops = 2;
+  was_full.ever_full = true;
   SECTION("only one listener: it gets the delta even without a sampled symptom") {
-    auto shares = attribute_overflows(7, {ListenerSignal{}}, rest);
-    CHECK(shares == std::vector<uint64_t>{7});
-    CHECK(rest == 0);
+    auto a = attribute_overflows(7, {idle});
+    CHECK(a.shares == std::vector<uint64_t>{7});
+    CHECK(a.unattributed == 0);
   }
   SECTION("the full one of two") {
-    ListenerSignal full;
-    full.queue_full = true;
-    auto shares = attribute_overflows(5, {ListenerSignal{}, full}, rest);
-    CHECK(shares == std::vector<uint64_t>{0, 5});
+    auto a = attribute_overflows(5, {idle, full});
+    CHECK(a.shares == std::vector<uint64_t>{0, 5});
   }
   SECTION("kfree_skb drops outrank a sampled full queue") {
-    ListenerSignal full, dropped;
-    full.queue_full = true;
-    dropped.overflow_drops = 2;
-    auto shares = attribute_overflows(9, {full, dropped}, rest);
-    CHECK(shares == std::vector<uint64_t>{0, 9});
+    auto a = attribute_overflows(9, {full, dropped});
+    CHECK(a.shares == std::vector<uint64_t>{0, 9});
   }
-  SECTION("two full listeners: not split, reported per namespace") {
-    ListenerSignal full;
-    full.queue_full = true;
-    auto shares = attribute_overflows(4, {full, full}, rest);
-    CHECK(shares == std::vector<uint64_t>{0, 0});
-    CHECK(rest == 4);
+  SECTION("drops of a port shared by an IPv4 and an IPv6 listener: the full one of the two") {
+    // nginx's `listen 80; listen [::]:80;`: kfree_skb names the port, both rows see the drops.
+    ListenerSignal full_dropped = full, idle_dropped = idle;
+    full_dropped.overflow_drops = idle_dropped.overflow_drops = 1;
+    auto a = attribute_overflows(1, {idle_dropped, full_dropped});
+    CHECK(a.shares == std::vector<uint64_t>{0, 1});
+    CHECK(a.unattributed == 0);
   }
+  SECTION("the only listener seen full in the window, though not at this sample") {
+    auto a = attribute_overflows(1, {idle, was_full, idle});
+    CHECK(a.shares == std::vector<uint64_t>{0, 1, 0});
+  }
+  SECTION("two full at the same sample: not split, and said to be several") {
+    auto a = attribute_overflows(4, {full, full, idle});
+    CHECK(a.shares == std::vector<uint64_t>{0, 0, 0});
+    CHECK(a.unattributed == 4);
+    CHECK(a.several_full);
+  }
+  SECTION("two seen full at other times, none at this sample: not split, and not said to be several full") {
+    auto a = attribute_overflows(3, {was_full, was_full});
+    CHECK(a.unattributed == 3);
+    CHECK_FALSE(a.several_full);
+  }
+  SECTION("no listener known: unattributed, not several full") {
+    auto a = attribute_overflows(2, {});
+    CHECK(a.unattributed == 2);
+    CHECK_FALSE(a.several_full);
+  }
+}
+
+TEST_CASE("tcp: the unattributed-overflow finding says several were full only when they were") {
+  auto title_for = [](uint64_t several_full) {
+    json report;
+    report["tcp"] = {{"listeners", json::array()},
+                     {"netstat", json::array({{{"netns", 4026532000ULL},
+                                               {"delta", {{"ListenOverflows", 5}}},
+                                               {"unattributed_overflows", 5},
+                                               {"overflows_several_full", several_full}}})},
+                     {"close_wait", json::array()},
+                     {"time_wait", {{"by_port", json::array()}}},
+                     {"retransmits", {{"count", 0}, {"flows", json::array()}}},
+                     {"read_timeouts", json::array()},
+                     {"keepalive_races", json::array()}};
+    json findings = json::array();
+    add_findings(report, findings);
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0]["id"] == "listen-overflow");
+    CHECK(findings[0]["evidence"]["overflows"] == 5);
+    return findings[0]["title"].get<std::string>();
+  };
+  CHECK(title_for(5).find("several listeners were full at the same sample") != std::string::npos);
+  CHECK(title_for(0).find("several") == std::string::npos);
+  CHECK(title_for(0).find("no single listener was seen full") != std::string::npos);
+  CHECK(title_for(2).find("2 while several listeners were full at the same sample, 3 with no single") != std::string::npos);
 }
 
 TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a ceiling") {
@@ -448,7 +493,8 @@ json reused_after_close(uint16_t sport, uint64_t idle_ms, const char *role = "cl
   return e;
 }
 
-json report_with_events(const std::vector<json> &events) {
+// A report from a recording of these reset events and tcp states (a state given replaces the default).
+json report_with_events(const std::vector<json> &events, const json &states = json::object()) {
   TempRecording tmp;
   {
     auto writer = RecordingWriter::create(tmp.path);
@@ -456,6 +502,7 @@ json report_with_events(const std::vector<json> &events) {
     (*writer)->set_meta("start_ns", kStart);
     auto &w = **writer;
     w.put_state("tcp", "counters", counters());
+    for (const auto &[name, value] : states.items()) w.put_state("tcp", name, value);
     for (const auto &e : events) {
       json data = e;
       std::string kind = data["kind"];
@@ -538,6 +585,42 @@ TEST_CASE("tcp: read-timeout and keepalive-race findings, warning below ten and 
   report = report_with_events(events);
   CHECK(finding(report, "read-timeout")->at("severity") == "critical");
   CHECK(finding(report, "keepalive-race")->at("severity") == "critical");
+}
+
+TEST_CASE("tcp: a cut list of read timeouts says first N of M and keeps the longest") {
+  std::vector<json> events;
+  for (uint16_t i = 0; i < 30; i++) events.push_back(late_answer(43000 + i, 1000));
+  events.push_back(late_answer(43100, 5000));  // the longest, and the last by time
+  json report = report_with_events(events);
+  CHECK(report["tcp"]["read_timeouts_total"] == 31);
+  CHECK(report["tcp"]["read_timeouts"].size() == 31);
+  std::string text;
+  render_text(report["tcp"], text);
+  CHECK(text.find("first 9 of 31 by time, and the longest timeout") != std::string::npos);
+  CHECK(text.find("gave up after 5000 ms") != std::string::npos);
+  CHECK(text.find(":43009 ") == std::string::npos);  // the tenth by time made room for it
+
+  auto shown = first_rows_with_largest(report["tcp"]["read_timeouts"], 40, "timeout_ms", "longest timeout");
+  CHECK(shown.index.size() == 31);
+  CHECK(shown.caption.empty());  // nothing cut, nothing to say
+  CHECK(top_caption(10, 200, "segments") == "top 10 of 200 by segments");
+  CHECK(top_caption(3, 3, "segments").empty());
+}
+
+TEST_CASE("tcp: finding evidence is computed from the rows the flow table shows") {
+  // The connect whose SYN was retransmitted twice got through: its row is ESTABLISHED now.
+  json flows = json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.9"}, {"dport", 443},
+                             {"count", 38}, {"syn_count", 2}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 2}},
+                            {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 80},
+                             {"count", 2}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}}});
+  json report = report_with_events({}, {{"counters", counters(40, 2, 0)}, {"flows", flows}});
+  const json *retrans = finding(report, "retransmits");
+  REQUIRE(retrans);
+  CHECK(retrans->at("evidence")["max_backoff"] == 2);
+  const json *connect = finding(report, "connect-timeout-risk");
+  REQUIRE(connect);
+  CHECK(connect->at("evidence")["max_backoff"] == 2);
+  CHECK(connect->at("evidence")["target"] == "10.0.0.9:443");
 }
 
 TEST_CASE("tcp: one incident seen from both ends is reported once") {

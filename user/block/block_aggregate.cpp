@@ -87,15 +87,15 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
     const DeviceTotals &before = it == last_.end() ? empty : it->second;
     uint64_t count = 0, bytes = 0;
     for (int op = 0; op < BLOCK_OPS; op++) {
-      count += d.ops[op].count - std::min(d.ops[op].count, before.ops[op].count);
-      bytes += d.ops[op].bytes - std::min(d.ops[op].bytes, before.ops[op].bytes);
+      count += deltas_(before.ops[op].count, d.ops[op].count);
+      bytes += deltas_(before.ops[op].bytes, d.ops[op].bytes);
     }
     if (timeline_row && count > 0) {
       Log2Histogram delta = merged_latency(d, {BLOCK_OP_READ, BLOCK_OP_WRITE})
                                 .minus(merged_latency(before, {BLOCK_OP_READ, BLOCK_OP_WRITE}));
-      uint64_t reads = d.ops[BLOCK_OP_READ].count - std::min(d.ops[BLOCK_OP_READ].count, before.ops[BLOCK_OP_READ].count);
-      uint64_t writes =
-          d.ops[BLOCK_OP_WRITE].count - std::min(d.ops[BLOCK_OP_WRITE].count, before.ops[BLOCK_OP_WRITE].count);
+      CounterDeltas counted_above;  // these two are in `count`: a reset of theirs is counted once, there
+      uint64_t reads = counted_above(before.ops[BLOCK_OP_READ].count, d.ops[BLOCK_OP_READ].count);
+      uint64_t writes = counted_above(before.ops[BLOCK_OP_WRITE].count, d.ops[BLOCK_OP_WRITE].count);
       out.add_series(now_ns, "block", "timeline",
                      {{"dt_s", dt_s},
                       {"dev", dev_string(d.dev)},
@@ -168,6 +168,7 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                  {"events_lost", c.events_lost},
                  {"events_delivered", in.events_delivered},
                  {"recursion_misses", in.recursion_misses},
+                 {"counter_resets", deltas_.resets()},
                  {"outlier_threshold_ns", in.outlier_threshold_ns}});
 }
 

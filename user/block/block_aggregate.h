@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "block/block.h"
+#include "core/counter_delta.h"
 #include "core/histogram.h"
 #include "record/recording.h"
 
@@ -74,6 +75,7 @@ class BlockSampler {
   NameOf name_of_;
   uint64_t last_t_ns_ = 0;
   std::map<uint32_t, DeviceTotals> last_;
+  CounterDeltas deltas_;  // device counters seen lower than at the last row are counted, not wrapped
 };
 
 // An outlier from the ring buffer as the recording stores it (kind = op name).

@@ -131,6 +131,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["dropped_requests"] = counters->value("dropped_requests", 0ULL);
   s["dropped_rows"] = counters->value("stats_map_full", 0ULL) + counters->value("proc_map_full", 0ULL);
   s["recursion_misses"] = counters->value("recursion_misses", 0ULL);
+  s["counter_resets"] = counters->value("counter_resets", 0ULL);
   s["completions"] = counters->value("completions", 0ULL);
   s["partial_completions"] = counters->value("partial_completions", 0ULL);
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "snapshot/snapshot.h"
+#include "tcp/tcp_report.h"
 
 namespace triage {
 
@@ -752,6 +753,9 @@ void render_tcp(const json &report, std::string &out) {
   const json &w = report["window"];
   double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
   out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(t, "lost_events")));
+  if (double resets = num(t, "counter_resets"))
+    out += fmt::format("<p>Kernel counters seen lower than at the read before: {} (those intervals count 0).</p>",
+                       fmt_num(resets));
   if (!arr(t, "rate_series").empty()) {
     out += "<h3>Retransmits, resets and state changes over time</h3>";
     out += line_chart("chart-tcp-rates", "TCP retransmits and state changes per second", "per second", t["rate_series"],
@@ -775,6 +779,8 @@ void render_tcp(const json &report, std::string &out) {
   if (rt.is_object())
     out += fmt::format("<p>Retransmitted segments: <b>{}</b> ({} SYN/SYN-ACK).</p>", fmt_num(num(rt, "count")),
                        fmt_num(num(rt, "syn_count")));
+  // A cut list says so, with the total beside it (tcp::top_caption, as the text report).
+  auto caption = [](const std::string &text) { return text.empty() ? "" : " (" + html_escape(text) + ")"; };
   std::vector<std::vector<std::string>> rows;
   for (const auto &f : arr(rt, "flows")) {
     if (rows.size() == 15) break;
@@ -782,7 +788,10 @@ void render_tcp(const json &report, std::string &out) {
                     fmt::format("{}:{}", esc(at(f, "daddr")), fmt_id(num(f, "dport"))), fmt_num(num(f, "count")),
                     esc(at(f, "state")), fmt_num(num(f, "max_backoff"))});
   }
-  if (!rows.empty()) out += "<h3>Retransmitting flows</h3>" + table({"local", "remote", "segments", "state", "max backoff"}, rows);
+  if (!rows.empty())
+    out += "<h3>Retransmitting flows" +
+           caption(tcp::top_caption(rows.size(), to_u64(num(rt, "flows_total", arr(rt, "flows").size())), "segments")) +
+           "</h3>" + table({"local", "remote", "segments", "state", "max backoff"}, rows);
   rows.clear();
   for (const auto &tr : arr(t, "transitions"))
     rows.push_back({esc(at(tr, "from")), esc(at(tr, "to")), fmt_num(num(tr, "count"))});
@@ -804,7 +813,32 @@ void render_tcp(const json &report, std::string &out) {
                     fmt::format("{}:{}", esc(at(c, "raddr")), fmt_id(num(c, "rport"))),
                     fmt_latency(num(c, "age_ms"), "ms")});
   }
-  if (!rows.empty()) out += "<h3>Sockets in CLOSE_WAIT at the end</h3>" + table({"process", "local", "remote", "age"}, rows);
+  if (!rows.empty())
+    out += "<h3>Sockets in CLOSE_WAIT at the end" +
+           caption(tcp::top_caption(rows.size(), to_u64(num(t, "close_wait_total", arr(t, "close_wait").size())), "age")) +
+           "</h3>" + table({"process", "local", "remote", "age"}, rows);
+  // Reset incidents: the first by time, the largest always among them, as the text report.
+  auto incidents = [&](const char *list, const char *size_key, const char *size_name, const char *peer_key,
+                       const std::string &title, const std::vector<std::string> &header) {
+    const json &events = arr(t, list);
+    auto shown = tcp::first_rows_with_largest(events, 20, size_key, size_name);
+    std::vector<std::vector<std::string>> cells;
+    for (size_t i : shown.index) {
+      const json &r = events[i];
+      cells.push_back({fmt::format("{:.2f}s", num(r, "t")),
+                       fmt::format("{}:{}", esc(at(r, "saddr")), fmt_id(num(r, "sport"))),
+                       fmt::format("{}:{}", esc(at(r, "daddr")), fmt_id(num(r, "dport"))),
+                       fmt_latency(num(r, size_key), "ms"), fmt_latency(num(r, peer_key), "ms"),
+                       fmt::format("{} ({})", html_escape(str(r, "comm")), fmt_id(num(r, "pid")))});
+    }
+    if (!cells.empty()) out += "<h3>" + title + caption(shown.caption) + "</h3>" + table(header, cells);
+  };
+  incidents("read_timeouts", "timeout_ms", "longest timeout", "late_by_ms",
+            "Read timeouts (request unanswered, FIN, then the late answer reset)",
+            {"time", "local", "remote", "gave up after", "answer later by", "process"});
+  incidents("keepalive_races", "idle_ms", "longest idle", "peer_idle_close_ms",
+            "Keep-alive races (request on a connection the peer had closed)",
+            {"time", "local", "remote", "idle before reuse", "peer closed after idle", "process"});
   out += "</section>\n";
 }
 

@@ -24,9 +24,11 @@
 #include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
 #include "core/clock.h"
+#include "core/counter_delta.h"
 #include "core/histogram.h"
 #include "core/hook_sets.h"
 #include "core/log.h"
+#include "core/percpu_sum.h"
 #include "tcp.skel.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
@@ -131,7 +133,7 @@ struct ListenerAgg {
   uint32_t syn_recv = 0, syn_recv_peak = 0;
   uint64_t samples = 0, full_samples = 0;
   bool was_full = false;  // at the previous snapshot
-  bool seen_now = false;
+  bool present = false;   // at the namespace's last snapshot: a candidate for its counters' next delta
   Log2Histogram fill;     // accept-queue length at each snapshot
   uint64_t overflows = 0, syn_drops = 0, syncookies = 0, overflow_drops_seen = 0;
   uint64_t drops_seen_last = 0;
@@ -140,8 +142,9 @@ struct ListenerAgg {
 struct NetnsAgg {
   std::string name;
   uint32_t pid = 0;
-  std::map<std::string, uint64_t> baseline, last;
+  NetnsCounters counters;
   uint64_t unattributed_overflows = 0, unattributed_syn_drops = 0, unattributed_syncookies = 0;
+  uint64_t overflows_several_full = 0;  // of unattributed_overflows: several listeners full at one sample
 };
 
 struct PortKeyLess {
@@ -330,8 +333,7 @@ class TcpFamily final : public Family {
       auto &agg = netns_[ns.inode];
       agg.name = ns.name;
       agg.pid = ns.pid;
-      agg.baseline = ns.counters;
-      agg.last = ns.counters;
+      agg.counters.last = ns.counters;
     }
     bool self_ok = !namespaces.empty() && namespaces.front().error.empty();
     snapshots_ok_ = self_ok;
@@ -350,23 +352,19 @@ class TcpFamily final : public Family {
   void sample_bpf(uint64_t now_ns, double dt_s, bool full_interval, RecordingWriter &out) {
     std::vector<tcp_cpu_counters> per_cpu;
     tcp_cpu_counters sum{};
-    if (read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu)) {
-      for (const auto &c : per_cpu) {
-        const auto *src = reinterpret_cast<const uint64_t *>(&c);
-        auto *dst = reinterpret_cast<uint64_t *>(&sum);
-        for (size_t i = 0; i < sizeof(sum) / 8; i++) dst[i] += src[i];
-      }
-    }
-    if (full_interval) {
+    // A failed read is no sample: zeros now would make the next interval's delta the whole window.
+    bool counters_read = read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu);
+    for (const auto &c : per_cpu) add_u64_fields(sum, c);
+    if (counters_read && full_interval) {
       out.add_series(now_ns, "tcp", "rates",
                      {{"dt_s", dt_s},
-                      {"transitions", sum.transitions - totals_.transitions},
-                      {"retrans_segs", sum.retrans_segs - totals_.retrans_segs},
-                      {"syn_retrans", sum.syn_retrans + sum.synack_retrans - totals_.syn_retrans - totals_.synack_retrans},
-                      {"resets_sent", sum.resets_sent - totals_.resets_sent},
-                      {"resets_received", sum.resets_received - totals_.resets_received}});
+                      {"transitions", deltas_(totals_.transitions, sum.transitions)},
+                      {"retrans_segs", deltas_(totals_.retrans_segs, sum.retrans_segs)},
+                      {"syn_retrans", deltas_(totals_.syn_retrans + totals_.synack_retrans, sum.syn_retrans + sum.synack_retrans)},
+                      {"resets_sent", deltas_(totals_.resets_sent, sum.resets_sent)},
+                      {"resets_received", deltas_(totals_.resets_received, sum.resets_received)}});
     }
-    totals_ = sum;
+    if (counters_read) totals_ = sum;
     recursion_misses_ = recursion_misses(program_fds());  // a transition missed, perhaps a CLOSE
 
     std::vector<tcp_hists> hists;
@@ -549,48 +547,53 @@ class TcpFamily final : public Family {
     std::vector<std::pair<FlowTuple, const DiagSocket *>> close_wait_sockets;
     for (auto &ns : namespaces) {
       if (!ns.error.empty() && ns.counters.empty()) continue;
-      bool first_sight = !netns_.count(ns.inode);
-      auto &agg = netns_[ns.inode];
-      if (first_sight) {
-        // A namespace born inside the window started its counters at zero.
-        agg.baseline.clear();
-        agg.last.clear();
-      }
+      auto &agg = netns_[ns.inode];  // new here: born inside the window, its counters count from 0
       if (!ns.name.empty()) agg.name = ns.name;
       if (ns.pid) agg.pid = ns.pid;
+      auto interval_delta = agg.counters.advance(ns.counters, deltas_);
       auto delta_of = [&](const char *key) {
-        uint64_t now = ns.counters.count(key) ? ns.counters.at(key) : 0;
-        uint64_t before = agg.last.count(key) ? agg.last.at(key) : 0;
-        return now > before ? now - before : 0;
+        auto it = interval_delta.find(key);
+        return it == interval_delta.end() ? uint64_t{0} : it->second;
       };
-      uint64_t overflow_delta = delta_of("ListenOverflows");
-      uint64_t reqq_drop_delta = delta_of("TCPReqQFullDrop");
-      uint64_t cookies_delta = delta_of("SyncookiesSent");
       json interval = json::object();
       for (const char *key : kNetstatKeys)
         if (uint64_t d = delta_of(key)) interval[key] = d;
       if (!interval.empty()) ns_rows.push_back({{"netns", ns.inode}, {"name", agg.name}, {"delta", interval}});
-      agg.last = ns.counters;
 
-      // Listeners of this namespace, with what they showed since the last snapshot.
       std::map<std::pair<std::string, uint16_t>, uint32_t> syn_recv_by_port;
       for (const auto &s : ns.sockets)  // none unless walked
         if (s.state == TCP_ST_SYN_RECV || s.state == TCP_ST_NEW_SYN_RECV) {
           syn_recv_by_port[{s.laddr, s.lport}]++;
           syn_recv_total++;
         }
-      std::vector<ListenerAgg *> here;
-      std::vector<ListenerSignal> signals;
+      // The listeners that could own this interval's counters: those listening now, and those that
+      // were at the last snapshot and closed since (a server stopped right after its overflows).
+      // SO_REUSEPORT sockets of one address and port are one row, and one candidate.
+      struct Listening {
+        const DiagSocket *socket;
+        uint32_t queued = 0;  // summed over a reuseport group's sockets
+        bool full = false;    // any of them
+      };
+      std::map<ListenerAgg *, Listening> listening;
       for (const auto &s : ns.sockets) {
         if (s.state != TCP_ST_LISTEN) continue;
-        auto &l = listeners_[{ns.inode, s.laddr, s.lport}];
+        auto [it, fresh] = listening.try_emplace(&listeners_[{ns.inode, s.laddr, s.lport}], Listening{&s});
+        it->second.queued += s.rqueue;
+        // The kernel refuses a connection once the queue holds more than the backlog.
+        it->second.full |= s.rqueue > s.wqueue || (s.wqueue > 0 && s.rqueue >= s.wqueue);
+      }
+      std::vector<ListenerAgg *> here;
+      std::vector<ListenerSignal> signals;
+      for (auto &[agg_of, now] : listening) {
+        ListenerAgg &l = *agg_of;
+        const DiagSocket &s = *now.socket;
         l.netns = ns.inode;
         l.addr = s.laddr;
         l.port = s.lport;
         l.inode = s.inode;
-        l.backlog = s.rqueue;
+        l.backlog = now.queued;
         l.backlog_max = s.wqueue;
-        l.backlog_peak = std::max(l.backlog_peak, s.rqueue);
+        l.backlog_peak = std::max(l.backlog_peak, now.queued);
         if (ns.connections_walked) {  // else the last walk's count stands
           uint32_t syn_recv = 0;
           for (const auto &[key, n] : syn_recv_by_port)
@@ -600,31 +603,46 @@ class TcpFamily final : public Family {
           l.syn_recv_peak = std::max(l.syn_recv_peak, syn_recv);
         }
         l.samples++;
-        // The kernel refuses a connection once the queue holds more than the backlog.
-        bool full = s.rqueue > s.wqueue || (s.wqueue > 0 && s.rqueue >= s.wqueue);
-        l.full_samples += full;
-        l.fill.add(s.rqueue);
-        uint64_t drops = listen_drops_.count({ns.inode, s.lport}) ? listen_drops_.at({ns.inode, s.lport}) : 0;
+        l.full_samples += now.full;
+        l.fill.add(now.queued);
         ListenerSignal sig;
-        sig.queue_full = full || l.was_full;
-        sig.overflow_drops = drops - std::min(drops, l.drops_seen_last);
+        sig.queue_full = now.full || l.was_full;
         sig.syn_recv = l.syn_recv;
-        l.overflow_drops_seen = drops;
-        l.drops_seen_last = drops;
-        l.was_full = full;
+        l.was_full = now.full;
         here.push_back(&l);
         signals.push_back(sig);
       }
-      uint64_t rest = 0;
-      auto shares = attribute_overflows(overflow_delta, signals, rest);
-      agg.unattributed_overflows += rest;
-      for (size_t i = 0; i < here.size(); i++) here[i]->overflows += shares[i];
-      shares = attribute_syn_queue(reqq_drop_delta, signals, rest);
-      agg.unattributed_syn_drops += rest;
-      for (size_t i = 0; i < here.size(); i++) here[i]->syn_drops += shares[i];
-      shares = attribute_syn_queue(cookies_delta, signals, rest);
-      agg.unattributed_syncookies += rest;
-      for (size_t i = 0; i < here.size(); i++) here[i]->syncookies += shares[i];
+      for (auto &[key, l] : listeners_)
+        if (std::get<0>(key) == ns.inode && l.present && !listening.count(&l)) {
+          ListenerSignal sig;
+          sig.queue_full = l.was_full;
+          sig.syn_recv = l.syn_recv;
+          l.was_full = false;
+          l.backlog = 0;  // closed: nothing queued any more
+          here.push_back(&l);
+          signals.push_back(sig);
+        }
+      for (size_t i = 0; i < here.size(); i++) {
+        ListenerAgg &l = *here[i];
+        uint64_t drops = listen_drops_.count({ns.inode, l.port}) ? listen_drops_.at({ns.inode, l.port}) : 0;
+        signals[i].overflow_drops = deltas_(l.drops_seen_last, drops);
+        signals[i].ever_full = l.full_samples > 0;
+        l.overflow_drops_seen = drops;
+        l.drops_seen_last = drops;
+        l.present = listening.count(&l) > 0;
+      }
+      Attribution overflows = attribute_overflows(delta_of("ListenOverflows"), signals);
+      agg.unattributed_overflows += overflows.unattributed;
+      if (overflows.several_full) agg.overflows_several_full += overflows.unattributed;
+      Attribution syn_drops = attribute_syn_queue(delta_of("TCPReqQFullDrop"), signals);
+      agg.unattributed_syn_drops += syn_drops.unattributed;
+      Attribution cookies = attribute_syn_queue(delta_of("SyncookiesSent"), signals);
+      agg.unattributed_syncookies += cookies.unattributed;
+      for (size_t i = 0; i < here.size(); i++) {
+        here[i]->overflows += overflows.shares[i];
+        here[i]->syn_drops += syn_drops.shares[i];
+        here[i]->syncookies += cookies.shares[i];
+      }
 
       for (const auto &s : ns.sockets)
         if (s.state == TCP_ST_CLOSE_WAIT)
@@ -699,17 +717,15 @@ class TcpFamily final : public Family {
     json netstat = json::array();
     for (const auto &[inode, agg] : netns_) {
       json delta = json::object();
-      for (const char *key : kNetstatKeys) {
-        uint64_t now = agg.last.count(key) ? agg.last.at(key) : 0;
-        uint64_t before = agg.baseline.count(key) ? agg.baseline.at(key) : 0;
-        if (now > before) delta[key] = now - before;
-      }
+      for (const char *key : kNetstatKeys)
+        if (auto it = agg.counters.window.find(key); it != agg.counters.window.end()) delta[key] = it->second;
       if (delta.empty() && !agg.unattributed_overflows && !agg.unattributed_syn_drops) continue;
       netstat.push_back({{"netns", inode},
                          {"name", agg.name},
                          {"pid", agg.pid},
                          {"delta", delta},
                          {"unattributed_overflows", agg.unattributed_overflows},
+                         {"overflows_several_full", agg.overflows_several_full},
                          {"unattributed_syn_drops", agg.unattributed_syn_drops},
                          {"unattributed_syncookies", agg.unattributed_syncookies}});
     }
@@ -739,6 +755,7 @@ class TcpFamily final : public Family {
             {"port_map_full", totals_.port_map_full},
             {"flow_map_full", totals_.flow_map_full},
             {"recursion_misses", recursion_misses_},
+            {"counter_resets", deltas_.resets()},
             {"connection_walks", walks_.walks()},
             {"connection_walk_cpu_ns", walks_.cpu_ns()},
             {"connection_walk_longest_gap_ns", walks_.longest_gap_seen_ns()},
@@ -761,6 +778,7 @@ class TcpFamily final : public Family {
   uint64_t window_start_ns_ = monotonic_ns();
   uint64_t last_sample_ns_ = 0, first_sample_ns_ = 0;
   tcp_cpu_counters totals_{};
+  CounterDeltas deltas_;  // every delta of a kernel counter, so the report can say how often one went down
   std::array<Log2Histogram, 4> last_hists_{};
   std::map<std::pair<uint32_t, uint16_t>, uint64_t> listen_drops_;
   std::map<std::tuple<uint32_t, std::string, uint16_t>, ListenerAgg> listeners_;

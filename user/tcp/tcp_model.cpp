@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "core/percpu_sum.h"
 #include "tcp/tcp_abi.h"
 
 namespace triage::tcp {
@@ -29,39 +30,60 @@ const char *role_name(int role) {
 
 namespace {
 
-std::vector<uint64_t> give_to_single(uint64_t delta, const std::vector<bool> &candidate, uint64_t &unattributed) {
-  std::vector<uint64_t> shares(candidate.size(), 0);
-  unattributed = 0;
-  if (!delta) return shares;
-  size_t count = 0, which = 0;
-  for (size_t i = 0; i < candidate.size(); i++)
-    if (candidate[i]) count++, which = i;
-  if (count == 0 && candidate.size() == 1) count = 1, which = 0;
-  if (count == 1) shares[which] = delta;
-  else unattributed = delta;
-  return shares;
+// Narrows the candidates with each test in turn (a test that matches nobody leaves them as they
+// were) and gives the whole delta to a single survivor. `full_test` is the index of the test that
+// means "full at this sample", for saying why several were left.
+template <typename... Tests>
+Attribution give_to_single(uint64_t delta, size_t listeners, size_t full_test, Tests... tests) {
+  Attribution a;
+  a.shares.assign(listeners, 0);
+  if (!delta) return a;
+  std::vector<size_t> candidates(listeners);
+  for (size_t i = 0; i < listeners; i++) candidates[i] = i;
+  size_t step = 0, full_at_sample = 0;
+  auto narrow = [&](const auto &test) {
+    std::vector<size_t> kept;
+    for (size_t i : candidates)
+      if (test(i)) kept.push_back(i);
+    if (step++ == full_test) full_at_sample = kept.size();
+    if (!kept.empty()) candidates = std::move(kept);
+  };
+  (narrow(tests), ...);
+  if (candidates.size() == 1) {
+    a.shares[candidates[0]] = delta;
+  } else {
+    a.unattributed = delta;
+    a.several_full = full_at_sample > 1;
+  }
+  return a;
 }
 
 }  // namespace
 
-std::vector<uint64_t> attribute_overflows(uint64_t delta, const std::vector<ListenerSignal> &signals,
-                                          uint64_t &unattributed) {
-  std::vector<bool> by_drops(signals.size()), by_queue(signals.size());
-  bool any_drops = false;
-  for (size_t i = 0; i < signals.size(); i++) {
-    by_drops[i] = signals[i].overflow_drops > 0;
-    by_queue[i] = signals[i].queue_full;
-    any_drops |= by_drops[i];
-  }
-  // The drops name the listener directly; a full queue is the weaker, sampled evidence.
-  return give_to_single(delta, any_drops ? by_drops : by_queue, unattributed);
+Attribution attribute_overflows(uint64_t delta, const std::vector<ListenerSignal> &signals) {
+  return give_to_single(
+      delta, signals.size(), 1, [&](size_t i) { return signals[i].overflow_drops > 0; },
+      [&](size_t i) { return signals[i].queue_full; }, [&](size_t i) { return signals[i].ever_full; });
 }
 
-std::vector<uint64_t> attribute_syn_queue(uint64_t delta, const std::vector<ListenerSignal> &signals,
-                                          uint64_t &unattributed) {
-  std::vector<bool> candidate(signals.size());
-  for (size_t i = 0; i < signals.size(); i++) candidate[i] = signals[i].syn_recv > 0 || signals[i].queue_full;
-  return give_to_single(delta, candidate, unattributed);
+Attribution attribute_syn_queue(uint64_t delta, const std::vector<ListenerSignal> &signals) {
+  return give_to_single(delta, signals.size(), 1, [&](size_t i) { return signals[i].syn_recv > 0; },
+                        [&](size_t i) { return signals[i].queue_full; });
+}
+
+std::map<std::string, uint64_t> NetnsCounters::advance(const std::map<std::string, uint64_t> &now,
+                                                       CounterDeltas &deltas) {
+  std::map<std::string, uint64_t> interval;
+  // A namespace seen for the first time was born in the window (the ones before it were read at
+  // its start): its counters began at 0. A counter new in a namespace read before is a baseline.
+  const bool born = last.empty();
+  for (const auto &[key, value] : now) {
+    auto before = last.find(key);
+    uint64_t d = before != last.end() ? deltas(before->second, value) : born ? value : 0;
+    last[key] = value;
+    if (d) interval[key] = d, window[key] += d;
+  }
+  return interval;
 }
 
 std::string active_closer(uint64_t server, uint64_t client) {
@@ -103,12 +125,9 @@ uint32_t port_slots_for(int cpus) {
 }
 
 void add_port_copies(tcp_port_stats &total, const std::vector<tcp_port_stats> &per_cpu) {
-  static_assert(sizeof(tcp_port_stats) % sizeof(uint64_t) == 0);
   for (const auto &copy : per_cpu) {
     uint64_t connect_max = std::max(total.connect_ns_max, copy.connect_ns_max);
-    const auto *src = reinterpret_cast<const uint64_t *>(&copy);
-    auto *dst = reinterpret_cast<uint64_t *>(&total);
-    for (size_t i = 0; i < sizeof(total) / sizeof(uint64_t); i++) dst[i] += src[i];
+    add_u64_fields(total, copy);
     total.connect_ns_max = connect_max;
   }
 }

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/counter_delta.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_netns.h"
 
@@ -21,19 +23,39 @@ const char *role_name(int role);  // enum tcp_role: "unknown", "server", "client
 // What one listener showed during one interval, for attributing its namespace's counters.
 struct ListenerSignal {
   bool queue_full = false;      // accept queue at its limit in this or the previous snapshot
-  uint64_t overflow_drops = 0;  // kfree_skb TCP_LISTEN_OVERFLOW drops seen in the interval
+  bool ever_full = false;       // at its limit in some snapshot of the window so far
+  uint64_t overflow_drops = 0;  // kfree_skb TCP_LISTEN_OVERFLOW drops seen in the interval (by port)
   uint32_t syn_recv = 0;        // request sockets at the snapshot
 };
 
-// Splits a namespace-wide delta among its listeners: all of it to the single listener that shows
-// the symptom (the overflow drops kfree_skb saw, else a full accept queue; for SYN-queue counters
-// request sockets), or to the namespace's only listener. With several candidates the kernel's
-// counter cannot be split honestly: nothing is attributed and the caller reports it per namespace.
-// Returns per-listener shares (same order as `signals`); `unattributed` gets the rest.
-std::vector<uint64_t> attribute_overflows(uint64_t delta, const std::vector<ListenerSignal> &signals,
-                                          uint64_t &unattributed);
-std::vector<uint64_t> attribute_syn_queue(uint64_t delta, const std::vector<ListenerSignal> &signals,
-                                          uint64_t &unattributed);
+struct Attribution {
+  std::vector<uint64_t> shares;  // per listener, in the order of the signals
+  uint64_t unattributed = 0;     // what no single listener could be shown to own
+  bool several_full = false;     // why: several listeners were full at the same sample
+};
+
+// Splits a namespace-wide delta among the listeners that were there during the interval: all of
+// it goes to one listener, or none does. The evidence narrows the candidates in order of strength,
+// each step only if it leaves someone: the overflow drops kfree_skb saw (keyed by port, so an IPv4
+// and an IPv6 listener of one port share them), a queue full at this or the previous sample, a
+// queue seen full at all in the window; the namespace's only listener is the last resort. Several
+// candidates left: the kernel's counter cannot be split honestly and the caller reports it per
+// namespace, saying whether several listeners were full at the same sample.
+Attribution attribute_overflows(uint64_t delta, const std::vector<ListenerSignal> &signals);
+// The same for SYN-queue counters (TCPReqQFullDrop, SyncookiesSent): request sockets or a full
+// accept queue name the listener.
+Attribution attribute_syn_queue(uint64_t delta, const std::vector<ListenerSignal> &signals);
+
+// One namespace's kernel counters (ListenOverflows, TcpRetransSegs, ...) across its snapshots.
+struct NetnsCounters {
+  std::map<std::string, uint64_t> last;    // at the last snapshot that had each
+  std::map<std::string, uint64_t> window;  // the sum of the interval deltas so far
+  // Takes one snapshot's counters and returns the nonzero deltas since the last: a counter that
+  // went down (the namespace gone and its inode reused) counts 0 and a reset in `deltas`; one the
+  // snapshot lacks keeps its last value, or the next delta would be its whole history. The first
+  // snapshot of a namespace (empty `last`) counts from 0: it was born inside the window.
+  std::map<std::string, uint64_t> advance(const std::map<std::string, uint64_t> &now, CounterDeltas &deltas);
+};
 
 // TIME_WAIT sockets of one snapshot: {count, by_port: [{netns, port, side, count}], server, client}.
 // A TIME_WAIT socket sits on the side that closed first; its local port being one the namespace

@@ -39,6 +39,7 @@ constexpr uint64_t kRetransMinSegments = 10;
 // leaves at 2^k - 1 s after connect().
 constexpr double kInitialRtoS = 1.0;
 constexpr size_t kFlowsShown = 10;
+constexpr size_t kListedEvents = 10;  // read timeouts, keep-alive races: rows in the text report
 // read-timeout: a side that sent, then closed with its request unanswered, and reset the late
 // answer. Closing within 50 ms of the last send is not waiting for an answer at all (a QUIT-
 // and-close protocol, a fire-and-forget write), so below that it is not a timeout.
@@ -64,6 +65,26 @@ json flow_of(const json &e) {
 uint64_t ms_between(uint64_t from_ns, uint64_t to_ns) { return to_ns > from_ns ? (to_ns - from_ns) / 1000000 : 0; }
 
 }  // namespace
+
+ShownRows first_rows_with_largest(const json &rows, size_t limit, const char *largest_key, const char *largest_name) {
+  ShownRows shown;
+  size_t total = rows.size(), largest = 0;
+  for (size_t i = 0; i < total; i++)
+    if (u64(rows[i], largest_key) > u64(rows[largest], largest_key)) largest = i;
+  for (size_t i = 0; i < total && i < limit; i++) shown.index.push_back(i);
+  if (total <= limit) return shown;
+  if (largest < limit) {
+    shown.caption = fmt::format("first {} of {} by time, the {} among them", limit, total, largest_name);
+  } else {
+    shown.index.back() = largest;
+    shown.caption = fmt::format("first {} of {} by time, and the {}", limit - 1, total, largest_name);
+  }
+  return shown;
+}
+
+std::string top_caption(size_t shown, uint64_t total, const char *by) {
+  return shown < total ? fmt::format("top {} of {} by {}", shown, total, by) : "";
+}
 
 json read_timeouts(const json &reset_events) {
   json rows = json::array();
@@ -119,6 +140,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["lifetime"] = hist_or_empty(r, "hist_lifetime_us", "us");
   s["close_wait"] = r.state("tcp", "close_wait").value_or(json::array());
   s["close_wait_count"] = r.state("tcp", "close_wait_count").value_or(json(0));
+  s["close_wait_total"] = s["close_wait_count"];  // the list holds the oldest; INTERFACE.md's <name>_total
   // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
   // budget, so under heavy churn it ran less often than every interval.
   s["connection_walks"] = {{"count", u64(c, "connection_walks")},
@@ -144,6 +166,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                       {"srtt_us", hist_or_empty(r, "hist_srtt_us", "us")},
                       {"flows", r.state("tcp", "flows").value_or(json::array())},
                       {"flow_count", r.state("tcp", "flow_count").value_or(json(0))}};
+  s["retransmits"]["flows_total"] = s["retransmits"]["flow_count"];
   s["listeners"] = r.state("tcp", "listeners").value_or(json::array());
   s["netstat"] = r.state("tcp", "netstat").value_or(json::array());
 
@@ -158,7 +181,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     row["kind"] = kind;
     resets.push_back(row);
   });
-  s["resets"] = {{"sent", u64(c, "resets_sent")}, {"received", u64(c, "resets_received")}, {"events", resets}};
+  s["resets"] = {{"sent", u64(c, "resets_sent")},
+                 {"received", u64(c, "resets_received")},
+                 {"events", resets},
+                 {"events_total", resets.size()}};
   s["read_timeouts"] = read_timeouts(resets);
   s["keepalive_races"] = keepalive_races(resets);
   // Seen from both ends, one incident shows on each side in the other's shape: a server that
@@ -183,6 +209,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   for (const auto &k : s["keepalive_races"])
     if (k.value("role", "") == "client" || !timed_out.count(reversed(k))) kept.push_back(k);
   s["keepalive_races"] = kept;
+  s["read_timeouts_total"] = s["read_timeouts"].size();
+  s["keepalive_races_total"] = s["keepalive_races"].size();
   json series = json::array();
   r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
     json row = d;
@@ -204,6 +232,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["dropped_ports"] = u64(c, "port_map_full");
   s["dropped_flows"] = u64(c, "flow_map_full");
   s["recursion_misses"] = u64(c, "recursion_misses");
+  s["counter_resets"] = u64(c, "counter_resets");
   return s;
 }
 
@@ -221,6 +250,10 @@ void render_text(const json &s, std::string &out) {
                      "runs skipped by the kernel (nested on a CPU) {}\n",
                      s.value("lost_events", 0ULL), s.value("untracked_sockets", 0ULL), s.value("dropped_flows", 0ULL),
                      s.value("recursion_misses", 0ULL));
+  if (uint64_t resets = s.value("counter_resets", 0ULL))
+    out += fmt::format("  kernel counters seen lower than at the read before: {} (those intervals count 0, not a wrapped "
+                       "value)\n",
+                       resets);
 
   out += "\nstate transitions\n";
   if (s["transitions"].empty()) out += "  (none)\n";
@@ -248,10 +281,12 @@ void render_text(const json &s, std::string &out) {
     render_histogram(rt["rto_ms"], "msecs", out);
     out += "smoothed RTT at retransmit\n";
     render_histogram(rt["srtt_us"], "usecs", out);
+    size_t flows_shown = std::min(kFlowsShown, rt["flows"].size());
+    std::string caption = top_caption(flows_shown, rt.value("flows_total", uint64_t{rt["flows"].size()}), "segments");
+    out += fmt::format("retransmitting flows{}\n", caption.empty() ? "" : " (" + caption + ")");
     out += fmt::format("  {:>22} {:>22} {:>6} {:<16} {:>7}\n", "LOCAL", "REMOTE", "SEGS", "STATE", "BACKOFF");
-    size_t shown = 0;
-    for (const auto &f : rt["flows"]) {
-      if (shown++ == kFlowsShown) break;
+    for (size_t i = 0; i < flows_shown; i++) {
+      const auto &f = rt["flows"][i];
       out += fmt::format("  {:>22} {:>22} {:>6} {:<16} {:>7}\n",
                          fmt::format("{}:{}", f.value("saddr", ""), f.value("sport", 0)),
                          fmt::format("{}:{}", f.value("daddr", ""), f.value("dport", 0)), f.value("count", 0ULL),
@@ -271,11 +306,13 @@ void render_text(const json &s, std::string &out) {
   const auto &tw = s["time_wait"];
   out += fmt::format("\nTIME_WAIT at the end: {} (peak {}), active closer: {}\n", tw.value("count", 0ULL),
                      tw.value("peak", 0ULL), tw.value("active_closer", ""));
-  size_t shown = 0;
-  for (const auto &p : tw["by_port"]) {
-    if (shown++ == 5) break;
+  const size_t ports_shown = std::min<size_t>(5, tw["by_port"].size());
+  for (size_t i = 0; i < ports_shown; i++) {
+    const auto &p = tw["by_port"][i];
     out += fmt::format("  {} side, port {}: {}\n", p.value("side", ""), p.value("port", 0), p.value("count", 0ULL));
   }
+  if (std::string caption = top_caption(ports_shown, tw["by_port"].size(), "sockets"); !caption.empty())
+    out += fmt::format("  ({} ports)\n", caption);
 
   out += fmt::format("\nCLOSE_WAIT at the end: {}\n", s.value("close_wait_count", 0ULL));
   const json walks = s.value("connection_walks", json::object());
@@ -284,9 +321,12 @@ void render_text(const json &s, std::string &out) {
                        "took {:.0f} ms of CPU, and are held to {:.1f} % of one CPU)\n",
                        walks.value("longest_gap_s", 0.0), walks.value("count", 0ULL), walks.value("cpu_ms", 0.0),
                        100 * walks.value("cpu_share", 0.0));
-  shown = 0;
-  for (const auto &cw : s["close_wait"]) {
-    if (shown++ == 10) break;
+  const size_t close_wait_shown = std::min<size_t>(10, s["close_wait"].size());
+  if (std::string caption = top_caption(close_wait_shown, s.value("close_wait_total", uint64_t{s["close_wait"].size()}), "age");
+      !caption.empty())
+    out += fmt::format("  ({})\n", caption);
+  for (size_t i = 0; i < close_wait_shown; i++) {
+    const auto &cw = s["close_wait"][i];
     out += fmt::format("  {}:{} <- {}:{}  {} ({})  age {}{}\n", cw.value("laddr", ""), cw.value("lport", 0),
                        cw.value("raddr", ""), cw.value("rport", 0), printable(cw.value("comm", "")), cw.value("pid", 0),
                        format_duration_ns(cw.value("age_ms", 0ULL) * 1000000), cw.value("age_exact", false) ? "" : "+");
@@ -294,22 +334,25 @@ void render_text(const json &s, std::string &out) {
   const auto &resets = s["resets"];
   out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
   if (s.contains("read_timeouts") && !s["read_timeouts"].empty()) {
-    out += "read timeouts (request unanswered, FIN, then the late answer reset)\n";
-    shown = 0;
-    for (const auto &r : s["read_timeouts"]) {
-      if (shown++ == 10) break;
-      out += fmt::format("  {} -> {}  gave up after {} ms, answer {} ms later  {} ({})\n", endpoint(r, "saddr", "sport"),
+    auto shown = first_rows_with_largest(s["read_timeouts"], kListedEvents, "timeout_ms", "longest timeout");
+    out += fmt::format("read timeouts (request unanswered, FIN, then the late answer reset){}\n",
+                       shown.caption.empty() ? "" : "; " + shown.caption);
+    for (size_t i : shown.index) {
+      const auto &r = s["read_timeouts"][i];
+      out += fmt::format("  {:>8.2f}s  {} -> {}  gave up after {} ms, answer {} ms later  {} ({})\n", r.value("t", 0.0),
+                         endpoint(r, "saddr", "sport"),
                          endpoint(r, "daddr", "dport"), u64(r, "timeout_ms"), u64(r, "late_by_ms"),
                          printable(r.value("comm", "")), u64(r, "pid"));
     }
   }
   if (s.contains("keepalive_races") && !s["keepalive_races"].empty()) {
-    out += "keep-alive races (request on a connection the peer had closed, answered by a reset)\n";
-    shown = 0;
-    for (const auto &r : s["keepalive_races"]) {
-      if (shown++ == 10) break;
-      out += fmt::format("  {} -> {}  idle {} ms before reuse, peer closed after {} ms idle  {} ({})\n",
-                         endpoint(r, "saddr", "sport"), endpoint(r, "daddr", "dport"), u64(r, "idle_ms"),
+    auto shown = first_rows_with_largest(s["keepalive_races"], kListedEvents, "idle_ms", "longest idle");
+    out += fmt::format("keep-alive races (request on a connection the peer had closed, answered by a reset){}\n",
+                       shown.caption.empty() ? "" : "; " + shown.caption);
+    for (size_t i : shown.index) {
+      const auto &r = s["keepalive_races"][i];
+      out += fmt::format("  {:>8.2f}s  {} -> {}  idle {} ms before reuse, peer closed after {} ms idle  {} ({})\n",
+                         r.value("t", 0.0), endpoint(r, "saddr", "sport"), endpoint(r, "daddr", "dport"), u64(r, "idle_ms"),
                          u64(r, "peer_idle_close_ms"), printable(r.value("comm", "")), u64(r, "pid"));
     }
   }
@@ -361,12 +404,20 @@ void add_findings(const json &report, json &findings) {
   for (const auto &ns : s["netstat"]) {
     uint64_t rest = u64(ns, "unattributed_overflows");
     if (!rest) continue;
+    // Only what the sampler saw may be claimed: "several full" needs several full at one sample.
+    uint64_t several_full = std::min(rest, u64(ns, "overflows_several_full"));
+    std::string why = several_full == rest ? "several listeners were full at the same sample"
+                      : several_full      ? fmt::format("{} while several listeners were full at the same sample, {} "
+                                                        "with no single listener seen full",
+                                                        several_full, rest - several_full)
+                                          : "no single listener was seen full when they happened";
     findings.push_back({{"id", "listen-overflow"},
                         {"severity", rest >= kListenOverflowCritical ? "critical" : "warning"},
-                        {"title", fmt::format("{} accept-queue overflows in network namespace {} (several listeners "
-                                              "were full; not attributable to one)",
-                                              rest, ns.value("netns", 0ULL))},
-                        {"evidence", {{"netns", ns.value("netns", 0ULL)}, {"overflows", rest}}},
+                        {"title", fmt::format("{} accept-queue overflows in network namespace {} not attributable to "
+                                              "one listener ({})",
+                                              rest, ns.value("netns", 0ULL), why)},
+                        {"evidence",
+                         {{"netns", ns.value("netns", 0ULL)}, {"overflows", rest}, {"several_full", several_full}}},
                         {"advice", "Check the listeners whose accept queue peaked at its maximum in the listeners table."}});
   }
 
@@ -450,11 +501,15 @@ void add_findings(const json &report, json &findings) {
   double ratio = out_segs ? static_cast<double>(retrans) / static_cast<double>(out_segs) : 0;
   if (retrans >= kRetransMinSegments && (ratio >= kRetransRatioWarning || !out_segs)) {
     std::string worst = "-";
+    uint64_t max_backoff = 0;
     if (!rt["flows"].empty()) {
       const auto &f = rt["flows"][0];
       worst = fmt::format("{} -> {} ({} segments)", endpoint(f, "saddr", "sport"), endpoint(f, "daddr", "dport"),
                           f.value("count", 0ULL));
     }
+    // From the rows the section's flow table shows, so the two cannot disagree.
+    for (size_t i = 0; i < rt["flows"].size() && i < kFlowsShown; i++)
+      max_backoff = std::max(max_backoff, u64(rt["flows"][i], "max_backoff"));
     findings.push_back(
         {{"id", "retransmits"},
          {"severity", ratio >= kRetransRatioCritical ? "critical" : "warning"},
@@ -467,7 +522,8 @@ void add_findings(const json &report, json &findings) {
            {"rto_p50_ms", rt["rto_ms"].value("p50", 0.0)},
            {"srtt_p50_us", rt["srtt_us"].value("p50", 0.0)},
            {"flows", rt.value("flow_count", 0)},
-           {"worst_flow", worst}}},
+           {"worst_flow", worst},
+           {"max_backoff", max_backoff}}},
          {"advice",
           "Packets are lost on the path: check interface errors and drops (ip -s link, ethtool -S), a saturated "
           "link or queue (tc -s qdisc), firewall rate limits, and the flows' remote ends. Retransmits spread over "
@@ -574,8 +630,10 @@ void add_findings(const json &report, json &findings) {
     uint64_t max_backoff = 0;
     double srtt_s = 0;
     std::string target = "-";
+    // Every flow whose SYN was retransmitted, also those that connected since (their row's state
+    // is no longer SYN_SENT, but their backoff in the table is the one that delayed the connect).
     for (const auto &f : rt["flows"]) {
-      if (!u64(f, "syn_count") || f.value("state", "") != "TCP_SYN_SENT") continue;
+      if (!u64(f, "syn_count")) continue;
       if (u64(f, "max_backoff") >= max_backoff) {
         max_backoff = u64(f, "max_backoff");
         target = endpoint(f, "daddr", "dport");

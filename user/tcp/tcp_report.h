@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,17 @@ json build_section(const RecordingReader &recording, uint64_t window_start_mono_
 json read_timeouts(const json &reset_events);
 json keepalive_races(const json &reset_events);
 void render_text(const json &section, std::string &out);
+
+// What a renderer with room for `limit` rows shows of a list kept in time order: the first rows,
+// with the one largest by `largest_key` always among them (it replaces the last when it came
+// later). `caption` says so ("first 9 of 31 by time, and the longest"), empty when all are shown.
+struct ShownRows {
+  std::vector<size_t> index;
+  std::string caption;
+};
+ShownRows first_rows_with_largest(const json &rows, size_t limit, const char *largest_key, const char *largest_name);
+// "top 10 of 200 by segments" for a list sorted largest first, empty when all `total` are shown.
+std::string top_caption(size_t shown, uint64_t total, const char *by);
 // listen-overflow, syn-flood, close-wait-leak, time-wait-churn, retransmits, read-timeout,
 // keepalive-race, connect-timeout-risk.
 void add_findings(const json &report, json &findings);
