@@ -440,7 +440,9 @@ static __always_inline void on_complete(struct request *rq, __u32 error, __u32 n
 		return;
 	st = request_find(key, &slot, &free_way);
 	/* A completion whose issue we did not see has no latency: the original of a flush the
-	 * kernel served with its own flush request, or a request in flight when we attached. */
+	 * kernel served with its own flush request, the second completion of a write that carried a
+	 * flush (ended again once the flush is done, its state already forgotten), or a request in
+	 * flight when we attached. */
 	if (!st || !st->issue_ns) {
 		if (request_op(rq, btf) == BLOCK_OP_FLUSH)
 			c->unissued_flushes++;

@@ -67,7 +67,9 @@ struct block_cpu_counters {
 	__u64 issues;
 	__u64 completions;          /* requests fully completed and paired with their issue */
 	__u64 partial_completions;  /* a part of a request completed; the rest follows */
-	__u64 unpaired_completions; /* no issue seen, not a flush: in flight at attach, or pairing lost */
+	__u64 unpaired_completions; /* no issue seen, not a flush: mostly the second completion of a
+	                             * write that carried a flush (the block layer ends it again when
+	                             * the flush is done), or a request in flight at attach */
 	__u64 dropped_requests;     /* the in-flight map was full: the request is not tracked */
 	__u64 stats_map_full;       /* a new device/op row could not be created */
 	__u64 proc_map_full;        /* a new process/device row could not be created */
