@@ -439,10 +439,15 @@ static __always_inline void on_complete(struct request *rq, __u32 error, __u32 n
 	if (!c)
 		return;
 	st = request_find(key, &slot, &free_way);
-	/* A completion whose issue we did not see has no latency: it was in flight when we
-	 * attached, or it is the original of a flush the kernel served with its own flush request. */
+	/* A completion whose issue we did not see has no latency: the original of a flush the
+	 * kernel served with its own flush request, the second completion of a write that carried a
+	 * flush (ended again once the flush is done, its state already forgotten), or a request in
+	 * flight when we attached. */
 	if (!st || !st->issue_ns) {
-		c->unpaired_completions++;
+		if (request_op(rq, btf) == BLOCK_OP_FLUSH)
+			c->unissued_flushes++;
+		else
+			c->unpaired_completions++;
 		if (st)
 			request_forget(key, slot);
 		return;

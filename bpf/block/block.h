@@ -67,12 +67,18 @@ struct block_cpu_counters {
 	__u64 issues;
 	__u64 completions;          /* requests fully completed and paired with their issue */
 	__u64 partial_completions;  /* a part of a request completed; the rest follows */
-	__u64 unpaired_completions; /* no issue seen (in flight at attach, or a flush's original) */
+	__u64 unpaired_completions; /* no issue seen, not a flush: mostly the second completion of a
+	                             * write that carried a flush (the block layer ends it again when
+	                             * the flush is done), or a request in flight at attach */
 	__u64 dropped_requests;     /* the in-flight map was full: the request is not tracked */
 	__u64 stats_map_full;       /* a new device/op row could not be created */
 	__u64 proc_map_full;        /* a new process/device row could not be created */
 	__u64 events_produced;      /* outliers offered to the ring buffer */
 	__u64 events_lost;          /* of those, dropped because the ring buffer was full */
+	/* Flushes completed by the kernel without an issue of their own: the block layer serves a
+	 * flush with its own flush request (issued, counted in the flush row) and then ends the
+	 * caller's, or ends it at once when the device has no write cache. Not data lost. */
+	__u64 unissued_flushes;
 };
 
 /* A request slower than the outlier threshold (issue -> complete), for the timeline. */

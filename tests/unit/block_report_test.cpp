@@ -88,7 +88,7 @@ TEST_CASE("block timeline rows are per-interval deltas of the cumulative totals"
   CHECK(s["timeline"][0]["dev"] == "7:0");
   CHECK(s["timeline"][0]["name"] == "loop0");
   CHECK(s["timeline"][0]["iops"].get<double>() == Approx(100));
-  CHECK(s["timeline"][0]["mbps"].get<double>() == Approx(0.4096));
+  CHECK(s["timeline"][0]["mbps"].get<double>() == 0.41);  // 0.4096, to the hundredth
   CHECK(s["timeline"][0]["p99_us"].get<double>() <= 128);
   CHECK(s["timeline"][1]["iops"].get<double>() == Approx(50));
   // Only the second interval's writes: the timeline shows when the disk slowed down.
@@ -247,4 +247,131 @@ TEST_CASE("a quiet disk and a lone slow request yield no finding", "[block]") {
   json findings = json::array();
   add_findings(report, findings);
   CHECK(findings.empty());
+}
+
+namespace {
+
+// One window of `seconds` on sda: `writes` synchronous writes of 4 KiB at `write_us` each, each
+// followed by a flush, queued `queue_us` in the scheduler; the sched family saw `blocked_avg` tasks
+// in D, all of them `writer` (pid 500), which submitted the writes.
+json sync_writer_report(uint64_t write_us, uint64_t queue_us, double blocked_avg) {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  DeviceTotals sda;
+  sda.dev = kSda;
+  add_requests(sda, BLOCK_OP_WRITE, 6000, write_us, 4096);
+  add_requests(sda, BLOCK_OP_FLUSH, 6000, 300, 0);
+  for (int i = 0; i < 6000; i++) sda.ops[BLOCK_OP_WRITE].queue_us.add(queue_us);
+  SampleInput in;
+  in.devices = {sda};
+  in.processes = {{500, kSda, "fsync_loop", 55'000'000'000ULL, 6000, 6000 * 4096}};
+  sampler.sample(kStart + 60 * kSecond, in, **writer);
+  (*writer)->put_state("sched", "top_dstate",
+                       json::array({{{"pid", 500}, {"comm", "fsync_loop"}, {"total_ns", 55'000'000'000ULL},
+                                     {"io_ns", 55'000'000'000ULL}}}));
+  REQUIRE((*writer)->flush());
+  json report;
+  report["window"] = {{"duration_s", 60.0}};
+  report["block"] = build(tmp.path);
+  json findings = json::array({{{"id", "io-saturation"},
+                                {"severity", "warning"},
+                                {"title", "I/O-bound"},
+                                {"evidence", {{"blocked_avg", blocked_avg}, {"top_dstate", "fsync_loop (500)"}}},
+                                {"advice", "check the devices"}}});
+  add_findings(report, findings);
+  return findings;
+}
+
+}  // namespace
+
+TEST_CASE("one synchronous writer on a fast, idle device is sync-writes, not io-saturation", "[block]") {
+  json findings = sync_writer_report(110, 2, 0.92);
+  REQUIRE(findings.size() == 1);
+  const json &f = findings[0];
+  CHECK(f["id"] == "sync-writes");
+  CHECK(f["severity"] == "warning");
+  CHECK(f["title"].get<std::string>().find("fsync_loop (500)") != std::string::npos);
+  CHECK(f["title"].get<std::string>().find("100 flushes/s") != std::string::npos);
+  CHECK(f["evidence"]["flushes_per_s"] == 100.0);
+  CHECK(f["evidence"]["writes_per_s"] == 100.0);
+  CHECK(f["evidence"]["blocked_avg"] == 0.92);
+  CHECK(f["evidence"]["devices"].get<std::string>().find("sda (8:0): p99 ") != std::string::npos);
+  CHECK(f["advice"].get<std::string>().find("fsync") != std::string::npos);
+}
+
+TEST_CASE("a slow device, a long queue or many blocked tasks keep io-saturation", "[block]") {
+  SECTION("slow device") {
+    json findings = sync_writer_report(80'000, 2, 0.92);  // p99 ~80 ms: disk-slow too
+    CHECK(findings[0]["id"] == "io-saturation");
+    CHECK(findings[1]["id"] == "disk-slow");
+  }
+  SECTION("requests queue behind a busy device") { CHECK(sync_writer_report(110, 5'000, 0.92)[0]["id"] == "io-saturation"); }
+  SECTION("many tasks in D") { CHECK(sync_writer_report(110, 2, 6.0)[0]["id"] == "io-saturation"); }
+}
+
+TEST_CASE("every block count says what it counts: flushes ended by the kernel are not lost data", "[block]") {
+  json s = {{"completions", 60'000},
+            {"unissued_flushes", 59'742},
+            {"unpaired_completions", 3},
+            {"partial_completions", 0},
+            {"dropped_requests", 1},
+            {"recursion_misses", 0},
+            {"devices", json::array({{{"ops", {{"flush", {{"count", 59'742}}}}}}})}};
+  auto lines = request_accounting(s);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "completed and timed (issue to completion): 60000");
+  CHECK(lines[1].starts_with("flushes ended without an issue of their own: 59742 — not lost data"));
+  CHECK(lines[1].find("the flush rows: 59742") != std::string::npos);
+  CHECK(lines[2].starts_with("completions without a seen issue: 3 — not lost data"));
+  CHECK(lines[2].find("flush rows") == std::string::npos);  // 3 is nowhere near 59742 flushes
+  CHECK(lines[3].starts_with("requests not followed (the in-flight table was full): 1"));
+
+  // A recording from before flushes were told apart: the one count says it holds them.
+  s["unissued_flushes"] = nullptr;
+  s["unpaired_completions"] = 59'745;
+  lines = request_accounting(s);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[1].find("59745 — not lost data") != std::string::npos);
+  CHECK(lines[1].find("here about the 59742 flush rows: one such write per flush") != std::string::npos);
+  CHECK(lines[1].find("so do flushes the block layer served with its own flush request") != std::string::npos);
+}
+
+TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are rounded", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);
+  block_event e{};
+  e.end_ns = kStart + kSecond;
+  e.latency_ns = 300'000'000;
+  e.sector = UINT64_MAX;  // blk_rq_init()'s (sector_t)-1, kept by flushes
+  e.dev = kSda;
+  e.op = BLOCK_OP_FLUSH;
+  std::strcpy(e.comm, "jbd2/sda1-8");
+  CHECK(outlier_row(e, "sda")["sector"].is_null());
+  json old_row = outlier_row(e, "sda");
+  old_row["sector"] = UINT64_MAX;  // as recordings made before this stored it
+  (*writer)->add_event(e.end_ns, "block", "flush", old_row);
+  (*writer)->add_series(kStart + kSecond, "block", "timeline",
+                        {{"dt_s", 0.3}, {"dev", "8:0"}, {"name", "sda"}, {"count", 1}, {"iops", 3.3333333333333335},
+                         {"mbps", 0.30000000000000004}, {"p50_us", 12.345678}, {"p99_us", 110.123456}});
+  (*writer)->put_state("block", "counters", {{"method", "tp_btf"}, {"completions", 5}, {"unissued_flushes", 7}});
+  REQUIRE((*writer)->flush());
+
+  json s = build(tmp.path);
+  CHECK(s["unissued_flushes"] == 7);
+  CHECK(s["outliers"][0]["sector"].is_null());
+  CHECK(s["timeline"][0]["iops"] == 3.33);
+  CHECK(s["timeline"][0]["mbps"] == 0.3);
+  CHECK(s["timeline"][0]["p50_us"] == 12.35);
+  CHECK(s["timeline"][0]["p99_us"] == 110.12);
+  std::string text;
+  render_text(s, text);
+  CHECK(text.find("sector unknown") != std::string::npos);
+  CHECK(text.find("18446744073709551615") == std::string::npos);
+  CHECK(text.find("flushes ended without an issue of their own: 7 — not lost data") != std::string::npos);
 }

@@ -104,10 +104,10 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                       {"reads", reads},
                       {"writes", writes},
                       {"bytes", bytes},
-                      {"iops", static_cast<double>(count) / dt_s},
-                      {"mbps", static_cast<double>(bytes) / 1e6 / dt_s},
-                      {"p50_us", delta.count() ? delta.percentile(0.50) : 0.0},
-                      {"p99_us", delta.count() ? delta.percentile(0.99) : 0.0}});
+                      {"iops", round_hundredth(static_cast<double>(count) / dt_s)},
+                      {"mbps", round_hundredth(static_cast<double>(bytes) / 1e6 / dt_s)},
+                      {"p50_us", delta.count() ? round_hundredth(delta.percentile(0.50)) : 0.0},
+                      {"p99_us", delta.count() ? round_hundredth(delta.percentile(0.99)) : 0.0}});
       if (delta.count()) out.add_hist(now_ns, "block", "latency:" + dev_string(d.dev), delta.to_json("us"));
     }
     if (timeline_row) last_[d.dev] = d;
@@ -161,6 +161,7 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                  {"completions", c.completions},
                  {"partial_completions", c.partial_completions},
                  {"unpaired_completions", c.unpaired_completions},
+                 {"unissued_flushes", c.unissued_flushes},
                  {"dropped_requests", c.dropped_requests},
                  {"stats_map_full", c.stats_map_full},
                  {"proc_map_full", c.proc_map_full},
@@ -172,13 +173,15 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                  {"outlier_threshold_ns", in.outlier_threshold_ns}});
 }
 
+json sector_or_null(uint64_t sector) { return sector == UINT64_MAX ? json(nullptr) : json(sector); }
+
 json outlier_row(const block_event &e, const std::string &device_name) {
   return {{"pid", e.tgid},
           {"tid", e.pid},
           {"comm", std::string(e.comm, strnlen(e.comm, sizeof e.comm))},
           {"dev", dev_string(e.dev)},
           {"name", device_name},
-          {"sector", e.sector},
+          {"sector", sector_or_null(e.sector)},
           {"size", e.bytes},  // bytes
           {"op", op_name(e.op)},
           {"latency_ns", e.latency_ns},

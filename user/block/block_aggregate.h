@@ -81,4 +81,8 @@ class BlockSampler {
 // An outlier from the ring buffer as the recording stores it (kind = op name).
 json outlier_row(const block_event &e, const std::string &device_name);
 
+// A request's start sector, or null where it has none: blk_rq_init() sets (sector_t)-1 and a
+// flush keeps it, which printed as a number reads as a real place on the disk.
+json sector_or_null(uint64_t sector);
+
 }  // namespace triage::block

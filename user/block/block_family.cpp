@@ -106,6 +106,7 @@ class BlockFamily final : public Family {
         input.counters.completions += c.completions;
         input.counters.partial_completions += c.partial_completions;
         input.counters.unpaired_completions += c.unpaired_completions;
+        input.counters.unissued_flushes += c.unissued_flushes;
         input.counters.dropped_requests += c.dropped_requests;
         input.counters.stats_map_full += c.stats_map_full;
         input.counters.proc_map_full += c.proc_map_full;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,11 @@ namespace triage::block {
 // sched family's top D-state processes (when recorded) to the devices they submitted I/O to.
 json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
 void render_text(const json &section, std::string &out);
-// disk-slow; adds the devices behind the D state to an io-saturation finding already present.
+// How the requests were accounted, one plain sentence per count that is not zero (completed and
+// timed always), each saying what it counts: the text and HTML renderers both show these.
+std::vector<std::string> request_accounting(const json &section);
+// disk-slow; adds the devices behind the D state to an io-saturation finding already present, or
+// turns it into sync-writes when those devices were fast and idle and only a task or two was in D.
 void add_findings(const json &report, json &findings);
 
 }  // namespace triage::block

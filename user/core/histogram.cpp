@@ -74,21 +74,22 @@ double Log2Histogram::percentile(double fraction) const {
   return static_cast<double>(max_);
 }
 
+double round_hundredth(double value) { return std::round(value * 100.0) / 100.0; }
+
 nlohmann::json Log2Histogram::to_json(const std::string &unit) const {
   nlohmann::json buckets = nlohmann::json::array();
   int last = -1;
   for (int i = 0; i < kSlots; i++)
     if (slots_[i]) last = i;
   for (int i = 0; i <= last; i++) buckets.push_back({{"le", upper_bound(i)}, {"count", slots_[i]}});
-  auto round2 = [](double v) { return std::round(v * 100.0) / 100.0; };
   return {{"unit", unit},
           {"count", count_},
           {"sum", sum_},
           {"min", min()},
           {"max", max_},
-          {"p50", round2(percentile(0.50))},
-          {"p90", round2(percentile(0.90))},
-          {"p99", round2(percentile(0.99))},
+          {"p50", round_hundredth(percentile(0.50))},
+          {"p90", round_hundredth(percentile(0.90))},
+          {"p99", round_hundredth(percentile(0.99))},
           {"buckets", buckets}};
 }
 

@@ -12,6 +12,9 @@
 
 namespace triage {
 
+// A percentile or rate as the report shows it: to 0.01, not the 15 digits of its computation.
+double round_hundredth(double value);
+
 class Log2Histogram {
  public:
   static constexpr int kSlots = TRIAGE_HIST_SLOTS;

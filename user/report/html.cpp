@@ -17,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "block/block_report.h"
 #include "snapshot/snapshot.h"
 #include "tcp/tcp_report.h"
 
@@ -726,7 +727,9 @@ void render_block(const json &report, std::string &out) {
       const json &lat = at(o, "latency");
       rows.push_back({device_label(d), op, fmt_num(num(o, "count")), fmt_bytes(num(o, "bytes")),
                       fmt_latency(num(lat, "p50"), "us"), fmt_latency(num(lat, "p99"), "us"),
-                      fmt_latency(num(lat, "max"), "us"), fmt_latency(num(at(o, "queue_latency"), "p99"), "us")});
+                      fmt_latency(num(lat, "max"), "us"),
+                      // No queue time was measured for requests that skipped the scheduler: not 0 µs.
+                      num(at(o, "queue_latency"), "count") > 0 ? fmt_latency(num(at(o, "queue_latency"), "p99"), "us") : "-"});
     }
     const json &read = at(at(ops, "read"), "latency"), &write = at(at(ops, "write"), "latency");
     if (num(read, "count") + num(write, "count") > 0) {
@@ -740,7 +743,9 @@ void render_block(const json &report, std::string &out) {
   if (!rows.empty())
     out += "<h3>Per device and operation</h3>" +
            table({"device", "op", "count", "bytes", "p50", "p99", "max", "queue p99"}, rows);
-  out += "</section>\n";
+  out += "<h3>How the requests were counted</h3><ul>";
+  for (const auto &line : block::request_accounting(b)) out += "<li>" + html_escape(line) + "</li>";
+  out += "</ul></section>\n";
 }
 
 void render_tcp(const json &report, std::string &out) {
@@ -874,6 +879,61 @@ std::string snap_cell(const json &snapshot, const char *part, const char *key, b
   return kb ? fmt_kb(v.get<double>()) : fmt_exact(v.get<double>());
 }
 
+// /proc/net is the namespace triage ran in: its counters are that namespace's since boot.
+std::string netstat_scope_html(const json &snapshot) {
+  const json &netns = at(snapshot, "netstat_netns"), &pid1 = at(snapshot, "netstat_netns_is_pid1s");
+  if (!netns.is_number()) return R"(<p class="note">Counters of the network namespace triage ran in, since boot.</p>)";
+  return fmt::format(R"(<p class="note">Counters of network namespace {} only (the one triage ran in{}), since boot.</p>)",
+                     fmt_id(netns.get<double>()),
+                     !pid1.is_boolean() ? ""
+                     : pid1.get<bool>() ? ", PID 1's"
+                                        : "; not PID 1's: the host's counters are not these");
+}
+
+// The tcp family's per-namespace counts during the window, beside one namespace's since-boot numbers.
+std::string netstat_during_window_html(const json &snapshot) {
+  const json &namespaces = at(snapshot, "netstat_during_window");
+  if (!namespaces.is_array()) return "";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto &ns : namespaces) {
+    std::string moved;
+    if (at(ns, "counters").is_object())
+      for (const auto &[name, value] : ns["counters"].items())
+        if (value.is_number() && value.get<double>() > 0)
+          moved += fmt::format("{}{} +{}", moved.empty() ? "" : ", ", html_escape(name), fmt_exact(value.get<double>()));
+    std::string name = str(ns, "name");
+    rows.push_back({fmt::format("{}{}{}", fmt_id(num(ns, "netns")), name.empty() ? "" : " (" + html_escape(name) + ")",
+                                at(ns, "this_namespace") == true ? " — the one above" : ""),
+                    moved});
+  }
+  return "<h3>TCP counters during the window, per network namespace (tcp family)</h3>" +
+         (rows.empty() ? std::string(R"(<p class="absent">none moved</p>)")
+                       : table({"network namespace", "counters that moved"}, rows));
+}
+
+// Kernel-log lines of the window apart from those logged before it, which are history.
+std::string kmsg_html(const json &snapshot) {
+  std::vector<std::vector<std::string>> inside, before;
+  bool placed = false;
+  for (const auto &k : arr(snapshot, "kmsg")) {
+    std::vector<std::string> row = {fmt::format("{:.3f}", num(k, "time")), esc(at(k, "level")), html_escape(str(k, "text"))};
+    placed |= at(k, "in_window").is_boolean();
+    if (at(k, "before_window_s").is_number()) {
+      row.insert(row.begin(), html_escape(elapsed_text(num(k, "before_window_s"))) + " before");
+      before.push_back(std::move(row));
+    } else {
+      if (at(k, "after_window_s").is_number()) row[2] += " <i>(" + html_escape(elapsed_text(num(k, "after_window_s"))) + " after the window)</i>";
+      inside.push_back(std::move(row));
+    }
+  }
+  std::string out = "<h3>Kernel messages (OOM, SYN flood, hung tasks)" + std::string(placed ? " in the window" : "") + "</h3>";
+  out += inside.empty() ? R"(<p class="absent">none</p>)" : table({"time (s since boot)", "level", "message"}, inside);
+  if (!before.empty())
+    out += fmt::format("<h3>Kernel messages from before the window ({}, not part of it)</h3>", before.size()) +
+           table({"logged", "time (s since boot)", "level", "message"}, before);
+  return out;
+}
+
 void render_snapshot(const json &report, std::string &out) {
   out += section_open("snapshot", "Checklist (/proc at the start and end of the window)");
   const json &start = at(report["snapshot"], "start"), &end = at(report["snapshot"], "end");
@@ -968,21 +1028,20 @@ void render_snapshot(const json &report, std::string &out) {
       if (!value.is_number() || value.get<double>() == 0) continue;
       double before = num(ns_start, name.c_str(), value.get<double>());
       double delta = ns_end.is_object() ? value.get<double>() - before : 0;
-      (delta != 0 ? moved : steady).push_back({html_escape(name), fmt_num(value.get<double>()),
-                                               delta != 0 ? fmt::format("<b>+{}</b>", fmt_num(delta)) : "0"});
+      // Tcp MaxConn is -1 where the number of connections has no fixed limit (RFC 2012), not a count.
+      std::string shown = name == "TcpMaxConn" && value.get<double>() < 0 ? "no limit" : fmt_num(value.get<double>());
+      (delta != 0 ? moved : steady).push_back({html_escape(name), shown,
+                                               delta != 0 ? fmt::format("<b>{}{}</b>", delta > 0 ? "+" : "", fmt_num(delta)) : "0"});
     }
     out += "<h3>Network counters (netstat; non-zero, changed during the window first)</h3>";
+    out += netstat_scope_html(last);
     moved.insert(moved.end(), steady.begin(), steady.end());
     out += moved.empty() ? R"(<p class="absent">all zero</p>)"
                          : "<details><summary>" + fmt::format("{} counters", moved.size()) + "</summary>" +
                                table({"counter", "value at end", "during the window"}, moved, "narrow") + "</details>";
   }
-
-  rows.clear();
-  for (const auto &k : arr(last, "kmsg"))
-    rows.push_back({fmt::format("{:.3f}", num(k, "time")), esc(at(k, "level")), html_escape(str(k, "text"))});
-  out += "<h3>Kernel messages (OOM, SYN flood, hung tasks)</h3>";
-  out += rows.empty() ? R"(<p class="absent">none</p>)" : table({"time (s since boot)", "level", "message"}, rows);
+  out += netstat_during_window_html(last);
+  out += kmsg_html(last);
 
   rows.clear();
   for (const json *s : {&start, &end})

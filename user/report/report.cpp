@@ -9,6 +9,7 @@
 #include "report/missing_probes.h"
 #include "report/html.h"
 #include "report/snapshot_findings.h"
+#include "report/snapshot_window.h"
 #include "report/text_util.h"
 #include "families.h"
 #include "snapshot/snapshot.h"
@@ -125,6 +126,8 @@ json build_report(const RecordingReader &r) {
   uint64_t start_mono = r.meta("start_ns").value_or(0).get<uint64_t>();
   for (const char *family : kFamilies) report[family] = nullptr;
   for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
+  place_snapshots_in_window(report, start_mono,
+                            start_mono + static_cast<uint64_t>(report["window"]["duration_s"].get<double>() * 1e9));
 
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);

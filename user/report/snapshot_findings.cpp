@@ -6,6 +6,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_parts.h"
 
 namespace triage {
 namespace {
@@ -106,7 +110,7 @@ void memory_pressure(const json &start, const json &end, json &findings) {
       "memory-pressure", critical ? "critical" : "warning",
       fmt::format("Memory is short: {} available of {} ({:.1f}%) at the {} of the window", format_kb(available),
                   format_kb(total), worst_pct, when),
-      {{"available_kb", available}, {"total_kb", total}, {"available_pct", worst_pct}, {"when", when},
+      {{"available_kb", available}, {"total_kb", total}, {"available_pct", snapshot_detail::round_tenth(worst_pct)}, {"when", when},
        {"threshold_pct", critical ? kMemAvailableCriticalPct : kMemAvailableWarningPct}},
       "Find what holds the memory (ps aux --sort=-rss | head, or per cgroup: systemd-cgtop -m); restart or limit a "
       "leaking service, or add RAM. Expect the OOM killer or swapping if it keeps shrinking."));
@@ -174,7 +178,7 @@ void pid_exhaustion(const json &start, const json &end, json &findings) {
   findings.push_back(finding(
       "pid-exhaustion", critical ? "critical" : "warning",
       fmt::format("PIDs are running out: {:.0f} of {:.0f} in use ({:.0f}%)", used, pid_max, pct),
-      {{"tasks", used}, {"pid_max", pid_max}, {"used_pct", pct}, {"zombies", number(tasks, "Z", 0)},
+      {{"tasks", used}, {"pid_max", pid_max}, {"used_pct", snapshot_detail::round_tenth(pct)}, {"zombies", number(tasks, "Z", 0)},
        {"threshold_pct", critical ? kPidUsedCriticalPct : kPidUsedWarningPct}},
       "fork() and new threads fail with EAGAIN once PIDs run out. Find who holds them (ps -eLf | awk '{print $2}' | "
       "sort | uniq -c | sort -rn | head: threads per process) and stop the leak; raising kernel.pid_max only buys "
@@ -304,6 +308,62 @@ void deleted_open_files(const json &start, const json &end, json &findings) {
       "systemctl reload), or truncate it in place: : > /proc/<pid>/fd/<fd> (find the fd with lsof +L1)."));
 }
 
+// What a kernel-log line (the snapshot keeps only these three kinds) is about.
+const char *kmsg_kind(const std::string &text) {
+  if (text.find("blocked for more than") != std::string::npos) return "hung-task";
+  if (text.find("SYN flooding") != std::string::npos) return "syn-flood";
+  return "oom";
+}
+
+// The kernel log reaches back to boot. Only its lines from inside the window are this incident;
+// older ones are history, told at info with how long before the window they were logged. OOM
+// kills and SYN floods inside the window are the oom and tcp families' findings, from their own
+// hooks; the hung-task detector has no family, so its reports inside the window are raised here.
+void kernel_log(const json &start, const json &end, json &findings) {
+  const json &lines = latest(start, end, "kmsg");
+  if (!lines.is_array()) return;
+  std::vector<const json *> hung_inside;
+  std::map<std::string, int> before_by_kind;
+  size_t before = 0;
+  double latest_before_s = -1;
+  for (const auto &line : lines) {
+    if (!line.is_object() || !line.contains("in_window") || !line["in_window"].is_boolean()) continue;  // not placed
+    std::string kind = kmsg_kind(text(line, "text"));
+    double before_s = number(line, "before_window_s");
+    if (before_s >= 0) {
+      before++;
+      before_by_kind[kind]++;
+      if (latest_before_s < 0 || before_s < latest_before_s) latest_before_s = before_s;
+    } else if (line["in_window"].get<bool>() && kind == std::string("hung-task")) {
+      hung_inside.push_back(&line);
+    }
+  }
+  if (!hung_inside.empty()) {
+    json reports = json::array();
+    for (size_t i = 0; i < hung_inside.size() && i < kListed; i++) reports.push_back(text(*hung_inside[i], "text"));
+    findings.push_back(finding(
+        "hung-task", "warning",
+        fmt::format("The kernel reported {} hung task(s) during the window: {}", hung_inside.size(),
+                    text(*hung_inside[0], "text")),
+        {{"reports", hung_inside.size()}, {"first", reports}},
+        "A task stayed in uninterruptible sleep (D) past kernel.hung_task_timeout_secs: see the D-state processes "
+        "and the devices they waited on; the kernel log holds its stack (dmesg). A stuck device, a hung NFS server "
+        "or a lock held across I/O are the usual causes."));
+  }
+  if (before) {
+    std::string kinds;
+    for (const auto &[kind, count] : before_by_kind) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, count);
+    findings.push_back(finding(
+        "kernel-log-before-window", "info",
+        fmt::format("The kernel log holds {} line(s) from before the window ({}), the latest logged {} before it "
+                    "started: history, not this incident",
+                    before, kinds, elapsed_text(latest_before_s)),
+        {{"lines", before}, {"kinds", kinds}, {"latest_before_window_s", latest_before_s}},
+        "Read them as context (an earlier OOM kill or SYN flood may have left the machine as it is), not as what "
+        "happened in the window: the checklist lists them apart with how long before the window each was logged."));
+  }
+}
+
 }  // namespace
 
 void add_snapshot_findings(const json &report, json &findings) {
@@ -317,6 +377,7 @@ void add_snapshot_findings(const json &report, json &findings) {
   pid_exhaustion(start, end, findings);
   disk_and_inodes_full(start, end, findings);
   deleted_open_files(start, end, findings);
+  kernel_log(start, end, findings);
 }
 
 }  // namespace triage

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_parts.h"
 
@@ -99,6 +101,20 @@ std::string duration(double seconds) {
   int64_t days = total / 86400, hours = total / 3600 % 24, minutes = total / 60 % 60;
   return days > 0 ? fmt::format("{}d {:02}:{:02}", days, hours, minutes) : fmt::format("{:02}:{:02}", hours, minutes);
 }
+
+}  // namespace
+
+std::string elapsed_text(double seconds) {
+  if (!(seconds >= 0)) return "unknown";
+  if (seconds < 10) return fmt::format("{:.1f}s", seconds);
+  auto total = static_cast<int64_t>(std::min(seconds, 1e15));
+  if (total < 60) return fmt::format("{}s", total);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  if (total < 86400) return fmt::format("{}h{:02}m", total / 3600, total / 60 % 60);
+  return fmt::format("{}d{:02}h", total / 86400, total / 3600 % 24);
+}
+
+namespace {
 
 void section(std::string &out, std::string_view title) { out += fmt::format("\n== {}\n", title); }
 
@@ -212,18 +228,53 @@ void render_sockets(std::string &out, const json &s) {
   }
 }
 
+// Whose counters these are: /proc/net shows the reader's own network namespace only.
+std::string netstat_scope(const json &s) {
+  auto netns = number(s, "netstat_netns");
+  if (!netns) return "";
+  const json &pid1 = field(s, "netstat_netns_is_pid1s");
+  return fmt::format(", network namespace {} only (triage's own{})", integer(netns),
+                     !pid1.is_boolean() ? ""
+                     : pid1.get<bool>() ? ", PID 1's"
+                                        : "; not PID 1's: the host's counters are not these");
+}
+
+// What the tcp family counted per namespace during the window, beside the since-boot numbers of
+// one namespace above: retransmits in a container's namespace never show in the host's counters.
+void render_netstat_during_window(std::string &out, const json &s, const char *const *shown, size_t shown_count) {
+  const json &namespaces = field(s, "netstat_during_window");
+  if (!namespaces.is_array()) return;
+  if (namespaces.empty()) {
+    out += "during the window (every network namespace, tcp family): none of these counters moved\n";
+    return;
+  }
+  out += "during the window, per network namespace (tcp family):\n";
+  for (const auto &ns : namespaces) {
+    std::vector<std::string> moved;
+    const json &counters = field(ns, "counters");
+    for (size_t i = 0; i < shown_count; ++i)
+      if (number(counters, shown[i]).value_or(0) > 0) moved.push_back(fmt::format("{} +{}", shown[i], integer(counters, shown[i])));
+    if (moved.empty()) continue;
+    std::string name = text(ns, "name");
+    const json &own = field(ns, "this_namespace");
+    out += fmt::format("  netns {}{}{}: {}\n", integer(ns, "netns"), name == "-" || name.empty() ? "" : " (" + name + ")",
+                       own.is_boolean() && own.get<bool>() ? " (the one above)" : "", fmt::join(moved, ", "));
+  }
+}
+
 void render_netstat(std::string &out, const json &s) {
   const json &counters = field(s, "netstat");
   if (!counters.is_object()) return;
-  section(out, "TCP counters since boot (netstat -s)");
-  const char *key_counters[] = {"TcpRetransSegs",    "TcpEstabResets",    "TcpOutRsts",         "ListenOverflows",
-                                "ListenDrops",       "SyncookiesSent",    "SyncookiesRecv",     "SyncookiesFailed",
-                                "TCPTimeouts",       "TCPSynRetrans",     "TCPAbortOnTimeout",  "TCPReqQFullDrop",
-                                "TCPReqQFullDoCookies"};
+  section(out, fmt::format("TCP counters since boot (netstat -s){}", netstat_scope(s)));
+  static const char *const key_counters[] = {"TcpRetransSegs",    "TcpEstabResets",    "TcpOutRsts",         "ListenOverflows",
+                                             "ListenDrops",       "SyncookiesSent",    "SyncookiesRecv",     "SyncookiesFailed",
+                                             "TCPTimeouts",       "TCPSynRetrans",     "TCPAbortOnTimeout",  "TCPReqQFullDrop",
+                                             "TCPReqQFullDoCookies"};
   std::vector<std::string> cells;
   for (const char *name : key_counters)
     if (number(counters, name)) cells.push_back(fmt::format("{:<21}{:>10}", name, integer(counters, name)));
   for (size_t i = 0; i < cells.size(); ++i) out += cells[i] + (i % 3 == 2 || i + 1 == cells.size() ? "\n" : "   ");
+  render_netstat_during_window(out, s, key_counters, std::size(key_counters));
 }
 
 const char *syslog_level_name(std::optional<double> level) {
@@ -232,15 +283,39 @@ const char *syslog_level_name(std::optional<double> level) {
   return names[static_cast<int>(*level)];
 }
 
+std::string kmsg_line(const json &line, std::string_view when) {
+  auto time = number(line, "time");
+  return fmt::format("[{:>12}] {:<6} {}{}\n", time ? fmt::format("{:.6f}", *time) : "-",
+                     syslog_level_name(number(line, "level")), when, text(line, "text"));
+}
+
+// In a recorded report each line says whether it was logged inside the window (what happened
+// then) or before it (history: an OOM kill three hours earlier is not this incident). A
+// standalone snapshot has no window and lists them as dmesg does.
 void render_kmsg(std::string &out, const json &s) {
   const json &lines = array(s, "kmsg");
   if (lines.empty()) return;
   section(out, "kernel log: OOM kills, SYN floods, hung tasks (dmesg)");
+  std::vector<const json *> before, inside;
   for (const auto &line : lines) {
-    auto time = number(line, "time");
-    out += fmt::format("[{:>12}] {:<6} {}\n", time ? fmt::format("{:.6f}", *time) : "-",
-                       syslog_level_name(number(line, "level")), text(line, "text"));
+    const json &in_window = field(line, "in_window");
+    if (!in_window.is_boolean()) {
+      out += kmsg_line(line, "");
+      continue;
+    }
+    (in_window.get<bool>() || !number(line, "before_window_s") ? inside : before).push_back(&line);
   }
+  if (inside.empty() && before.empty()) return;
+  out += inside.empty() ? "inside the window: none\n" : "inside the window:\n";
+  for (const json *line : inside) {
+    auto after = number(*line, "after_window_s");
+    out += kmsg_line(*line, after ? fmt::format("({} after the window) ", elapsed_text(*after)) : "");
+  }
+  if (before.empty()) return;
+  out += fmt::format("before the window ({} lines, not part of it; the latest {} before it started):\n", before.size(),
+                     elapsed_text(number(*before.back(), "before_window_s").value_or(0)));
+  for (const json *line : before)
+    out += kmsg_line(*line, fmt::format("({} before) ", elapsed_text(number(*line, "before_window_s").value_or(0))));
 }
 
 void render_skipped(std::string &out, const json &s) {

@@ -68,7 +68,8 @@ json empty_snapshot() {
           {"procs_running", nullptr}, {"procs_blocked", nullptr}, {"ncpu", nullptr},
           {"cpus", json::array()},    {"mem", nullptr},           {"filesystems", json::array()},
           {"deleted_open_files", json::array()},                  {"tasks", nullptr},
-          {"sockets", nullptr},       {"netstat", nullptr},       {"kmsg", json::array()},
+          {"sockets", nullptr},       {"netstat", nullptr},       {"netstat_netns", nullptr},
+          {"netstat_netns_is_pid1s", nullptr},                    {"kmsg", json::array()},
           {"skipped", json::array()}};
 }
 
@@ -109,9 +110,11 @@ void fill_swap_rates(json &mem, const Sample &before, const Sample &after, std::
   mem["swap_out_per_s"] = rate("pswpout");
 }
 
-std::optional<uint64_t> network_namespace_inode(const std::string &proc_root) {
+// The network namespace of a process ("self" or a pid) under proc_root; nullopt when it cannot
+// be read (another user's process without privilege).
+std::optional<uint64_t> network_namespace_inode(const std::string &proc_root, const char *process = "self") {
   struct stat st {};
-  if (::stat((proc_root + "/self/ns/net").c_str(), &st) != 0) return std::nullopt;
+  if (::stat(fmt::format("{}/{}/ns/net", proc_root, process).c_str(), &st) != 0) return std::nullopt;
   return st.st_ino;
 }
 
@@ -222,6 +225,12 @@ void fill_snapshot(json &snapshot, const SnapshotOptions &options, SkipLog &skip
     if (!netstat) skipped.add("netstat", netstat_reason);
     if (!snmp) skipped.add("netstat", snmp_reason);
     if (netstat || snmp) snapshot["netstat"] = netstat_counters(netstat.value_or(""), snmp.value_or(""));
+    // /proc/net is the reader's own namespace: the counters are that namespace's alone, and the
+    // report says so beside them (the machine's other namespaces count their own TCP).
+    auto own = network_namespace_inode(options.proc_root);
+    if (own) snapshot["netstat_netns"] = *own;
+    if (auto pid1 = network_namespace_inode(options.proc_root, "1"); own && pid1)
+      snapshot["netstat_netns_is_pid1s"] = *own == *pid1;
   });
   guarded("kmsg", skipped, [&] {
     std::string reason;

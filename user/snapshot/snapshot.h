@@ -29,6 +29,8 @@ struct SnapshotOptions {
 //    tasks{R, S, D, Z, T, I, total, threads, pid_max, zombies[{pid, comm, ppid, parent_comm}]}
 //    sockets{states{NAME: n}, by_port[{port, state, count}], listeners[{addr, port, backlog, backlog_max, netns}]}
 //    netstat{TcpExt counters by name, Tcp counters as "Tcp"+name}
+//    netstat_netns, netstat_netns_is_pid1s   the network namespace (inode) netstat was read in, and
+//                                            whether PID 1 shares it (null when unknown)
 //    kmsg[{time, level, text}]                                      OOM kills, SYN floods, hung tasks
 //    skipped[{part, reason}]}
 // Strings from the machine are valid UTF-8 in the JSON (invalid bytes become "\xNN") but may hold
@@ -38,6 +40,9 @@ nlohmann::json take_snapshot(const SnapshotOptions &options = {});
 // Human text of a snapshot, one section per checklist step. Every machine-provided string is
 // passed through terminal_safe().
 std::string render_snapshot_text(const nlohmann::json &snapshot);
+
+// How long, for a human: "4.2s", "42s", "12m05s", "3h12m", "2d04h"; "unknown" for a negative or NaN.
+std::string elapsed_text(double seconds);
 
 // Makes a machine-provided string safe to write to a terminal: control bytes (< 0x20, 0x7f, the
 // C1 range U+0080..U+009F, which some terminals honour as 8-bit escape sequences) and bytes that
