@@ -8,6 +8,7 @@
 
 #include "report/missing_probes.h"
 #include "report/html.h"
+#include "report/process_names.h"
 #include "report/snapshot_findings.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -125,6 +126,7 @@ json build_report(const RecordingReader &r) {
   uint64_t start_mono = r.meta("start_ns").value_or(0).get<uint64_t>();
   for (const char *family : kFamilies) report[family] = nullptr;
   for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
+  resolve_process_names(report);
 
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);
