@@ -212,5 +212,13 @@ TEST_CASE("process names: the newest sight wins; names only borrowed from a thre
   CHECK(report["tcp"]["listeners"][1]["comm"] == "thread-c");
   CHECK(!report["tcp"]["listeners"][1].contains("prev_comm"));
   CHECK(process_label(report["sched"]["outliers"][0]) == "new (was mid)");
+
+  // BPF's 15 bytes of a kernel thread's name and /proc's whole one (or a kworker's workqueue) are
+  // one name, not an exec.
+  json kthread = {{"sched", {{"top_runq", {{{"pid", 31}, {"comm", "rcu_tasks_trace_kthread"}, {"comm_t", 2.0}}}},
+                             {"outliers", {{{"t", 1.0}, {"pid", 31}, {"tgid", 31}, {"comm", "rcu_tasks_trace"}}}}}}};
+  resolve_process_names(kthread);
+  CHECK(kthread["sched"]["outliers"][0]["comm"] == "rcu_tasks_trace_kthread");
+  CHECK(!kthread["sched"]["outliers"][0].contains("prev_comm"));
   CHECK(process_label(report["tcp"]["listeners"][1]) == "thread-c");
 }

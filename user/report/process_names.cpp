@@ -69,6 +69,11 @@ void for_each_pair(json &node, Fn &&fn) {
     for (auto &child : node) for_each_pair(child, fn);
 }
 
+// One name read two ways is not a rename: the kernel keeps 15 bytes of a task's name where BPF
+// reads it, while /proc shows a kernel thread's whole name and a kworker's current workqueue
+// ("kworker/1:2-mm_percpu_wq").
+bool same_name(std::string_view a, std::string_view b) { return a.starts_with(b) || b.starts_with(a); }
+
 Resolved resolve(const Sightings &seen) {
   const std::vector<Sighting> &from = seen.own.empty() ? seen.borrowed : seen.own;
   const Sighting *newest = &from.front();
@@ -78,7 +83,7 @@ Resolved resolve(const Sightings &seen) {
   if (seen.own.empty()) return out;
   const Sighting *before = nullptr;
   for (const auto &s : seen.own)
-    if (s.name != newest->name && (!before || s.newer_than(*before))) before = &s;
+    if (!same_name(s.name, newest->name) && (!before || s.newer_than(*before))) before = &s;
   if (before) out.prev_comm = before->name;
   return out;
 }

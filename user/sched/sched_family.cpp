@@ -335,7 +335,9 @@ class SchedFamily final : public Family {
       json row = {{"pid", r.tgid}, {"comm", id.comm}, {"cgroup", id.cgroup}};
       if (id.comm_seen_ns) row["comm_seen_ns"] = id.comm_seen_ns;
       std::string bpf_comm = comm_of(r.stats.comm);
-      if (!bpf_comm.empty() && bpf_comm != id.comm) row["prev_comm"] = bpf_comm;
+      // Not a rename when /proc shows more of the same name (a kernel thread's whole name, a
+      // kworker's workqueue): BPF reads the task's 15 bytes.
+      if (!bpf_comm.empty() && !id.comm.starts_with(bpf_comm)) row["prev_comm"] = bpf_comm;
       return row;
     };
     json top_runq = json::array();
