@@ -213,6 +213,14 @@ TEST_CASE("process names: the newest sight wins; names only borrowed from a thre
   CHECK(!report["tcp"]["listeners"][1].contains("prev_comm"));
   CHECK(process_label(report["sched"]["outliers"][0]) == "new (was mid)");
 
+  // Renamed right after fork and gone before the first sample: the scheduler has only the old
+  // name (no time), its socket the new one.
+  json forked = {{"sched", {{"top_runq", {{{"pid", 13}, {"comm", "live_tests"}}}}}},
+                 {"tcp", {{"listeners", {{{"pid", 13}, {"comm", "tcp-lo-server"}}}}}}};
+  resolve_process_names(forked);
+  CHECK(forked["tcp"]["listeners"][0]["comm"] == "tcp-lo-server");
+  CHECK(process_label(forked["sched"]["top_runq"][0]) == "tcp-lo-server (was live_tests)");
+
   // BPF's 15 bytes of a kernel thread's name and /proc's whole one (or a kworker's workqueue) are
   // one name, not an exec.
   json kthread = {{"sched", {{"top_runq", {{{"pid", 31}, {"comm", "rcu_tasks_trace_kthread"}, {"comm_t", 2.0}}}},

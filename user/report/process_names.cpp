@@ -74,16 +74,25 @@ void for_each_pair(json &node, Fn &&fn) {
 // ("kworker/1:2-mm_percpu_wq").
 bool same_name(std::string_view a, std::string_view b) { return a.starts_with(b) || b.starts_with(a); }
 
-Resolved resolve(const Sightings &seen) {
-  const std::vector<Sighting> &from = seen.own.empty() ? seen.borrowed : seen.own;
-  const Sighting *newest = &from.front();
+// The newest of `from`, or of its sightings with a known time; null when there is none.
+const Sighting *newest_of(const std::vector<Sighting> &from, bool timed_only) {
+  const Sighting *newest = nullptr;
   for (const auto &s : from)
-    if (s.newer_than(*newest)) newest = &s;
-  Resolved out{newest->name, std::nullopt};
-  if (seen.own.empty()) return out;
+    if ((!timed_only || s.t != kUnknownTime) && (!newest || s.newer_than(*newest))) newest = &s;
+  return newest;
+}
+
+// The process's own name at a known time first. Else a name a row of one of its threads gave: a
+// process renamed right after fork (prctl, exec) and gone before the first sample has its old
+// name only in the scheduler's first event, and its new one in the rows of what it did after.
+Resolved resolve(const Sightings &seen) {
+  const Sighting *last = newest_of(seen.own, true);
+  if (!last) last = newest_of(seen.borrowed, false);
+  if (!last) last = newest_of(seen.own, false);
+  Resolved out{last->name, std::nullopt};
   const Sighting *before = nullptr;
   for (const auto &s : seen.own)
-    if (!same_name(s.name, newest->name) && (!before || s.newer_than(*before))) before = &s;
+    if (!same_name(s.name, last->name) && (!before || s.newer_than(*before))) before = &s;
   if (before) out.prev_comm = before->name;
   return out;
 }

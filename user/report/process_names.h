@@ -16,8 +16,9 @@ namespace triage {
 // with `<prefix>prev_comm` the name it had before that one where it had another. A row's time is
 // its `t`, else its `comm_t` (when /proc showed the name); a row without either counts as the
 // oldest sight (a BPF name from the process's first event). Rows that may name a process by one
-// of its threads (a socket's owner, a request's submitter) take the process's own name when one
-// was seen, and never make a `prev_comm`. Run before the findings, which quote the names.
+// of its threads (a socket's owner, a request's submitter) take the process's own name when it
+// was seen at a known time, and never make a `prev_comm`. Run before the findings, which quote
+// the names.
 void resolve_process_names(nlohmann::json &report);
 
 // A resolved row's name as the renderers print it: "rt_spin (was taskset)", or "rt_spin".
