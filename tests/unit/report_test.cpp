@@ -60,7 +60,7 @@ std::string write_sched_recording(const ScratchDir &dir, double runnable, double
               json::array({{{"pid", 7}, {"comm", "dd"}, {"cgroup", "/"}, {"total_ns", 300'000}, {"count", 2},
                             {"max_ns", 200'000}, {"io_ns", 300'000}, {"mem_ns", 0}, {"other_ns", 0}}}));
   w.add_event(kStart + 1'500'000'000, "sched", "runq",
-              {{"pid", 42}, {"tgid", 42}, {"comm", "spin"}, {"cpu", 1}, {"duration_ns", 12'000'000}, {"waker_pid", 0},
+              {{"pid", 42}, {"tgid", 42}, {"comm", "spin\x1b[2J"}, {"cpu", 1}, {"duration_ns", 12'000'000}, {"waker_pid", 0},
                {"waker_comm", ""}});
   w.put_state("sched", "counters",
               {{"method", "tp_btf"}, {"events_lost", 0}, {"events_produced", 1}, {"outlier_threshold_ns", 10'000'000}});

@@ -152,6 +152,7 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                    {"devices", row->devices}});
   }
   out.put_state("block", "top_processes", top);
+  out.put_state("block", "top_totals", {{"top_processes", by_tgid.size()}});
 
   const block_cpu_counters &c = in.counters;
   out.put_state("block", "counters",

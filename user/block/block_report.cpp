@@ -10,6 +10,7 @@
 #include "block/block_aggregate.h"
 #include "core/histogram.h"
 #include "report/outliers.h"
+#include "report/process_names.h"
 #include "report/text_util.h"
 
 namespace triage::block {
@@ -25,6 +26,7 @@ constexpr double kStalledP99Us = 1'000'000;
 // disk (it still shows in the outliers).
 constexpr uint64_t kMinRequestsForLatency = 20;
 constexpr size_t kOutliersKept = 200;
+constexpr size_t kOutliersShown = 15, kTopShown = 10, kUnmatchedShown = 5;
 const char *const kOps[] = {"read", "write", "flush", "discard"};
 
 // Reads and writes together: what applications wait for. Flushes wait for the device's cache to
@@ -117,11 +119,16 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
   json top = r.state("block", "top_processes").value_or(json::array());
   s["top_processes"] = top;
+  // The recording keeps the top rows only (recordings without the total: the rows it has).
+  s["top_processes_total"] =
+      std::max<uint64_t>(r.state("block", "top_totals").value_or(json::object()).value("top_processes", 0ULL), top.size());
 
   WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
+  OutlierSpan outlier_span;
   r.for_each_event("block", "", [&](uint64_t t, const std::string &, const json &d) {
     outlier_count++;
+    outlier_span.add(seconds_since_start(t));
     outliers.offer(d.value("latency_ns", 0ULL), [&] {
       json row = d;
       row["t"] = seconds_since_start(t);
@@ -132,6 +139,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["outliers"] = outliers.take();
   s["outlier_count"] = outlier_count;
+  s["outliers_total"] = outlier_count;
+  outlier_span.put(s);
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);
   s["events_produced"] = counters->value("events_produced", 0ULL);
@@ -197,17 +206,20 @@ void render_text(const json &s, std::string &out) {
     render_histogram(d["read_write_latency"], "usecs", out);
   }
 
-  out += "\ntop processes by I/O time (submission to completion)\n";
+  out += "\ntop processes by I/O time, submission to completion";
   const auto &top = s["top_processes"];
-  if (top.empty()) out += "  (none)\n";
+  if (top.empty()) out += "\n  (none)\n";
   else {
-    out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", "TOTAL", "COUNT", "BYTES", "DEVICES");
-    size_t shown = 0;
-    for (const auto &p : top) {
-      if (shown++ == 10) break;
+    const size_t shown = std::min(top.size(), kTopShown);
+    out += fmt::format(" ({})\n", list_extent(shown, s.value("top_processes_total", top.size()), "I/O time"));
+    const size_t width = name_width(top, shown, 16);
+    out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", width, "TOTAL", "COUNT", "BYTES",
+                       "DEVICES");
+    for (size_t i = 0; i < shown; i++) {
+      const auto &p = top[i];
       std::string devs;
       for (const auto &d : p["devices"]) devs += (devs.empty() ? "" : ",") + printable(device_label(d));
-      out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(p.value("comm", "")),
+      out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(process_label(p)), width,
                          format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
                          format_bytes(p.value("bytes", 0ULL)), devs);
     }
@@ -220,33 +232,33 @@ void render_text(const json &s, std::string &out) {
       std::string devs;
       for (const auto &d : t["devices"]) devs += (devs.empty() ? "" : ", ") + printable(device_label(d));
       out += fmt::format("  {} ({}): {} in D ({} in I/O wait); submitted {} requests taking {} on {}\n",
-                         printable(t.value("comm", "")), t.value("pid", 0), format_duration_ns(t.value("dstate_ns", 0ULL)),
+                         printable(process_label(t)), t.value("pid", 0), format_duration_ns(t.value("dstate_ns", 0ULL)),
                          format_duration_ns(t.value("io_ns", 0ULL)), t.value("block_count", 0ULL),
                          format_duration_ns(t.value("block_ns", 0ULL)), devs);
     }
-    size_t shown = 0;
-    for (const auto &u : s["dstate_unmatched"]) {
-      if (shown++ == 5) break;
+    const auto &unmatched = s["dstate_unmatched"];
+    const size_t shown = std::min(unmatched.size(), kUnmatchedShown);
+    for (size_t i = 0; i < shown; i++) {
+      const auto &u = unmatched[i];
       out += fmt::format("  {} ({}): {} in D, but no block request of its own in the window: not tied to a device "
                          "(a network filesystem, a lock, a page fault on shared pages, or writeback by a kworker)\n",
-                         printable(u.value("comm", "")), u.value("pid", 0), format_duration_ns(u.value("dstate_ns", 0ULL)));
+                         printable(process_label(u)), u.value("pid", 0), format_duration_ns(u.value("dstate_ns", 0ULL)));
     }
+    if (shown < unmatched.size())
+      out += fmt::format("  (not tied to a device: {}; the rest are in the JSON report)\n",
+                         list_extent(shown, unmatched.size(), "D-state time"));
     if (s["dstate_devices"].empty() && s["dstate_unmatched"].empty()) out += "  (no process spent time in D)\n";
   }
 
-  const auto &outliers = s["outliers"];
-  out += fmt::format("\nrequests slower than {} ({} in the window, lost events {})\n",
-                     format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), s.value("outlier_count", 0ULL),
-                     s.value("lost_events", 0ULL));
-  size_t first = outliers.size() > 15 ? outliers.size() - 15 : 0;
-  for (size_t i = first; i < outliers.size(); i++) {
-    const auto &e = outliers[i];
-    const json &sector = e.contains("sector") ? e["sector"] : json();
+  // The slowest requests, not the last: the worst one is what a reader looks for.
+  const json shown = keep_worst(s["outliers"], kOutliersShown, "latency_ns");
+  out += fmt::format("\n{}\n", outlier_heading("requests slower than", s, shown.size()));
+  for (const auto &e : shown) {
     out += fmt::format("  {:>7.2f}s {:<10} {:<7} {:>9} sector {} {} by {} ({}){}\n", e.value("t", 0.0),
                        printable(e.value("name", "").empty() ? e.value("dev", "") : e.value("name", "")),
                        e.value("op", ""), format_duration_ns(e.value("latency_ns", 0ULL)),
-                       sector.is_number_unsigned() ? fmt::format("{}", sector.get<uint64_t>()) : "unknown",
-                       format_bytes(e.value("size", 0ULL)), printable(e.value("comm", "")), e.value("pid", 0),
+                       e.contains("sector") && e["sector"].is_number_unsigned() ? fmt::format("{}", e["sector"].get<uint64_t>()) : "unknown",
+                       format_bytes(e.value("size", 0ULL)), printable(process_label(e)), e.value("pid", 0),
                        e.value("error", 0) ? fmt::format(" error {}", e.value("error", 0)) : "");
   }
   out += "\nhow the requests were counted\n";

@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "block/block_report.h"
+#include "report/outliers.h"
+#include "report/process_names.h"
+#include "report/text_util.h"
 #include "snapshot/snapshot.h"
 #include "tcp/tcp_report.h"
 
@@ -610,15 +613,20 @@ std::vector<Marker> oom_markers(const json &report) {
   return markers;
 }
 
-std::string top_table(const json &rows) {
-  if (!rows.is_array() || rows.empty()) return R"(<p class="absent">none</p>)";
+// A sched top list under its heading, which says how many of how many processes it shows.
+std::string top_table(const json &s, const char *list, const char *title) {
+  const json &rows = at(s, list);
+  if (!rows.is_array() || rows.empty()) return fmt::format(R"(<h3>{}</h3><p class="absent">none</p>)", title);
   std::vector<std::vector<std::string>> cells;
   for (const auto &p : rows) {
     if (cells.size() == 10) break;
-    cells.push_back({fmt_id(num(p, "pid")), html_escape(str(p, "comm")), fmt_latency(num(p, "total_ns") / 1000, "us"),
+    cells.push_back({fmt_id(num(p, "pid")), html_escape(process_label(p)), fmt_latency(num(p, "total_ns") / 1000, "us"),
                      fmt_num(num(p, "count")), fmt_latency(num(p, "max_ns") / 1000, "us"), html_escape(str(p, "cgroup"))});
   }
-  return table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
+  const double total = std::max(num(s, (std::string(list) + "_total").c_str()), static_cast<double>(rows.size()));
+  return fmt::format("<h3>{} ({})</h3>", title,
+                     html_escape(list_extent(cells.size(), static_cast<size_t>(total), "total wait"))) +
+         table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
 }
 
 void render_sched(const json &report, std::string &out) {
@@ -680,23 +688,24 @@ void render_sched(const json &report, std::string &out) {
                        std::max(total, rows.size())) +
            table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads"}, rows);
   }
-  out += "<h3>Top processes by run-queue wait</h3>" + top_table(at(s, "top_runq"));
-  out += "<h3>Top processes by D-state time</h3>" + top_table(at(s, "top_dstate"));
+  out += top_table(s, "top_runq", "Top processes by run-queue wait");
+  out += top_table(s, "top_dstate", "Top processes by D-state time");
 
   const json &outliers = arr(s, "outliers");
   if (!outliers.empty()) {
+    // The longest waits, in time order: the heading says how many of how many.
     std::vector<std::vector<std::string>> rows;
-    size_t first = outliers.size() > 20 ? outliers.size() - 20 : 0;
-    for (size_t i = first; i < outliers.size(); i++) {
-      const json &e = outliers[i];
+    const json longest = keep_worst(outliers, 20, "duration_ns");
+    for (const json &e : longest) {
       rows.push_back({fmt::format("{:.2f}s", num(e, "t")), fmt_id(num(e, "cpu")), html_escape(str(e, "kind")),
                       fmt_latency(num(e, "duration_ns") / 1000, "us"),
-                      fmt::format("{} ({})", html_escape(str(e, "comm")), fmt_id(num(e, "pid"))),
-                      num(e, "waker_pid") ? fmt::format("{} ({})", html_escape(str(e, "waker_comm")), fmt_id(num(e, "waker_pid")))
-                                          : "-"});
+                      fmt::format("{} ({})", html_escape(process_label(e)), fmt_id(num(e, "pid"))),
+                      num(e, "waker_pid")
+                          ? fmt::format("{} ({})", html_escape(process_label(e, "waker_")), fmt_id(num(e, "waker_pid")))
+                          : "-"});
     }
-    out += fmt::format("<h3>Longest single waits (above {}, {} in the window)</h3>",
-                       fmt_latency(num(s, "outlier_threshold_ns") / 1000, "us"), fmt_num(num(s, "outlier_count")));
+    out += fmt::format("<h3>Longest single waits</h3><p class=\"note\">{}</p>",
+                       html_escape(outlier_heading("waits above", s, longest.size())));
     out += table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows);
   }
   out += "</section>\n";

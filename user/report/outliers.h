@@ -23,6 +23,26 @@ inline nlohmann::json keep_worst(const nlohmann::json &rows, size_t limit, const
   return kept;
 }
 
+// When a section's outliers began and ended, over all of them: the list keeps only the worst, and
+// the onset is what a reader looks for first.
+class OutlierSpan {
+ public:
+  void add(double t) {
+    first_t_ = any_ ? std::min(first_t_, t) : t;
+    last_t_ = any_ ? std::max(last_t_, t) : t;
+    any_ = true;
+  }
+  // `outliers_first_t` and `outliers_last_t` (seconds from the window's start), null when none.
+  void put(nlohmann::json &section) const {
+    section["outliers_first_t"] = any_ ? nlohmann::json(first_t_) : nlohmann::json(nullptr);
+    section["outliers_last_t"] = any_ ? nlohmann::json(last_t_) : nlohmann::json(nullptr);
+  }
+
+ private:
+  bool any_ = false;
+  double first_t_ = 0, last_t_ = 0;
+};
+
 // keep_worst()'s choice made while the rows stream out of the recording: holds at most `limit` rows,
 // so that building a report costs memory in proportion to what it shows, not to the number of
 // events recorded (a storm leaves millions).

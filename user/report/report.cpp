@@ -8,6 +8,7 @@
 
 #include "report/missing_probes.h"
 #include "report/html.h"
+#include "report/process_names.h"
 #include "report/snapshot_findings.h"
 #include "report/snapshot_window.h"
 #include "report/text_util.h"
@@ -128,6 +129,7 @@ json build_report(const RecordingReader &r) {
   for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
   place_snapshots_in_window(report, start_mono,
                             start_mono + static_cast<uint64_t>(report["window"]["duration_s"].get<double>() * 1e9));
+  resolve_process_names(report);
 
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "report/process_names.h"
 #include "snapshot/snapshot.h"
 
 namespace triage {
@@ -44,6 +45,35 @@ std::string format_duration_ns(uint64_t ns) {
   if (ns < 1'000'000) return fmt::format("{}us", ns / 1000);
   if (ns < 1'000'000'000) return fmt::format("{:.1f}ms", static_cast<double>(ns) / 1e6);
   return fmt::format("{:.2f}s", static_cast<double>(ns) / 1e9);
+}
+
+std::string list_extent(size_t shown, size_t total, std::string_view ranked_by) {
+  if (shown >= total) return fmt::format("all {}", total);
+  if (ranked_by.empty()) return fmt::format("first {} of {}", shown, total);
+  return fmt::format("top {} of {} by {}", shown, total, ranked_by);
+}
+
+std::string outlier_heading(std::string_view what, const nlohmann::json &section, size_t shown) {
+  const size_t total = section.value("outliers_total", section.value("outlier_count", 0ULL));
+  const size_t in_json = section.contains("outliers") ? section["outliers"].size() : 0;
+  std::string out = fmt::format("{} {}: {} in the window", what,
+                                format_duration_ns(section.value("outlier_threshold_ns", 0ULL)), total);
+  const auto &first = section.value("outliers_first_t", nlohmann::json()), &last = section.value("outliers_last_t", nlohmann::json());
+  if (first.is_number() && last.is_number())
+    out += first == last ? fmt::format(" at {:.2f}s", first.get<double>())
+                         : fmt::format(", from {:.2f}s to {:.2f}s", first.get<double>(), last.get<double>());
+  out += fmt::format(", lost events {}", section.value("lost_events", 0ULL));
+  if (total <= 1) return out;
+  out += fmt::format("; {}", list_extent(shown, total, "duration"));
+  if (shown > 1) out += ", in time order";
+  if (in_json < total) out += fmt::format("; the JSON report holds the longest {}", in_json);
+  return out;
+}
+
+size_t name_width(const nlohmann::json &rows, size_t shown, size_t at_least) {
+  size_t width = at_least;
+  for (size_t i = 0; i < shown && i < rows.size(); i++) width = std::max(width, printable(process_label(rows[i])).size());
+  return width;
 }
 
 void heading(std::string_view title, std::string &out) {

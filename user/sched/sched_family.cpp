@@ -332,8 +332,8 @@ class SchedFamily final : public Family {
   }
 
   // Top processes by CPU time over the window (cumulative state) and this interval's deltas.
-  template <typename Top, typename Identity>
-  void sample_cpu_time(const std::vector<ProcessWaits> &rows, Top &&top, Identity &&identity_of, uint64_t now_ns,
+  template <typename Top, typename IdentityRow>
+  void sample_cpu_time(const std::vector<ProcessWaits> &rows, Top &&top, IdentityRow &&identity_row, uint64_t now_ns,
                        RecordingWriter &out) {
     auto exec_at_start = [&](uint32_t tid) -> std::optional<uint64_t> {
       uint64_t exec = 0;
@@ -344,11 +344,9 @@ class SchedFamily final : public Family {
     for (const auto &r : rows) with_cpu += r.stats.oncpu_ns > 0;
     json top_cpu = json::array();
     size_t rank = 0;
-    for (const ProcessWaits *r : top([](const sched_proc_stats &s) { return s.oncpu_ns; })) {
-      const auto &id = identity_of(r->tgid, r->stats);
-      json row = {{"pid", r->tgid}, {"comm", id.comm}, {"cgroup", id.cgroup}, {"cpu_ns", r->stats.oncpu_ns}};
-      std::string first_name(r->stats.comm, strnlen(r->stats.comm, sizeof r->stats.comm));
-      if (!first_name.empty() && first_name != id.comm) row["prev_comm"] = first_name;
+    for (const ProcessWaits *r : top("top_cpu", [](const sched_proc_stats &s) { return s.oncpu_ns; })) {
+      json row = identity_row(*r);
+      row["cpu_ns"] = r->stats.oncpu_ns;
       if (rank++ < kTopCpuDetailed) {
         // What /proc says while the process lives; the last value seen stays once it is gone.
         auto &detail = cpu_details_[r->tgid];
@@ -394,56 +392,68 @@ class SchedFamily final : public Family {
     auto d_total = [](const sched_proc_stats &s) {
       return s.total_ns[SCHED_WAIT_D_IO] + s.total_ns[SCHED_WAIT_D_MEM] + s.total_ns[SCHED_WAIT_D_OTHER];
     };
-    auto top = [&](auto key) {
+    // How many processes had any such wait: the report says "top N of M" with it.
+    json totals = json::object();
+    auto top = [&](const char *list, auto key) {
       std::vector<const Row *> sorted;
       for (const auto &r : rows)
         if (key(r.stats) > 0) sorted.push_back(&r);
+      totals[list] = sorted.size();
       std::sort(sorted.begin(), sorted.end(), [&](const Row *a, const Row *b) { return key(a->stats) > key(b->stats); });
       if (sorted.size() > kTopProcesses) sorted.resize(kTopProcesses);
       return sorted;
     };
     // The name and cgroup the BPF side saw are from the process's first event, often before an
-    // exec or a rename; while the process lives, /proc has the current ones.
+    // exec or a rename; while the process lives, /proc has the current ones. The row keeps both,
+    // and when /proc showed its name, so that the report can name the process by its last one.
     auto identity_of = [&](uint32_t tgid, const sched_proc_stats &s) -> const ProcessIdentity & {
       ProcessIdentity &id = identities_[tgid];
       std::ifstream comm_file(fmt::format("/proc/{}/comm", tgid));
       std::string comm;
       if (std::getline(comm_file, comm)) {
         id.comm = comm;
+        id.comm_seen_ns = now_ns;
         id.cgroup = read_cgroup_path(tgid);
       } else if (id.comm.empty()) {
         id.comm = comm_of(s.comm);
       }
       return id;
     };
+    auto identity_row = [&](const Row &r) {
+      const auto &id = identity_of(r.tgid, r.stats);
+      json row = {{"pid", r.tgid}, {"comm", id.comm}, {"cgroup", id.cgroup}};
+      if (id.comm_seen_ns) row["comm_seen_ns"] = id.comm_seen_ns;
+      std::string bpf_comm = comm_of(r.stats.comm);
+      // Not a rename when /proc shows more of the same name (a kernel thread's whole name, a
+      // kworker's workqueue): BPF reads the task's 15 bytes.
+      if (!bpf_comm.empty() && !id.comm.starts_with(bpf_comm)) row["prev_comm"] = bpf_comm;
+      return row;
+    };
     json top_runq = json::array();
-    for (const Row *r : top([](const sched_proc_stats &s) { return s.total_ns[SCHED_WAIT_RUNQ]; })) {
-      const auto &id = identity_of(r->tgid, r->stats);
-      top_runq.push_back({{"pid", r->tgid},
-                          {"comm", id.comm},
-                          {"cgroup", id.cgroup},
-                          {"total_ns", r->stats.total_ns[SCHED_WAIT_RUNQ]},
-                          {"count", r->stats.count[SCHED_WAIT_RUNQ]},
-                          {"max_ns", r->stats.max_ns[SCHED_WAIT_RUNQ]}});
+    for (const Row *r : top("top_runq", [](const sched_proc_stats &s) { return s.total_ns[SCHED_WAIT_RUNQ]; })) {
+      json row = identity_row(*r);
+      row.update({{"total_ns", r->stats.total_ns[SCHED_WAIT_RUNQ]},
+                  {"count", r->stats.count[SCHED_WAIT_RUNQ]},
+                  {"max_ns", r->stats.max_ns[SCHED_WAIT_RUNQ]}});
+      top_runq.push_back(std::move(row));
     }
     json top_dstate = json::array();
-    for (const Row *r : top(d_total)) {
+    for (const Row *r : top("top_dstate", d_total)) {
       const auto &s = r->stats;
-      const auto &id = identity_of(r->tgid, s);
-      top_dstate.push_back(
-          {{"pid", r->tgid},
-           {"comm", id.comm},
-           {"cgroup", id.cgroup},
-           {"total_ns", d_total(s)},
+      json row = identity_row(*r);
+      row.update(
+          {{"total_ns", d_total(s)},
            {"count", s.count[SCHED_WAIT_D_IO] + s.count[SCHED_WAIT_D_MEM] + s.count[SCHED_WAIT_D_OTHER]},
            {"max_ns", std::max({s.max_ns[SCHED_WAIT_D_IO], s.max_ns[SCHED_WAIT_D_MEM], s.max_ns[SCHED_WAIT_D_OTHER]})},
            {"io_ns", s.total_ns[SCHED_WAIT_D_IO]},
            {"mem_ns", s.total_ns[SCHED_WAIT_D_MEM]},
            {"other_ns", s.total_ns[SCHED_WAIT_D_OTHER]}});
+      top_dstate.push_back(std::move(row));
     }
     out.put_state("sched", "top_runq", top_runq);
     out.put_state("sched", "top_dstate", top_dstate);
-    sample_cpu_time(rows, top, identity_of, now_ns, out);
+    sample_cpu_time(rows, top, identity_row, now_ns, out);
+    out.put_state("sched", "top_totals", totals);
   }
 
   RecordOptions options_;
@@ -462,6 +472,7 @@ class SchedFamily final : public Family {
   EventBatch events_{"sched", kSchedEventLayout, sizeof(sched_event)};
   struct ProcessIdentity {
     std::string comm, cgroup;
+    uint64_t comm_seen_ns = 0;  // the sample at which /proc last showed `comm`; 0: never (BPF's name)
   };
   std::unordered_map<uint32_t, ProcessIdentity> identities_;
   std::unordered_map<uint32_t, json> cpu_details_;          // policy, nice, allowed CPUs, threads

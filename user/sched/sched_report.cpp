@@ -10,6 +10,7 @@
 #include "record/event_batch.h"
 #include "sched/sched_abi.h"
 #include "report/outliers.h"
+#include "report/process_names.h"
 #include "report/text_util.h"
 
 namespace triage::sched {
@@ -131,8 +132,11 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // over the window (top's %CPU: 100 = one CPU busy the whole window), and per interval.
   json top_cpu_state = r.state("sched", "top_cpu").value_or(json::object());
   json top_cpu = top_cpu_state.is_object() ? top_cpu_state.value("rows", json::array()) : json::array();
-  for (auto &row : top_cpu)
+  for (auto &row : top_cpu) {
     row["cpu_pct"] = span > 0 ? static_cast<double>(row.value("cpu_ns", 0ULL)) / (span * 1e7) : 0.0;
+    if (row.contains("comm_seen_ns")) row["comm_t"] = seconds_since_start(row.value("comm_seen_ns", 0ULL));
+    row.erase("comm_seen_ns");
+  }
   s["top_cpu_total"] = top_cpu_state.is_object() ? top_cpu_state.value("total", top_cpu.size()) : top_cpu.size();
   s["top_cpu"] = top_cpu;
   json cpu_series = json::array();
@@ -141,8 +145,19 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["top_cpu_series"] = cpu_series;
 
-  s["top_runq"] = r.state("sched", "top_runq").value_or(json::array());
-  s["top_dstate"] = r.state("sched", "top_dstate").value_or(json::array());
+  // The recording keeps the top rows only; `<list>_total` says how many processes had such waits
+  // (recordings without it: the rows it has, the best it can say).
+  const json totals = r.state("sched", "top_totals").value_or(json::object());
+  for (const char *list : {"top_runq", "top_dstate"}) {
+    json rows = r.state("sched", list).value_or(json::array());
+    for (auto &row : rows) {
+      // When /proc showed the name: the report names each process by its newest (process_names.h).
+      if (row.contains("comm_seen_ns")) row["comm_t"] = seconds_since_start(row.value("comm_seen_ns", 0ULL));
+      row.erase("comm_seen_ns");
+    }
+    s[std::string(list) + "_total"] = std::max<uint64_t>(totals.value(list, 0ULL), rows.size());
+    s[list] = std::move(rows);
+  }
 
   // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
   json heatmap = json::array();
@@ -155,8 +170,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // past, so a storm of millions of records costs JSON only for the rows shown.
   WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
+  OutlierSpan outlier_span;
   for_each_record<sched_event>(r, "sched", kSchedEventLayout, [&](const sched_event &e) {
     outlier_count++;
+    outlier_span.add(seconds_since_start(e.end_ns));
     outliers.offer(e.duration_ns, [&] {
       return json{{"t", seconds_since_start(e.end_ns)},
                   {"kind", wait_kind_name(e.kind)},
@@ -172,6 +189,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // Recordings of schema 1 stored each outlier as a JSON row.
   r.for_each_event("sched", "", [&](uint64_t t, const std::string &kind, const json &d) {
     outlier_count++;
+    outlier_span.add(seconds_since_start(t));
     outliers.offer(d.value("duration_ns", 0ULL), [&] {
       json row = d;
       row["t"] = seconds_since_start(t);
@@ -181,6 +199,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["outliers"] = outliers.take();
   s["outlier_count"] = outlier_count;
+  s["outliers_total"] = outlier_count;
+  outlier_span.put(s);
   s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
   s["lost_events"] = counters->value("events_lost", 0ULL);
   s["events_produced"] = counters->value("events_produced", 0ULL);
@@ -197,17 +217,23 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
 namespace {
 
-void render_top(const json &rows, const char *title, std::string &out) {
-  out += fmt::format("\n{}\n", title);
+constexpr size_t kTopShown = 10;
+constexpr size_t kOutliersShown = 15;
+
+void render_top(const json &s, const char *list, const char *title, std::string &out) {
+  const json &rows = s[list];
   if (rows.empty()) {
-    out += "  (none)\n";
+    out += fmt::format("\n{}\n  (none)\n", title);
     return;
   }
-  out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", "TOTAL", "COUNT", "MAX", "CGROUP");
-  size_t shown = 0;
-  for (const auto &p : rows) {
-    if (shown++ == 10) break;
-    out += fmt::format("  {:>8} {:<16} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(p.value("comm", "")),
+  const size_t shown = std::min(rows.size(), kTopShown);
+  out += fmt::format("\n{} ({})\n", title,
+                     list_extent(shown, s.value(std::string(list) + "_total", rows.size()), "total wait"));
+  const size_t width = name_width(rows, shown, 16);
+  out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", width, "TOTAL", "COUNT", "MAX", "CGROUP");
+  for (size_t i = 0; i < shown; i++) {
+    const auto &p = rows[i];
+    out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(process_label(p)), width,
                        format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
                        format_duration_ns(p.value("max_ns", 0ULL)), printable(p.value("cgroup", "")));
   }
@@ -312,22 +338,19 @@ void render_text(const json &s, std::string &out) {
   render_histogram(s["dstate_time"], "usecs", out);
 
   render_top_cpu(s, out);
-  render_top(s["top_runq"], "top processes by run-queue wait", out);
-  render_top(s["top_dstate"], "top processes by D-state time", out);
+  render_top(s, "top_runq", "top processes by run-queue wait", out);
+  render_top(s, "top_dstate", "top processes by D-state time", out);
 
-  const auto &outliers = s["outliers"];
-  out += fmt::format("\nwaits above {} ({} in the window, lost events {})\n",
-                     format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), s.value("outlier_count", 0ULL),
-                     s.value("lost_events", 0ULL));
-  size_t first = outliers.size() > 15 ? outliers.size() - 15 : 0;
-  for (size_t i = first; i < outliers.size(); i++) {
-    const auto &e = outliers[i];
-    std::string waker = e.value("waker_pid", 0) ? fmt::format(" woken by {} ({})", printable(e.value("waker_comm", "")),
-                                                               e.value("waker_pid", 0))
-                                                 : "";
+  // The longest waits, not the last: the worst one is what a reader looks for.
+  const json shown = keep_worst(s["outliers"], kOutliersShown, "duration_ns");
+  out += fmt::format("\n{}\n", outlier_heading("waits above", s, shown.size()));
+  for (const auto &e : shown) {
+    std::string waker = e.value("waker_pid", 0)
+                            ? fmt::format(" woken by {} ({})", printable(process_label(e, "waker_")), e.value("waker_pid", 0))
+                            : "";
     out += fmt::format("  {:>7.2f}s cpu{:<2} {:<7} {:>9} {} ({}){}\n", e.value("t", 0.0), e.value("cpu", 0),
                        e.value("kind", ""), format_duration_ns(e.value("duration_ns", 0ULL)),
-                       printable(e.value("comm", "")), e.value("pid", 0), waker);
+                       printable(process_label(e)), e.value("pid", 0), waker);
   }
 }
 

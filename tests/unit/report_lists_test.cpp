@@ -1,0 +1,232 @@
+// Lists that say what they hold, and one name per process, through made-up recordings: the JSON
+// totals, the text against goldens (tests/golden/), and the HTML headings.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "block/block_report.h"
+#include "record/recording.h"
+#include "report/html.h"
+#include "report/process_names.h"
+#include "report/report.h"
+#include "sched/sched_report.h"
+#include "scratch_dir.h"
+
+using namespace triage;
+
+namespace {
+
+constexpr uint64_t kStart = 1'000'000'000;
+constexpr uint64_t kMs = 1'000'000;
+
+// A two-second window on a 2-CPU box: meta, probes and the sched counters, nothing else.
+RecordingWriter &start_recording(std::unique_ptr<RecordingWriter> &holder, const std::string &path) {
+  auto writer = RecordingWriter::create(path);
+  REQUIRE(writer.ok());
+  holder = std::move(*writer);
+  auto &w = *holder;
+  w.set_meta("start_ns", kStart);
+  w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
+  w.set_meta("end_ns", kStart + 2'000 * kMs);
+  w.set_meta("end_reason", "duration");
+  w.set_meta("host", "testbox");
+  w.set_meta("kernel", "6.18.0-test");
+  w.set_meta("ncpu", 2);
+  w.set_meta("interval_s", 1.0);
+  w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""}});
+  w.put_state("sched", "counters",
+              {{"method", "tp_btf"}, {"events_lost", 0}, {"events_produced", 0}, {"outlier_threshold_ns", 10 * kMs}});
+  return w;
+}
+
+json report_of(const std::string &path) {
+  auto reader = RecordingReader::open(path);
+  REQUIRE(reader.ok());
+  return build_report(**reader);
+}
+
+void check_golden(const std::string &text, const std::string &name) {
+  std::string path = TRIAGE_FIXTURES_DIR "/../golden/" + name;
+  if (std::getenv("TRIAGE_UPDATE_GOLDEN")) std::ofstream(path) << text;
+  std::ifstream in(path);
+  std::stringstream golden;
+  golden << in.rdbuf();
+  CHECK(text == golden.str());
+}
+
+json top_row(uint32_t pid, const std::string &comm, uint64_t total_ms) {
+  return {{"pid", pid},       {"comm", comm},          {"cgroup", "/"},
+          {"total_ns", total_ms * kMs}, {"count", 3}, {"max_ns", total_ms * kMs / 2}};
+}
+
+// 230 waits above 10 ms from 0.20 s on, the longest (250 ms) the first: the onset of a stall.
+// The last 15 by time would hide it; 200 of them reach the JSON.
+std::string write_many_waits(const ScratchDir &dir) {
+  std::unique_ptr<RecordingWriter> holder;
+  auto &w = start_recording(holder, dir.file("many.db"));
+  for (uint64_t i = 0; i < 230; i++) {
+    uint64_t duration_ms = i == 0 ? 250 : 10 + (i * 37) % 90;
+    w.add_event(kStart + 200 * kMs + i * 7 * kMs, "sched", "runq",
+                {{"pid", 1000 + i % 4}, {"tgid", 1000}, {"comm", "worker"}, {"cpu", i % 2},
+                 {"duration_ns", duration_ms * kMs + i}, {"waker_pid", 0}, {"waker_comm", ""}});
+  }
+  json runq = json::array();
+  for (uint32_t i = 0; i < 12; i++) runq.push_back(top_row(2000 + i, "proc" + std::to_string(i), 100 - i));
+  w.put_state("sched", "top_runq", runq);
+  w.put_state("sched", "top_dstate", json::array({top_row(7, "dd", 5)}));
+  w.put_state("sched", "top_totals", {{"top_runq", 57}, {"top_dstate", 1}});
+  REQUIRE(w.flush().ok());
+  return dir.file("many.db");
+}
+
+}  // namespace
+
+TEST_CASE("report lists: a cut list keeps the longest, says top N of M, and the JSON its total") {
+  ScratchDir dir;
+  json report = report_of(write_many_waits(dir));
+  const json &s = report["sched"];
+  CHECK(s["outliers"].size() == 200);
+  CHECK(s["outliers_total"] == 230);
+  CHECK(s["outliers_first_t"].get<double>() == Approx(0.2));
+  CHECK(s["top_runq"].size() == 12);
+  CHECK(s["top_runq_total"] == 57);
+  CHECK(s["top_dstate_total"] == 1);
+
+  std::string text;
+  sched::render_text(s, text);
+  CHECK(text.find("top 15 of 230 by duration, in time order; the JSON report holds the longest 200") !=
+        std::string::npos);
+  CHECK(text.find("250.0ms") != std::string::npos);  // the largest, though first in time
+  CHECK(text.find("top processes by run-queue wait (top 10 of 57 by total wait)") != std::string::npos);
+  CHECK(text.find("top processes by D-state time (all 1)") != std::string::npos);
+  check_golden(text, "sched_truncated_lists.txt");
+
+  std::string html = render_html(report);
+  CHECK(html.find("top 20 of 230 by duration") != std::string::npos);
+  CHECK(html.find("Top processes by run-queue wait (top 10 of 57 by total wait)") != std::string::npos);
+  CHECK(html.find(">250ms<") != std::string::npos);  // the largest wait
+}
+
+namespace {
+
+// pid 500 ran as `taskset` and exec'd `rt_spin`: the scheduler's first event still has the old
+// name, /proc the new one at the end; the block row was made before the exec. pid 700 exec'd
+// from `ip` into `nginx` and exited before any sample (BPF's name only), its listener made after.
+// pid 600 is a JVM whose block row carries one of its threads' names: that is no exec.
+std::string write_renamed(const ScratchDir &dir) {
+  std::unique_ptr<RecordingWriter> holder;
+  auto &w = start_recording(holder, dir.file("renamed.db"));
+  json rt_spin = top_row(500, "rt_spin", 40);
+  rt_spin["prev_comm"] = "taskset";
+  rt_spin["comm_seen_ns"] = kStart + 2'000 * kMs;
+  json java = top_row(600, "java", 5);
+  java["comm_seen_ns"] = kStart + 2'000 * kMs;
+  w.put_state("sched", "top_runq", json::array({rt_spin, top_row(700, "ip", 20)}));
+  w.put_state("sched", "top_dstate", json::array({java}));
+  auto wait = [&](uint64_t t_ms, uint32_t pid, const std::string &comm, uint32_t waker_pid, const std::string &waker) {
+    w.add_event(kStart + t_ms * kMs, "sched", "runq",
+                {{"pid", pid}, {"tgid", pid}, {"comm", comm}, {"cpu", 1}, {"duration_ns", 12 * kMs},
+                 {"waker_pid", waker_pid}, {"waker_comm", waker}});
+  };
+  wait(100, 500, "taskset", 0, "");
+  wait(200, 501, "stress", 500, "taskset");
+  wait(1500, 500, "rt_spin", 0, "");
+  wait(1800, 700, "nginx", 0, "");
+
+  w.put_state("block", "counters", {{"method", "tp_btf"}, {"outlier_threshold_ns", 10 * kMs}});
+  json devices = json::array({{{"dev", "8:0"}, {"name", "sda"}, {"total_ns", 30 * kMs}, {"count", 3}, {"bytes", 12288}}});
+  w.put_state("block", "top_processes",
+              json::array({{{"pid", 500}, {"comm", "taskset"}, {"total_ns", 20 * kMs}, {"count", 2}, {"bytes", 8192},
+                            {"devices", devices}},
+                           {{"pid", 600}, {"comm", "C2 CompilerThre"}, {"total_ns", 10 * kMs}, {"count", 1},
+                            {"bytes", 4096}, {"devices", devices}}}));
+  w.add_event(kStart + 1'000 * kMs, "block", "write",
+              {{"pid", 500}, {"tid", 500}, {"comm", "rt_spin"}, {"dev", "8:0"}, {"name", "sda"}, {"sector", 2048},
+               {"size", 4096}, {"op", "write"}, {"latency_ns", 15 * kMs}, {"queue_ns", 0}, {"error", 0}});
+
+  w.put_state("tcp", "counters", {{"method", "tp_btf"}});
+  w.put_state("tcp", "listeners", json::array({{{"addr", "0.0.0.0"}, {"port", 80}, {"pid", 700}, {"comm", "nginx"}}}));
+  REQUIRE(w.flush().ok());
+  return dir.file("renamed.db");
+}
+
+}  // namespace
+
+TEST_CASE("report names: a process renamed by exec reads the same, with its old name, in every section") {
+  ScratchDir dir;
+  json report = report_of(write_renamed(dir));
+  const json &s = report["sched"], &b = report["block"];
+  auto check_named = [](const json &row, const char *comm, const char *prev, const std::string &prefix = "") {
+    INFO(row.dump());
+    CHECK(row[prefix + "comm"] == comm);
+    if (prev) CHECK(row.value(prefix + "prev_comm", "") == prev);
+    else CHECK(!row.contains(prefix + "prev_comm"));
+    CHECK(!row.contains("comm_t"));
+  };
+  check_named(s["top_runq"][0], "rt_spin", "taskset");
+  check_named(s["top_runq"][1], "nginx", "ip");
+  check_named(s["top_dstate"][0], "java", nullptr);
+  for (const auto &e : s["outliers"]) {
+    if (e["pid"] == 500) check_named(e, "rt_spin", "taskset");
+    if (e["waker_pid"] == 500) check_named(e, "rt_spin", "taskset", "waker_");
+    if (e["pid"] == 501) check_named(e, "stress", nullptr);
+  }
+  check_named(b["top_processes"][0], "rt_spin", "taskset");
+  check_named(b["top_processes"][1], "java", nullptr);  // a thread's name, not an exec
+  check_named(b["outliers"][0], "rt_spin", "taskset");
+  check_named(b["dstate_devices"][0], "java", nullptr);
+  check_named(report["tcp"]["listeners"][0], "nginx", "ip");
+
+  std::string text;
+  sched::render_text(s, text);
+  block::render_text(b, text);
+  CHECK(text.find("rt_spin (was taskset)") != std::string::npos);
+  CHECK(text.find("woken by rt_spin (was taskset) (500)") != std::string::npos);
+  CHECK(text.find("C2 CompilerThre") == std::string::npos);
+  check_golden(text, "renamed_by_exec.txt");
+
+  std::string html = render_html(report);
+  CHECK(html.find("rt_spin (was taskset)") != std::string::npos);
+}
+
+TEST_CASE("process names: the newest sight wins; names only borrowed from a thread make no prev_comm") {
+  json report = {
+      {"sched", {{"outliers", {{{"t", 0.5}, {"pid", 9}, {"tgid", 9}, {"comm", "old"}},
+                               {{"t", 1.5}, {"pid", 9}, {"tgid", 9}, {"comm", "new"}},
+                               {{"t", 1.0}, {"pid", 9}, {"tgid", 9}, {"comm", "mid"}}}}}},
+      {"block", nullptr},
+      {"tcp", {{"listeners", {{{"pid", 9}, {"comm", "thread-a"}}, {{"pid", 12}, {"comm", "thread-b"}}}},
+               {"resets", {{"events", {{{"t", 1.9}, {"pid", 12}, {"comm", "thread-c"}}}}}}}},
+      {"oom", {{"kills", {{{"victim_pid", 9}, {"victim_comm", "thread-d"}, {"trigger_pid", 0}, {"trigger_comm", ""}}}}}}};
+  resolve_process_names(report);
+  for (const auto &e : report["sched"]["outliers"]) {
+    CHECK(e["comm"] == "new");
+    CHECK(e["prev_comm"] == "mid");
+  }
+  CHECK(report["tcp"]["listeners"][0]["comm"] == "new");
+  CHECK(report["oom"]["kills"][0]["victim_comm"] == "new");
+  CHECK(report["oom"]["kills"][0]["victim_prev_comm"] == "mid");
+  CHECK(report["oom"]["kills"][0]["trigger_comm"] == "");  // pid 0: no process
+  // Only sockets name pid 12: the newest of those, and no claim of an exec.
+  CHECK(report["tcp"]["listeners"][1]["comm"] == "thread-c");
+  CHECK(!report["tcp"]["listeners"][1].contains("prev_comm"));
+  CHECK(process_label(report["sched"]["outliers"][0]) == "new (was mid)");
+
+  // Renamed right after fork and gone before the first sample: the scheduler has only the old
+  // name (no time), its socket the new one.
+  json forked = {{"sched", {{"top_runq", {{{"pid", 13}, {"comm", "live_tests"}}}}}},
+                 {"tcp", {{"listeners", {{{"pid", 13}, {"comm", "tcp-lo-server"}}}}}}};
+  resolve_process_names(forked);
+  CHECK(forked["tcp"]["listeners"][0]["comm"] == "tcp-lo-server");
+  CHECK(process_label(forked["sched"]["top_runq"][0]) == "tcp-lo-server (was live_tests)");
+
+  // BPF's 15 bytes of a kernel thread's name and /proc's whole one (or a kworker's workqueue) are
+  // one name, not an exec.
+  json kthread = {{"sched", {{"top_runq", {{{"pid", 31}, {"comm", "rcu_tasks_trace_kthread"}, {"comm_t", 2.0}}}},
+                             {"outliers", {{{"t", 1.0}, {"pid", 31}, {"tgid", 31}, {"comm", "rcu_tasks_trace"}}}}}}};
+  resolve_process_names(kthread);
+  CHECK(kthread["sched"]["outliers"][0]["comm"] == "rcu_tasks_trace_kthread");
+  CHECK(!kthread["sched"]["outliers"][0].contains("prev_comm"));
+  CHECK(process_label(report["tcp"]["listeners"][1]) == "thread-c");
+}
