@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <new>
 
+#include "core/histogram.h"
 #include "report/missing_probes.h"
 #include "report/html.h"
 #include "report/process_names.h"
@@ -17,6 +19,20 @@
 
 namespace triage {
 namespace {
+
+// A finding's numbers as its section shows them: to 0.01, and a whole number as a whole number
+// (a finding computes with doubles; "runnable_avg=16.69360643892669" is noise to a reader).
+void round_evidence(json &value) {
+  if (value.is_number_float()) {
+    double rounded = round_hundredth(value.get<double>());
+    if (rounded == static_cast<double>(static_cast<int64_t>(rounded)) && std::abs(rounded) < 9e15)
+      value = static_cast<int64_t>(rounded);
+    else
+      value = rounded;
+  } else if (value.is_structured()) {
+    for (auto &item : value) round_evidence(item);
+  }
+}
 
 // Every family of the contract has a key in the report, recorded or not (then null).
 const char *const kFamilies[] = {"sched", "block", "tcp", "oom"};
@@ -137,6 +153,8 @@ json build_report(const RecordingReader &r) {
   std::stable_sort(findings.begin(), findings.end(), [](const json &a, const json &b) {
     return severity_rank(a.value("severity", "")) < severity_rank(b.value("severity", ""));
   });
+  for (auto &f : findings)
+    if (f.contains("evidence")) round_evidence(f["evidence"]);
   report["findings"] = findings;
   return report;
 }

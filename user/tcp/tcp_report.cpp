@@ -1,4 +1,5 @@
 #include "tcp/tcp_report.h"
+#include "tcp/tcp_series_text.h"
 
 #include <fmt/format.h>
 
@@ -331,8 +332,10 @@ void render_text(const json &s, std::string &out) {
                        cw.value("raddr", ""), cw.value("rport", 0), printable(cw.value("comm", "")), cw.value("pid", 0),
                        format_duration_ns(cw.value("age_ms", 0ULL) * 1000000), cw.value("age_exact", false) ? "" : "+");
   }
+  render_socket_series(s, out);
   const auto &resets = s["resets"];
   out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
+  render_reset_events(s, out);
   if (s.contains("read_timeouts") && !s["read_timeouts"].empty()) {
     auto shown = first_rows_with_largest(s["read_timeouts"], kListedEvents, "timeout_ms", "longest timeout");
     out += fmt::format("read timeouts (request unanswered, FIN, then the late answer reset){}\n",
