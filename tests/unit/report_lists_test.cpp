@@ -221,6 +221,15 @@ TEST_CASE("process names: the newest sight wins; names only borrowed from a thre
   CHECK(forked["tcp"]["listeners"][0]["comm"] == "tcp-lo-server");
   CHECK(process_label(forked["sched"]["top_runq"][0]) == "tcp-lo-server (was live_tests)");
 
+  // An OOM victim is named by the kernel at the kill, after /proc last showed it: that name wins.
+  json oom_case = {{"sched", {{"top_runq", {{{"pid", 40}, {"comm", "bash"}, {"comm_t", 1.0}}}}}},
+                   {"oom", {{"kills", {{{"t", 1.4}, {"victim_pid", 40}, {"victim_comm", "python3"},
+                                        {"trigger_pid", 40}, {"trigger_comm", "python3"}}}}}}};
+  resolve_process_names(oom_case);
+  CHECK(oom_case["oom"]["kills"][0]["victim_comm"] == "python3");
+  CHECK(oom_case["sched"]["top_runq"][0]["comm"] == "python3");
+  CHECK(oom_case["sched"]["top_runq"][0]["prev_comm"] == "bash");
+
   // BPF's 15 bytes of a kernel thread's name and /proc's whole one (or a kworker's workqueue) are
   // one name, not an exec.
   json kthread = {{"sched", {{"top_runq", {{{"pid", 31}, {"comm", "rcu_tasks_trace_kthread"}, {"comm_t", 2.0}}}},

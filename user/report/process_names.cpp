@@ -36,10 +36,12 @@ struct Resolved {
 
 // Whether a row's name is the task's own whose id the pid is. The scheduler names a process by its
 // group leader; a record with `tgid` names the task `pid` itself; one with `tid` names the thread
-// that submitted, which is the process's own only when it is the leader. A socket's owner, an OOM
-// victim or trigger are named by whichever thread was running.
+// that submitted, which is the process's own only when it is the leader. An OOM victim is the
+// process the kernel chose (for_each_process: its group leader), named at the kill, so its name
+// is its own, and newer than any /proc read before it. A socket's owner and an OOM trigger are
+// named by whichever thread was running.
 bool own_name(std::string_view section, const json &row, std::string_view prefix) {
-  if (prefix == "waker_") return true;
+  if (prefix == "waker_" || prefix == "victim_") return true;
   if (!prefix.empty()) return false;
   if (row.contains("tgid")) return true;
   if (row.contains("tid")) return row["tid"] == row["pid"];
