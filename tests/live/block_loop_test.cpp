@@ -237,6 +237,10 @@ TEST_CASE("block: loop device counts match diskstats, p50 matches biolatency, D 
   // The worker is the submitter, and its D-state time is tied to the loop device.
   bool submitter = false;
   for (const auto &p : block["top_processes"]) submitter |= p["pid"] == worker_pid && p["comm"] == "blkdirect";
+  INFO("worker pid " << worker_pid << ", top processes: " << block["top_processes"].dump());
+  for (const char *list : {"top_cpu", "top_runq", "top_dstate", "outliers"})
+    for (const auto &p : report["sched"][list])
+      if (p["pid"] == worker_pid) UNSCOPED_INFO(list << ": " << p.dump());
   CHECK(submitter);
   // Each of its requests is in its row, also those the kernel's per-CPU write-back caches still
   // held when the window ended (block.h, struct block_proc_cache); short only by what the device

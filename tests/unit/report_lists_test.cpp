@@ -221,6 +221,15 @@ TEST_CASE("process names: the newest sight wins; names only borrowed from a thre
   CHECK(forked["tcp"]["listeners"][0]["comm"] == "tcp-lo-server");
   CHECK(process_label(forked["sched"]["top_runq"][0]) == "tcp-lo-server (was live_tests)");
 
+  // Block's D-state ties copy the scheduler's rows: no extra vote for the scheduler's first-event
+  // name (the parent's, before the child renamed itself) against the name block saw.
+  json copied = {{"sched", {{"top_dstate", {{{"pid", 50}, {"comm", "parent"}}}}}},
+                 {"block", {{"dstate_devices", {{{"pid", 50}, {"comm", "parent"}}}},
+                            {"top_processes", {{{"pid", 50}, {"comm", "child"}}}}}}};
+  resolve_process_names(copied);
+  CHECK(copied["block"]["top_processes"][0]["comm"] == "child");
+  CHECK(copied["block"]["dstate_devices"][0]["comm"] == "child");
+
   // An OOM victim is named by the kernel at the kill, after /proc last showed it: that name wins.
   json oom_case = {{"sched", {{"top_runq", {{{"pid", 40}, {"comm", "bash"}, {"comm_t", 1.0}}}}}},
                    {"oom", {{"kills", {{{"t", 1.4}, {"victim_pid", 40}, {"victim_comm", "python3"},

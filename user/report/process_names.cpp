@@ -105,7 +105,13 @@ void resolve_process_names(json &report) {
   std::map<uint64_t, Sightings> seen;
   for (const char *section : kSections) {
     if (!report.contains(section)) continue;
-    for_each_pair(report[section], [&](const json &row, std::string_view prefix) {
+    // Rows that copy another section's name are no sighting of their own: block's D-state ties
+    // repeat the scheduler's rows, and counting them twice let the scheduler's first-event name
+    // (a child's before it renamed itself) outvote the name block saw it submit I/O under.
+    json sightings = report[section];
+    if (sightings.is_object())
+      for (const char *copied : {"dstate_devices", "dstate_unmatched"}) sightings.erase(copied);
+    for_each_pair(sightings, [&](const json &row, std::string_view prefix) {
       const std::string p(prefix);
       Sightings &s = seen[row[p + "pid"].get<uint64_t>()];
       auto &into = own_name(section, row, prefix) ? s.own : s.borrowed;
