@@ -202,7 +202,16 @@ TEST_CASE("pid stat parses a comm holding spaces and parentheses", "[snapshot]")
   CHECK(stat->state == 'R');
   CHECK(stat->ppid == 1);
   CHECK(stat->num_threads == 37);
+  CHECK(stat->nice == 0);
+  CHECK(stat->start_ticks == 4010);
+  CHECK(stat->policy == 0);  // SCHED_OTHER
   CHECK_FALSE(parse_pid_stat("12 (truncated) S 1"));
+  // A line that stops after num_threads still parses; the later fields are absent, not zero.
+  auto short_line = parse_pid_stat("7 (sh) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 5 1");
+  REQUIRE(short_line);
+  CHECK(short_line->nice == 5);
+  CHECK_FALSE(short_line->start_ticks);
+  CHECK_FALSE(short_line->policy);
 }
 
 TEST_CASE("tasks count processes by state with zombies and their parents", "[snapshot]") {

@@ -5,41 +5,28 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "snapshot/snapshot_parts.h"
+
 namespace triage::sched {
 namespace {
+
+using snapshot_detail::parse_pid;
+using snapshot_detail::parse_pid_stat;
+using snapshot_detail::ProcessStat;
+using snapshot_detail::read_text_file;
 
 std::string task_dir(const std::string &proc_root, uint32_t tgid, uint32_t tid) {
   return fmt::format("{}/{}/task/{}", proc_root, tgid, tid);
 }
 
-// The fields of a /proc stat line after the comm (which may hold spaces and parentheses).
-std::vector<std::string> stat_fields_after_comm(const std::string &path) {
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::string> fields;
-  if (!std::getline(in, line)) return fields;
-  auto close = line.rfind(')');
-  if (close == std::string::npos) return fields;
-  std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  while (rest >> field) fields.push_back(field);
-  return fields;
-}
-
-std::optional<uint64_t> to_u64(const std::string &text) {
-  try {
-    size_t used = 0;
-    unsigned long long v = std::stoull(text, &used);
-    if (used != text.size()) return std::nullopt;
-    return v;
-  } catch (const std::exception &) {
-    return std::nullopt;
-  }
+// /proc/<pid>/stat of a process or thread, parsed by the checklist's own parser.
+std::optional<ProcessStat> stat_of(const std::string &path) {
+  auto text = read_text_file(path, nullptr);
+  return text ? parse_pid_stat(*text) : std::nullopt;
 }
 
 }  // namespace
@@ -84,16 +71,11 @@ const char *policy_name(int policy) {
 }
 
 std::optional<SchedulingAttributes> scheduling_attributes(const std::string &proc_root, uint32_t pid) {
-  // /proc/<pid>/stat after the comm: field 3 (state) is index 0, so nice (19) is 16, policy (41) 38.
-  auto fields = stat_fields_after_comm(fmt::format("{}/{}/stat", proc_root, pid));
-  if (fields.size() < 39) return std::nullopt;
+  auto stat = stat_of(fmt::format("{}/{}/stat", proc_root, pid));
+  if (!stat || !stat->nice || !stat->policy) return std::nullopt;
   SchedulingAttributes a;
-  try {
-    a.nice = std::stoi(fields[16]);
-    a.policy = policy_name(std::stoi(fields[38]));
-  } catch (const std::exception &) {
-    return std::nullopt;
-  }
+  a.nice = static_cast<int>(*stat->nice);
+  a.policy = policy_name(static_cast<int>(*stat->policy));
   std::ifstream status(fmt::format("{}/{}/status", proc_root, pid));
   std::string line;
   while (std::getline(status, line)) {
@@ -112,18 +94,16 @@ std::vector<ThreadCpu> busiest_threads(const std::string &proc_root, uint32_t tg
   DIR *dir = ::opendir(tasks.c_str());
   if (!dir) return threads;
   while (dirent *entry = ::readdir(dir)) {
-    auto tid = to_u64(entry->d_name);
-    if (!tid || *tid == 0 || *tid > UINT32_MAX) continue;
+    auto tid = parse_pid(entry->d_name);
+    if (!tid) continue;
     auto now = thread_exec_runtime_ns(proc_root, tgid, static_cast<uint32_t>(*tid));
     if (!now) continue;
     uint64_t base = 0;
     if (auto seen = exec_at_start(static_cast<uint32_t>(*tid))) {
       base = *seen;
     } else {
-      // starttime is field 22: index 19 after the comm.
-      auto fields = stat_fields_after_comm(task_dir(proc_root, tgid, static_cast<uint32_t>(*tid)) + "/stat");
-      auto started = fields.size() > 19 ? to_u64(fields[19]) : std::nullopt;
-      if (!started || *started < window_start_ticks) continue;
+      auto stat = stat_of(task_dir(proc_root, tgid, static_cast<uint32_t>(*tid)) + "/stat");
+      if (!stat || !stat->start_ticks || static_cast<uint64_t>(*stat->start_ticks) < window_start_ticks) continue;
     }
     ThreadCpu t{static_cast<uint32_t>(*tid), "", *now > base ? *now - base : 0};
     std::ifstream comm(task_dir(proc_root, tgid, t.tid) + "/comm");

@@ -24,13 +24,6 @@ namespace {
 constexpr size_t kMaxZombies = 50;
 constexpr std::string_view kDeletedSuffix = " (deleted)";
 
-std::optional<int> parse_pid(std::string_view name) {
-  int pid = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
-  if (error != std::errc() || end != name.data() + name.size() || pid <= 0) return std::nullopt;
-  return pid;
-}
-
 // Calls visit(pid) for every numeric entry of proc_root. False if the directory cannot be opened.
 template <typename Visit>
 bool for_each_pid(const std::string &proc_root, Visit visit) {
@@ -43,6 +36,13 @@ bool for_each_pid(const std::string &proc_root, Visit visit) {
 }
 
 }  // namespace
+
+std::optional<int> parse_pid(std::string_view name) {
+  int pid = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+  if (error != std::errc() || end != name.data() + name.size() || pid <= 0) return std::nullopt;
+  return pid;
+}
 
 std::optional<ProcessStat> parse_pid_stat(std::string_view text) {
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so it ends at the last ')'.
@@ -58,7 +58,7 @@ std::optional<ProcessStat> parse_pid_stat(std::string_view text) {
   // Fields after the comm, counted from state (field 3 of proc(5)): state, ppid, ... num_threads is field 20.
   std::vector<std::string_view> fields;
   std::string_view rest = text.substr(close + 1);
-  for (size_t pos = 0; pos < rest.size() && fields.size() < 18;) {
+  for (size_t pos = 0; pos < rest.size() && fields.size() < 39;) {
     size_t start = rest.find_first_not_of(" \n", pos);
     if (start == std::string_view::npos) break;
     size_t end = rest.find_first_of(" \n", start);
@@ -73,6 +73,13 @@ std::optional<ProcessStat> parse_pid_stat(std::string_view text) {
     return error == std::errc() && end == word.data() + word.size();
   };
   if (!to_int(fields[1], stat.ppid) || !to_int(fields[17], stat.num_threads)) return std::nullopt;
+  auto optional_field = [&](size_t index, std::optional<int64_t> &out) {
+    int64_t value = 0;
+    if (index < fields.size() && to_int(fields[index], value)) out = value;
+  };
+  optional_field(16, stat.nice);
+  optional_field(19, stat.start_ticks);
+  optional_field(38, stat.policy);
   return stat;
 }
 

@@ -102,8 +102,13 @@ struct ProcessStat {
   char state = '?';
   int ppid = 0;
   int64_t num_threads = 0;
+  // Further fields, absent from a line that stops early: nice (19), starttime (22, clock ticks
+  // since boot) and the scheduling policy (41, SCHED_OTHER = 0, SCHED_FIFO = 1, ...).
+  std::optional<int64_t> nice, start_ticks, policy;
 };
 std::optional<ProcessStat> parse_pid_stat(std::string_view text);
+// A /proc directory entry's name as a pid (or tid): digits only, above 0.
+std::optional<int> parse_pid(std::string_view name);
 
 // Every process of proc_root from one read of /proc/<pid>/stat each. Processes that exit while
 // being read are silently missing.
