@@ -480,8 +480,10 @@ static __always_inline __u64 task_exec_runtime(struct task_struct *task, bool by
 
 /* The task leaves this CPU: the run that began at its switch-in goes to its process's CPU time.
  * se.sum_exec_runtime was brought up to date by put_prev_task() before the tracepoint. */
+/* `traced`: the task passes -p/--cgroup, as its state already decided (no second filter check
+ * per switch). */
 static __always_inline void end_run(struct sched_cpu_acc *acc, struct sched_cpu_running *run,
-				    struct task_struct *prev, bool by_pid)
+				    struct task_struct *prev, bool by_pid, bool traced)
 {
 	__u64 exec_now, ran;
 
@@ -495,7 +497,7 @@ static __always_inline void end_run(struct sched_cpu_acc *acc, struct sched_cpu_
 	exec_now = task_exec_runtime(prev, by_pid);
 	ran = exec_now > run->exec_at_switch_in ? exec_now - run->exec_at_switch_in : 0;
 	run->pid = 0;
-	if (ran && (!filter_active() || task_matches_filter(prev)))
+	if (ran && traced)
 		account_cpu_time(prev, ran, acc, by_pid);
 }
 
@@ -554,9 +556,12 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 	if (TASK_FIELD(by_pid, prev, pid) != 0) {
 		bool dead = prev_state & SCHED_TASK_DEAD;
 
-		end_run(acc, run, prev, by_pid);
+		bool traced;
+
 		st = dead ? task_state_if_any(prev, by_pid) : task_state(prev, by_pid);
-		if (st && task_traced(prev, st)) {
+		traced = st ? task_traced(prev, st) : !filter_active() || task_matches_filter(prev);
+		end_run(acc, run, prev, by_pid, traced);
+		if (st && traced) {
 			if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
 				close_stale_span(acc, prev, st, now, by_pid);
 			/* Preempted, or yielded while runnable: it waits on a run queue from now on,
@@ -693,18 +698,22 @@ record:
 
 static __always_inline void switch_out_sched_info(struct sched_cpu_acc *acc, bool preempt,
 						  struct task_struct *prev, __u32 prev_state,
-						  __u64 now)
+						  __u64 now, struct sched_cpu_running *run)
 {
 	bool dead = prev_state & SCHED_TASK_DEAD;
 	struct task_sched_state *st;
+	bool traced;
 
 	st = bpf_task_storage_get(&task_states, prev, 0, dead ? 0 : BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
 		if (!dead)
 			acc->task_state_missing++;
+		end_run(acc, run, prev, false, !filter_active() || task_matches_filter(prev));
 		return;
 	}
-	if (!task_traced(prev, st))
+	traced = task_traced(prev, st);
+	end_run(acc, run, prev, false, traced);
+	if (!traced)
 		goto out;
 	/* A span still open on a task that was running is stale (seeded before the task ran, or
 	 * a D span whose switch-in we missed): it ends where the task came onto this CPU. */
@@ -742,10 +751,8 @@ int BPF_PROG(switch_btf, bool preempt, struct task_struct *prev, struct task_str
 		return 0;
 	acc->switches++;
 	run = this_cpu_running();
-	if (prev->pid) {
-		end_run(acc, run, prev, false);
-		switch_out_sched_info(acc, preempt, prev, switch_prev_state(prev, state_arg), now);
-	}
+	if (prev->pid)
+		switch_out_sched_info(acc, preempt, prev, switch_prev_state(prev, state_arg), now, run);
 	if (next->pid) {
 		begin_run(run, next, false);
 		switch_in_sched_info(acc, next, now);
