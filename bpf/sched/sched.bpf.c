@@ -47,6 +47,10 @@ struct task_sched_state {
 	__u8 verdict;   /* filter: 0 not decided, 1 traced, 2 filtered out */
 	__u8 has_run_delay_out;
 	__u32 owner_cpu; /* where the open span was opened: its load belongs to that CPU */
+	/* se.sum_exec_runtime up to which the task's CPU time has gone to its process: each
+	 * switch-out adds the growth since, so a run whose switch-in no program saw is not lost. */
+	__u64 exec_accounted;
+	__u8 has_exec_accounted;
 };
 
 struct {
@@ -478,27 +482,49 @@ static __always_inline __u64 task_exec_runtime(struct task_struct *task, bool by
 	return TASK_FIELD(by_pid, task, se.sum_exec_runtime);
 }
 
-/* The task leaves this CPU: the run that began at its switch-in goes to its process's CPU time.
- * se.sum_exec_runtime was brought up to date by put_prev_task() before the tracepoint. */
-/* `traced`: the task passes -p/--cgroup, as its state already decided (no second filter check
- * per switch). */
-static __always_inline void end_run(struct sched_cpu_acc *acc, struct sched_cpu_running *run,
-				    struct task_struct *prev, bool by_pid, bool traced)
+/* Where a task's CPU time in the window starts, the first time it leaves a CPU without a baseline
+ * in its state: from 0 for a thread born after the probes were opened (checked first, since
+ * thread ids are reused), from the seeding pass's reading for the others, else from now (a
+ * thread the seeding pass had not reached yet, before the window began). */
+static __always_inline __u64 first_exec_baseline(struct task_struct *task, __u64 exec_now, bool by_pid)
 {
-	__u64 exec_now, ran;
+	__u32 tid = TASK_FIELD(by_pid, task, pid);
+	__u64 *at_start;
 
-	if (!run)
-		return;
-	if (run->pid != TASK_FIELD(by_pid, prev, pid)) {
-		if (run->pid) /* 0: this CPU's first switch since attach, before any switch-in */
-			acc->runs_unattributed++;
+	if (TASK_FIELD(by_pid, task, start_time) >= base_ns)
+		return 0;
+	at_start = bpf_map_lookup_elem(&thread_exec_at_start, &tid);
+	return at_start ? *at_start : exec_now;
+}
+
+/* The task leaves this CPU: its CPU time since it last left one goes to its process. It is read
+ * from the task's own counter, se.sum_exec_runtime (brought up to date by put_prev_task() before
+ * the tracepoint), so a missed switch-in loses nothing. Without task state (a full map), the run
+ * this CPU saw begin is the fallback. `traced`: the task passes -p/--cgroup, as its state already
+ * decided (no second filter check per switch). */
+static __always_inline void end_run(struct sched_cpu_acc *acc, struct sched_cpu_running *run,
+				    struct task_sched_state *st, struct task_struct *prev, bool by_pid,
+				    bool traced)
+{
+	__u32 pid = TASK_FIELD(by_pid, prev, pid);
+	bool run_is_prev = run && run->pid == pid;
+	__u64 exec_now = task_exec_runtime(prev, by_pid);
+	__u64 base;
+
+	if (st) {
+		base = st->has_exec_accounted ? st->exec_accounted : first_exec_baseline(prev, exec_now, by_pid);
+		st->exec_accounted = exec_now;
+		st->has_exec_accounted = 1;
+	} else if (run_is_prev) {
+		base = run->exec_at_switch_in;
+	} else {
+		acc->runs_unattributed++;
 		return;
 	}
-	exec_now = task_exec_runtime(prev, by_pid);
-	ran = exec_now > run->exec_at_switch_in ? exec_now - run->exec_at_switch_in : 0;
-	run->pid = 0;
-	if (ran && traced)
-		account_cpu_time(prev, ran, acc, by_pid);
+	if (run_is_prev)
+		run->pid = 0;
+	if (exec_now > base && traced)
+		account_cpu_time(prev, exec_now - base, acc, by_pid);
 }
 
 static __always_inline void begin_run(struct sched_cpu_running *run, struct task_struct *next, bool by_pid)
@@ -560,7 +586,7 @@ static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 
 		st = dead ? task_state_if_any(prev, by_pid) : task_state(prev, by_pid);
 		traced = st ? task_traced(prev, st) : !filter_active() || task_matches_filter(prev);
-		end_run(acc, run, prev, by_pid, traced);
+		end_run(acc, run, st, prev, by_pid, traced);
 		if (st && traced) {
 			if (st->phase == SCHED_PHASE_QUEUED || st->phase == SCHED_PHASE_BLOCKED)
 				close_stale_span(acc, prev, st, now, by_pid);
@@ -708,11 +734,11 @@ static __always_inline void switch_out_sched_info(struct sched_cpu_acc *acc, boo
 	if (!st) {
 		if (!dead)
 			acc->task_state_missing++;
-		end_run(acc, run, prev, false, !filter_active() || task_matches_filter(prev));
+		end_run(acc, run, NULL, prev, false, !filter_active() || task_matches_filter(prev));
 		return;
 	}
 	traced = task_traced(prev, st);
-	end_run(acc, run, prev, false, traced);
+	end_run(acc, run, st, prev, false, traced);
 	if (!traced)
 		goto out;
 	/* A span still open on a task that was running is stale (seeded before the task ran, or
@@ -834,6 +860,11 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 		}
 	}
 	st = task_state(task, by_pid);
+	if (st && !st->has_exec_accounted) {
+		/* A switch-out before this pass already set a later baseline: it wins. */
+		st->exec_accounted = task_exec_runtime(task, by_pid);
+		st->has_exec_accounted = 1;
+	}
 	if (!st || st->phase != SCHED_PHASE_UNKNOWN || !task_traced(task, st))
 		return 0;
 	if (!by_pid) {

@@ -41,7 +41,7 @@ struct sched_cpu_acc {
 	 * the task is freed; none is ever left open to count as phantom load. */
 	__u64 stale_spans_closed; /* closed at the task's next switch-out or missed wakeup */
 	__u64 exit_spans_closed;  /* still open when the task was freed */
-	__u64 runs_unattributed;  /* runs whose switch-in no program saw: their CPU time is missing */
+	__u64 runs_unattributed;  /* runs of a task without state (full map) whose switch-in no program saw: CPU time missing */
 };
 
 /* The part of spans opened on one CPU and closed on another, kept per owner CPU in a plain array
@@ -87,8 +87,9 @@ struct sched_proc_cache {
 };
 
 /* What one CPU runs now, indexed by CPU in a plain array (the seeding pass writes other CPUs'
- * entries): the switch-in notes the task and its se.sum_exec_runtime, the switch-out adds the
- * growth to the process's oncpu_ns. Userspace adds the growth so far of the runs still going (from
+ * entries): the switch-in notes the task and its se.sum_exec_runtime. The switch-out adds the
+ * growth since the task last left a CPU (kept in its task state) to the process's oncpu_ns, so
+ * this record is only the fallback for a task without state. Userspace adds the growth so far of the runs still going (from
  * /proc/<pid>/task/<tid>/schedstat), so a task that never leaves its CPU (a SCHED_FIFO spinner)
  * still shows its CPU time. */
 struct sched_cpu_running {
