@@ -12,9 +12,12 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "record/sqlite_rows.h"
 
 namespace triage {
 namespace {
+
+using namespace sqlite_rows;
 
 constexpr const char *kSchemaSql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,101 +27,18 @@ CREATE TABLE hist(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NUL
 CREATE TABLE events(t_ns INTEGER NOT NULL, family TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE event_blocks(family TEXT NOT NULL, layout TEXT NOT NULL, t_first INTEGER NOT NULL,
                           t_last INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE aggregates(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+                        data TEXT NOT NULL);
 CREATE TABLE state(family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(family, name));
 CREATE TABLE snapshots(which TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE INDEX series_by_name ON series(family, name, t_ns);
 CREATE INDEX hist_by_name ON hist(family, name, t_ns);
 CREATE INDEX events_by_family ON events(family, t_ns);
+CREATE INDEX aggregates_by_name ON aggregates(family, name, kind, t_ns);
 )sql";
-
-std::string sqlite_message(sqlite3 *db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
-
-json parse_stored(const unsigned char *text) {
-  if (!text) return nullptr;
-  // A row that is not valid JSON (a damaged file) reads as null instead of ending the report (the
-  // parser's "discarded" value would dump as invalid JSON).
-  //
-  // A float no writer produces (beyond +-2^63: 1e300, or overflowing to inf) becomes null: the
-  // families read numbers with value<uint64_t>(), and converting such a double to an integer is
-  // undefined behaviour; null makes that read throw, which `triage report` turns into exit 2.
-  json::parser_callback_t tame = [](int, json::parse_event_t event, json &parsed) {
-    if (event == json::parse_event_t::value && parsed.is_number_float()) {
-      double v = parsed.get<double>();
-      if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) parsed = nullptr;
-    }
-    return true;
-  };
-  json value = json::parse(reinterpret_cast<const char *>(text), tame, /*allow_exceptions=*/false);
-  return value.is_discarded() ? json(nullptr) : value;
-}
-
-std::string column_text(sqlite3_stmt *stmt, int col) {
-  const unsigned char *text = sqlite3_column_text(stmt, col);
-  return text ? reinterpret_cast<const char *>(text) : "";
-}
 
 }  // namespace
 
-// The window facts every section is computed from. Anything else a damaged row gets wrong is
-// caught where it is read (a wrong type throws, which `triage report` turns into exit 2).
-Result<void> RecordingReader::check_window_meta(const RecordingReader &r) {
-  auto start = r.meta("start_ns");
-  if (!start) return usage_error("the window's start (start_ns) is missing");
-  if (!start->is_number_unsigned()) return usage_error("the window's start (start_ns) is not a time");
-  for (const char *key : {"end_ns", "last_flush_ns"}) {
-    auto t = r.meta(key);
-    if (!t) continue;
-    if (!t->is_number_unsigned()) return usage_error(fmt::format("{} is not a time", key));
-    if (t->get<uint64_t>() < start->get<uint64_t>())
-      return usage_error(fmt::format("the window's end ({}) is before its start", key));
-  }
-  if (auto ncpu = r.meta("ncpu"); ncpu && (!ncpu->is_number_integer() || ncpu->get<int64_t>() < 1 ||
-                                           ncpu->get<int64_t>() > kMaxRecordedCpus))
-    return usage_error(fmt::format("ncpu {} is not a CPU count", ncpu->dump()));
-  if (auto interval = r.meta("interval_s");
-      interval && (!interval->is_number() || !(interval->get<double>() > 0) || !std::isfinite(interval->get<double>())))
-    return usage_error(fmt::format("interval_s {} is not an interval", interval->dump()));
-
-  // Every row's time lies in the window. Events may predate the start by the attach (the iterator
-  // pass and probes attached before start_ns is taken) and the last flush may follow the end, so
-  // a minute's slack either side; a row outside that (or whose time is not an integer) would put
-  // data on a timeline where it never happened, so the recording is refused rather than drawn.
-  constexpr uint64_t kSlackNs = 60ull * 1000 * 1000 * 1000;
-  const uint64_t start_ns = start->get<uint64_t>();
-  const uint64_t earliest = start_ns > kSlackNs ? start_ns - kSlackNs : 0;
-  std::optional<uint64_t> latest;
-  for (const char *key : {"end_ns", "last_flush_ns"})
-    if (auto t = r.meta(key)) {
-      const uint64_t end = t->get<uint64_t>();
-      latest = std::max(latest.value_or(0), end > UINT64_MAX - kSlackNs ? UINT64_MAX : end + kSlackNs);
-    }
-  struct TimeColumn {
-    const char *table, *column;
-  };
-  for (const auto &[table, column] : {TimeColumn{"series", "t_ns"}, TimeColumn{"hist", "t_ns"},
-                                      TimeColumn{"events", "t_ns"}, TimeColumn{"event_blocks", "t_first"},
-                                      TimeColumn{"event_blocks", "t_last"}}) {
-    std::string sql = fmt::format("SELECT typeof(min({0})), min({0}), typeof(max({0})), max({0}) FROM {1}", column, table);
-    sqlite3_stmt *stmt = nullptr;
-    // Schema 1 has no event_blocks: nothing to check there.
-    if (sqlite3_prepare_v2(r.handle(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) continue;
-    UniqueStatement owner(stmt);
-    if (sqlite3_step(stmt) != SQLITE_ROW) continue;
-    for (int bound : {0, 2}) {
-      std::string type = column_text(stmt, bound);
-      if (type == "null") continue;  // an empty table
-      if (type != "integer") return usage_error(fmt::format("a {} row's {} is not a time", table, column));
-      int64_t t = sqlite3_column_int64(stmt, bound + 1);
-      if (t < 0 || static_cast<uint64_t>(t) < earliest || (latest && static_cast<uint64_t>(t) > *latest))
-        return usage_error(fmt::format("a {} row's {} ({} ns) lies outside the window ({} to {} ns)", table, column, t,
-                                       start_ns, latest ? fmt::format("{}", *latest - kSlackNs) : "unknown"));
-    }
-  }
-  return {};
-}
-
-// How long a reader or the writer waits for the other's lock before giving up.
-constexpr int kBusyTimeoutMs = 2000;
 
 // ---- writer ----
 
@@ -172,7 +92,7 @@ Result<void> RecordingWriter::continue_in_memory() {
   }
   // Statements belong to the file's connection.
   for (auto *slot : {&meta_stmt_, &probe_stmt_, &series_stmt_, &hist_stmt_, &event_stmt_, &event_block_stmt_,
-                     &state_stmt_, &snapshot_stmt_, &page_count_stmt_, &page_size_stmt_})
+                     &aggregate_stmt_, &state_stmt_, &snapshot_stmt_, &page_count_stmt_, &page_size_stmt_})
     slot->reset();
   uint64_t file_bytes = file_size_bytes();
   UniqueSqlite file = std::move(db_);
@@ -190,7 +110,7 @@ Result<void> RecordingWriter::continue_in_memory() {
   sqlite3_free(quoted);
   if (attached) {
     exec("BEGIN");
-    for (const char *table : {"meta", "probes", "series", "hist", "state", "snapshots"})
+    for (const char *table : {"meta", "probes", "series", "hist", "aggregates", "state", "snapshots"})
       exec(fmt::format("INSERT INTO main.{0} SELECT * FROM disk.{0}", table).c_str());
     if (file_bytes <= kMemoryCapBytes) exec("INSERT INTO main.events SELECT * FROM disk.events");
     exec("COMMIT");
@@ -237,15 +157,6 @@ void RecordingWriter::begin_if_needed() {
   if (!in_transaction_ && !failed()) in_transaction_ = exec("BEGIN");
 }
 
-namespace {
-void bind_text(sqlite3_stmt *stmt, int index, const std::string &text) {
-  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-std::string dump(const json &value) {
-  // Invalid UTF-8 from the traced machine (process names) is replaced, never a throw mid-window.
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-}  // namespace
 
 void RecordingWriter::set_meta(const std::string &key, const json &value) {
   begin_if_needed();
@@ -396,6 +307,19 @@ void RecordingWriter::add_event_block(const std::string &family, const std::stri
   step(stmt);
 }
 
+void RecordingWriter::add_aggregate(uint64_t t_ns, const std::string &family, const std::string &name,
+                                    const char *kind, const json &data) {
+  begin_if_needed();
+  if (failed()) return;
+  std::string text = dump(data);
+  bytes_since_flush_ += text.size() + kRowOverheadBytes;  // never refused, but it fills the cap
+  auto *stmt = prepare(aggregate_stmt_, "INSERT INTO aggregates(t_ns, family, name, kind, data) VALUES(?,?,?,?,?)");
+  if (!stmt) return;
+  insert_row(stmt, t_ns, family, name, kind);
+  bind_text(stmt, 5, text);
+  step(stmt);
+}
+
 void RecordingWriter::put_state(const std::string &family, const std::string &name, const json &data) {
   begin_if_needed();
   if (failed()) return;
@@ -405,6 +329,14 @@ void RecordingWriter::put_state(const std::string &family, const std::string &na
   bind_text(stmt, 2, name);
   bind_text(stmt, 3, dump(data));
   step(stmt);
+}
+
+void RecordingWriter::add_delta(uint64_t t_ns, const std::string &family, const std::string &name, const json &data) {
+  add_aggregate(t_ns, family, name, "delta", data);
+}
+
+void RecordingWriter::add_gauge(uint64_t t_ns, const std::string &family, const std::string &name, const json &data) {
+  add_aggregate(t_ns, family, name, "gauge", data);
 }
 
 void RecordingWriter::put_snapshot(const std::string &which, const json &data) {
@@ -440,176 +372,6 @@ std::unique_ptr<RecordingReader> RecordingReader::of_memory(const RecordingWrite
 uint64_t RecordingWriter::file_size_bytes() const {
   struct stat st {};
   return ::stat(path_.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-}
-
-// ---- reader ----
-
-Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string &path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return usage_error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  if (!S_ISREG(st.st_mode)) return usage_error(fmt::format("{}: not a regular file", path));
-  if (st.st_size == 0) return usage_error(fmt::format("{}: empty file, not a triage recording", path));
-  if (::access(path.c_str(), R_OK) != 0)
-    return usage_error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
-
-  std::unique_ptr<RecordingReader> reader(new RecordingReader());
-  reader->path_ = path;
-  sqlite3 *raw = nullptr;
-  // Read-write when allowed, so that SQLite can roll back a transaction a killed recorder left
-  // half-written (a hot journal); otherwise read-only.
-  int flags = ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  reader->db_.reset(raw);
-  if (rc != SQLITE_OK)
-    return usage_error(fmt::format("{}: cannot open: {}", path, sqlite_message(raw)));
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);  // a recorder may be committing to it right now
-
-  auto pragma_int = [&](const char *sql, int &out) -> Result<void> {
-    sqlite3_stmt *stmt = nullptr;
-    if (sqlite3_prepare_v2(raw, sql, -1, &stmt, nullptr) != SQLITE_OK)
-      return usage_error(fmt::format("{}: not a triage recording ({})", path, sqlite_message(raw)));
-    UniqueStatement owner(stmt);
-    if (sqlite3_step(stmt) != SQLITE_ROW)
-      return usage_error(fmt::format("{}: not a triage recording ({})", path, sqlite_message(raw)));
-    out = sqlite3_column_int(stmt, 0);
-    return {};
-  };
-  int app_id = 0, version = 0;
-  if (auto r = pragma_int("PRAGMA application_id", app_id); !r) return r.error();
-  if (app_id != kRecordingApplicationId)
-    return usage_error(fmt::format("{}: a SQLite file, but not a triage recording", path));
-  if (auto r = pragma_int("PRAGMA user_version", version); !r) return r.error();
-  if (version > kRecordingSchemaVersion)
-    return usage_error(fmt::format("{}: recording schema {} is newer than this triage reads ({}); upgrade triage",
-                                   path, version, kRecordingSchemaVersion));
-  if (version < 1) return usage_error(fmt::format("{}: recording has no schema version", path));
-
-  // Every table must be readable end to end: a truncated or damaged file fails here, with one
-  // line, instead of halfway through a report.
-  int integrity_ok = 0;
-  {
-    sqlite3_stmt *stmt = nullptr;
-    if (sqlite3_prepare_v2(raw, "PRAGMA quick_check", -1, &stmt, nullptr) != SQLITE_OK)
-      return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
-    UniqueStatement owner(stmt);
-    int step_rc = sqlite3_step(stmt);
-    if (step_rc == SQLITE_ROW && column_text(stmt, 0) == "ok") integrity_ok = 1;
-    if (!integrity_ok) {
-      std::string why = step_rc == SQLITE_ROW ? column_text(stmt, 0) : sqlite_message(raw);
-      // quick_check lists one problem per line ("*** in database main ***\nOn tree page 5 ..."):
-      // the error is one line.
-      std::replace(why.begin(), why.end(), '\n', ' ');
-      return usage_error(fmt::format("{}: damaged recording (truncated or corrupt): {}", path, why));
-    }
-  }
-  for (const char *table : {"meta", "probes", "series", "hist", "events", "state", "snapshots"}) {
-    std::string sql = fmt::format("SELECT count(*) FROM {}", table);
-    sqlite3_stmt *stmt = nullptr;
-    if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-      return usage_error(fmt::format("{}: damaged recording: table {} missing", path, table));
-    UniqueStatement owner(stmt);
-    if (sqlite3_step(stmt) != SQLITE_ROW)
-      return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
-  }
-  if (auto r = check_window_meta(*reader); !r) return usage_error(fmt::format("{}: damaged recording: {}", path, r.error().message));
-  return reader;
-}
-
-namespace {
-// Runs a query with text parameters and calls `row` for each result row.
-void query(sqlite3 *db, const char *sql, std::initializer_list<std::string> params,
-           const std::function<void(sqlite3_stmt *)> &row) {
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) return;
-  UniqueStatement owner(stmt);
-  int index = 1;
-  for (const auto &p : params) bind_text(stmt, index++, p);
-  while (sqlite3_step(stmt) == SQLITE_ROW) row(stmt);
-}
-}  // namespace
-
-std::optional<json> RecordingReader::meta(const std::string &key) const {
-  std::optional<json> out;
-  query(handle(), "SELECT value FROM meta WHERE key = ?", {key},
-        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
-  return out;
-}
-
-json RecordingReader::all_meta() const {
-  json out = json::object();
-  query(handle(), "SELECT key, value FROM meta ORDER BY key", {}, [&](sqlite3_stmt *s) {
-    out[column_text(s, 0)] = parse_stored(sqlite3_column_text(s, 1));
-  });
-  return out;
-}
-
-std::vector<ProbeStatus> RecordingReader::probes() const {
-  std::vector<ProbeStatus> out;
-  query(handle(), "SELECT name, family, hook, method, status, reason FROM probes ORDER BY rowid", {},
-        [&](sqlite3_stmt *s) {
-          out.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3),
-                         column_text(s, 4), column_text(s, 5)});
-        });
-  return out;
-}
-
-void RecordingReader::for_each_series(const std::string &family, const std::string &name,
-                                      const std::function<void(uint64_t, const json &)> &fn) const {
-  query(handle(), "SELECT t_ns, data FROM series WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
-        {family, name}, [&](sqlite3_stmt *s) {
-          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
-        });
-}
-
-void RecordingReader::for_each_hist(const std::string &family, const std::string &name,
-                                    const std::function<void(uint64_t, const json &)> &fn) const {
-  query(handle(), "SELECT t_ns, data FROM hist WHERE family = ? AND name = ? ORDER BY t_ns, rowid",
-        {family, name}, [&](sqlite3_stmt *s) {
-          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
-        });
-}
-
-void RecordingReader::for_each_event(
-    const std::string &family, const std::string &kind,
-    const std::function<void(uint64_t, const std::string &, const json &)> &fn) const {
-  const char *sql = kind.empty()
-                        ? "SELECT t_ns, kind, data FROM events WHERE family = ? AND ? = '' ORDER BY t_ns, rowid"
-                        : "SELECT t_ns, kind, data FROM events WHERE family = ? AND kind = ? ORDER BY t_ns, rowid";
-  query(handle(), sql, {family, kind}, [&](sqlite3_stmt *s) {
-    fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), column_text(s, 1),
-       parse_stored(sqlite3_column_text(s, 2)));
-  });
-}
-
-void RecordingReader::for_each_event_block(const std::string &family,
-                                           const std::function<void(const EventBlock &)> &fn) const {
-  // Version-1 recordings have no event_blocks table: the query fails to prepare and yields nothing.
-  query(handle(), "SELECT layout, t_first, t_last, count, data FROM event_blocks WHERE family = ? ORDER BY rowid",
-        {family}, [&](sqlite3_stmt *s) {
-          EventBlock block;
-          block.layout = column_text(s, 0);
-          block.t_first = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
-          block.t_last = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
-          block.count = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
-          block.data = static_cast<const std::byte *>(sqlite3_column_blob(s, 4));
-          block.bytes = static_cast<size_t>(sqlite3_column_bytes(s, 4));
-          fn(block);
-        });
-}
-
-std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {
-  std::optional<json> out;
-  query(handle(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},
-        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
-  return out;
-}
-
-std::optional<json> RecordingReader::snapshot(const std::string &which) const {
-  std::optional<json> out;
-  query(handle(), "SELECT data FROM snapshots WHERE which = ?", {which},
-        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
-  return out;
 }
 
 }  // namespace triage

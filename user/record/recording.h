@@ -11,7 +11,11 @@
 //   event_blocks(family, layout, t_first, t_last, count, data)
 //                                            high-rate ring-buffer records, copied verbatim in
 //                                            batches (data = count records of the named layout)
-//   state(family, name, data)                latest cumulative aggregates, replaced each flush
+//   aggregates(t_ns, family, name, kind, data)
+//                                            every other aggregate, one row per interval: kind
+//                                            'delta' is what changed in the interval that ends at
+//                                            t_ns (counters, keyed tables: core/delta_table.h),
+//                                            'gauge' a value read at t_ns (a level, a queue)
 //   snapshots(which, data)                   the /proc checklist at "start" and "end"
 #pragma once
 
@@ -34,8 +38,11 @@ namespace triage {
 using json = nlohmann::json;
 
 // Bumped whenever a reader of the old schema would misread a new file.
-// 2: event_blocks (version-1 files, which have no such table, are still read).
-inline constexpr int kRecordingSchemaVersion = 2;
+// 2: event_blocks. 3: per-interval aggregates instead of one cumulative state row per table, so
+// that any slice of the window can be reported; older files hold whole-window totals only and
+// are refused with both versions named.
+inline constexpr int kRecordingSchemaVersion = 3;
+inline constexpr int kOldestReadableSchemaVersion = 3;
 // PRAGMA application_id: tells a triage recording from any other SQLite file ("TRIA").
 inline constexpr int kRecordingApplicationId = 0x54524941;
 // More CPUs than Linux supports (NR_CPUS max 8192) means a damaged file, not a big machine.
@@ -57,6 +64,15 @@ struct EventBlock {
   uint64_t t_first = 0, t_last = 0, count = 0;
   const std::byte *data = nullptr;
   size_t bytes = 0;
+};
+
+// The part of a window a report covers: rows stamped in (from_ns, to_ns], CLOCK_MONOTONIC. A row
+// stands for the interval that ends at its time, so consecutive slices split every counter exactly.
+struct Slice {
+  uint64_t from_ns = 0;
+  uint64_t to_ns = UINT64_MAX;
+  bool contains(uint64_t t_ns) const { return t_ns > from_ns && t_ns <= to_ns; }
+  bool whole() const { return from_ns == 0 && to_ns == UINT64_MAX; }
 };
 
 struct ProbeStatus {
@@ -81,6 +97,11 @@ class RecordingWriter {
   // `count` records of `layout`, `bytes` in all, stored as one BLOB: a storm costs one row per batch.
   void add_event_block(const std::string &family, const std::string &layout, uint64_t t_first, uint64_t t_last,
                        uint64_t count, const void *data, size_t bytes);
+  // The interval ending at `t_ns`: what changed (kind 'delta') or what was read ('gauge'). Always
+  // written, past the size cap too: they are bounded per interval, and every total depends on them.
+  void add_delta(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
+  void add_gauge(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
+  // TRANSITIONAL (issue #20): removed once every family writes deltas and gauges.
   void put_state(const std::string &family, const std::string &name, const json &data);
   void put_snapshot(const std::string &which, const json &data);
 
@@ -90,8 +111,8 @@ class RecordingWriter {
 
   // Size cap. Once the file would pass `max_bytes - max_bytes / 8`, timeline events are counted
   // per family instead of written; past `max_bytes` the interval series and histograms stop too.
-  // Rows that replace themselves (meta, state, probes, snapshots) are always written, so the
-  // report's aggregates stay whole. 0: no cap.
+  // Aggregates (deltas, gauges) and rows that replace themselves (meta, probes, snapshots) are
+  // always written, so the report's totals stay whole. 0: no cap.
   void set_size_cap(uint64_t max_bytes);
   // {max_bytes, reached, reached_ns, events_not_written: {family: n}, rows_not_written}.
   json size_cap_json() const;
@@ -115,6 +136,8 @@ class RecordingWriter {
   RecordingWriter() = default;
   bool exec(const char *sql);
   bool step(sqlite3_stmt *stmt);
+  void add_aggregate(uint64_t t_ns, const std::string &family, const std::string &name, const char *kind,
+                     const json &data);
   void begin_if_needed();
   sqlite3_stmt *prepare(UniqueStatement &slot, const char *sql);
 
@@ -136,7 +159,7 @@ class RecordingWriter {
   std::string disk_error_;  // the error that sent the writer to memory
 
   friend class RecordingReader;
-  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, state_stmt_,
+  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_, state_stmt_,
       snapshot_stmt_, page_count_stmt_, page_size_stmt_;
 };
 
@@ -151,6 +174,12 @@ class RecordingReader {
   std::optional<json> meta(const std::string &key) const;
   json all_meta() const;
   std::vector<ProbeStatus> probes() const;
+  // Every read below covers this slice only (the whole window until set). Building a report from
+  // a slice is building it from a reader set to that slice.
+  void set_slice(const Slice &slice) { slice_ = slice; }
+  const Slice &slice() const { return slice_; }
+  bool in_slice(uint64_t t_ns) const { return slice_.contains(t_ns); }
+
   // Rows in time order. Each callback gets (t_ns, data).
   void for_each_series(const std::string &family, const std::string &name,
                        const std::function<void(uint64_t, const json &)> &fn) const;
@@ -159,8 +188,18 @@ class RecordingReader {
   // Events of one family (kind empty: every kind), in time order.
   void for_each_event(const std::string &family, const std::string &kind,
                       const std::function<void(uint64_t, const std::string &, const json &)> &fn) const;
-  // The family's raw event batches, in the order written.
+  // The family's raw event batches that overlap the slice, in the order written: a reader of the
+  // records checks each one's time with in_slice().
   void for_each_event_block(const std::string &family, const std::function<void(const EventBlock &)> &fn) const;
+  // Aggregate rows of the slice in time order (see the table above; core/delta_table.h reads them).
+  void for_each_delta(const std::string &family, const std::string &name,
+                      const std::function<void(uint64_t, const json &)> &fn) const;
+  void for_each_gauge(const std::string &family, const std::string &name,
+                      const std::function<void(uint64_t, const json &)> &fn) const;
+  // The last reading at or before the slice's end (it may predate the slice: a level holds until
+  // read again), with its time.
+  std::optional<std::pair<uint64_t, json>> last_gauge(const std::string &family, const std::string &name) const;
+  // TRANSITIONAL (issue #20): removed once every family writes deltas and gauges.
   std::optional<json> state(const std::string &family, const std::string &name) const;
   std::optional<json> snapshot(const std::string &which) const;
   const std::string &path() const { return path_; }
@@ -171,7 +210,10 @@ class RecordingReader {
   static Result<void> check_window_meta(const RecordingReader &r);
   UniqueSqlite db_;
   sqlite3 *borrowed_ = nullptr;
+  void for_each_aggregate(const std::string &family, const std::string &name, const char *kind,
+                          const std::function<void(uint64_t, const json &)> &fn) const;
   std::string path_;
+  Slice slice_;
 };
 
 }  // namespace triage
