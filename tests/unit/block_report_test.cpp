@@ -11,6 +11,7 @@
 #include "block/block_report.h"
 #include "core/histogram.h"
 #include "record/recording.h"
+#include "sched_rows_util.h"
 
 using namespace triage;
 using namespace triage::block;
@@ -164,7 +165,12 @@ TEST_CASE("block outliers keep who, where and how slow", "[block]") {
   e.tgid = 10;
   std::strcpy(e.comm, "postgres");
   (*writer)->add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, "sda"));
-  (*writer)->put_state("block", "counters", {{"method", "raw_tp"}, {"events_lost", 2}});
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  SampleInput in;
+  in.method = "raw_tp";
+  in.counters.events_lost = 2;
+  sampler.sample(kStart + 2 * kSecond, in, **writer);
   REQUIRE((*writer)->flush());
 
   json s = build(tmp.path);
@@ -198,9 +204,14 @@ TEST_CASE("disk-slow fires on a high read/write p99 and ties D-state processes t
   in.devices = {slow, fast};
   in.processes = {{300, kLoop0, "writer", 8'000'000'000ULL, 100, 409600}};
   sampler.sample(kStart + kSecond, in, **writer);
-  (*writer)->put_state("sched", "top_dstate",
-                       json::array({{{"pid", 300}, {"comm", "writer"}, {"total_ns", 900'000'000}, {"io_ns", 900'000'000}},
-                                    {{"pid", 301}, {"comm", "nfsclient"}, {"total_ns", 500'000'000}, {"io_ns", 0}}}));
+  sched::ProcessRow nfsclient;
+  nfsclient.pid = 301;
+  nfsclient.comm = "nfsclient";
+  nfsclient.d_other_total_ns = 500'000'000;
+  nfsclient.d_other_count = 1;
+  sched_test::write_config(**writer);
+  sched_test::write_processes(**writer, kStart + kSecond,
+                              {sched_test::dstate_io_row(300, "writer", "/", 900'000'000, 10, 200'000'000), nfsclient});
   REQUIRE((*writer)->flush());
 
   json report;
@@ -270,9 +281,9 @@ json sync_writer_report(uint64_t write_us, uint64_t queue_us, double blocked_avg
   in.devices = {sda};
   in.processes = {{500, kSda, "fsync_loop", 55'000'000'000ULL, 6000, 6000 * 4096}};
   sampler.sample(kStart + 60 * kSecond, in, **writer);
-  (*writer)->put_state("sched", "top_dstate",
-                       json::array({{{"pid", 500}, {"comm", "fsync_loop"}, {"total_ns", 55'000'000'000ULL},
-                                     {"io_ns", 55'000'000'000ULL}}}));
+  sched_test::write_config(**writer);
+  sched_test::write_processes(**writer, kStart + 60 * kSecond,
+                              {sched_test::dstate_io_row(500, "fsync_loop", "/", 55'000'000'000ULL, 6000, 2'000'000)});
   REQUIRE((*writer)->flush());
   json report;
   report["window"] = {{"duration_s", 60.0}};
@@ -359,7 +370,13 @@ TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are round
   (*writer)->add_series(kStart + kSecond, "block", "timeline",
                         {{"dt_s", 0.3}, {"dev", "8:0"}, {"name", "sda"}, {"count", 1}, {"iops", 3.3333333333333335},
                          {"mbps", 0.30000000000000004}, {"p50_us", 12.345678}, {"p99_us", 110.123456}});
-  (*writer)->put_state("block", "counters", {{"method", "tp_btf"}, {"completions", 5}, {"unissued_flushes", 7}});
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  SampleInput in;
+  in.method = "tp_btf";
+  in.counters.completions = 5;
+  in.counters.unissued_flushes = 7;
+  sampler.sample(kStart + 2 * kSecond, in, **writer);
   REQUIRE((*writer)->flush());
 
   json s = build(tmp.path);

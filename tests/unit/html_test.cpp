@@ -7,6 +7,8 @@
 #include <cctype>
 #include <filesystem>
 
+#include "block/block_rows.h"
+#include "sched_rows_util.h"
 #include "scratch_dir.h"
 #include "record/recording.h"
 #include "report/html.h"
@@ -54,24 +56,33 @@ json full_report(const ScratchDir &dir) {
                     {"blocked_io", 0.25}, {"blocked_mem", 0.0}, {"blocked_other", 0.0}});
       w.add_hist(t, "sched", "runq", hist({{8, 10u * i}, {64, 3}, {2048, static_cast<uint64_t>(i)}}));
     }
-    w.put_state("sched", "hist_runq", hist({{8, 100}, {64, 30}, {2048, 10}}));
-    w.put_state("sched", "hist_d_io", hist({{128, 5}, {1024, 2}}));
-    w.put_state("sched", "top_runq",
-                json::array({{{"pid", 666}, {"comm", kHostileComm}, {"cgroup", kHostileCgroup}, {"total_ns", 9'000'000},
-                              {"count", 40}, {"max_ns", 2'000'000}},
-                             {{"pid", 42}, {"comm", "esc\x1b[2Jape"}, {"cgroup", "/"}, {"total_ns", 1'000'000},
-                              {"count", 4}, {"max_ns", 500'000}}}));
-    w.put_state("sched", "counters", {{"method", "tp_btf"}, {"events_lost", 3}, {"outlier_threshold_ns", 10'000'000}});
+    // As the samplers write them (sched/sched_rows.h, block/block_rows.h).
+    sched_test::write_config(w);
+    w.add_hist(kStart + 4'000'000'000ULL, "sched", "d_io", hist({{128, 5}, {1024, 2}}));
+    sched_test::write_processes(w, kStart + 4'000'000'000ULL,
+                                {sched_test::runq_row(666, kHostileComm, kHostileCgroup, 9'000'000, 40, 2'000'000),
+                                 sched_test::runq_row(42, "esc\x1b[2Jape", "/", 1'000'000, 4, 500'000)});
+    sched::SchedCounters sched_counters;
+    sched_counters.events_lost = 3;
+    sched_test::write_counters(w, kStart + 4'000'000'000ULL, sched_counters);
 
-    w.put_state("block", "counters", {{"method", "tp_btf"}, {"events_lost", 0}});
-    w.put_state("block", "devices",
-                json::array({{{"dev", "253:0"},
-                              {"name", "vda"},
-                              {"ops",
-                               {{"read", {{"count", 12}, {"bytes", 49152}, {"latency", hist({{256, 10}, {1024, 2}})},
-                                          {"queue_latency", hist({{4, 12}})}}},
-                                {"write", {{"count", 5}, {"bytes", 20480}, {"latency", hist({{512, 5}})},
-                                           {"queue_latency", hist({{4, 5}})}}}}}}}));
+    w.set_meta(block::kConfigMeta, block::BlockConfig{"tp_btf", 100'000'000});
+    auto op_row = [](const std::string &op, uint64_t count, uint64_t bytes, const json &latency, const json &queue) {
+      block::DeviceOpRow row;
+      row.dev = 253u << 20;
+      row.op = op;
+      row.name = "vda";
+      row.count = count;
+      row.bytes = bytes;
+      row.latency_us = Log2Histogram::from_json(latency);
+      row.queue_us = Log2Histogram::from_json(queue);
+      return row;
+    };
+    DeltaTable<block::DeviceOpRow>("block", block::kDevicesTable)
+        .write(kStart + 4'000'000'000ULL,
+               {op_row("read", 12, 49152, hist({{256, 10}, {1024, 2}}), hist({{4, 12}})),
+                op_row("write", 5, 20480, hist({{512, 5}}), hist({{4, 5}}))},
+               w);
 
     w.put_state("oom", "counters", {{"method", "tp_btf"}, {"events_lost", 0}});
     w.add_event(kStart + 2'500'000'000ULL, "oom", "kill",

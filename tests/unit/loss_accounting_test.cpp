@@ -6,6 +6,7 @@
 
 #include "record/recording.h"
 #include "report/report.h"
+#include "sched_rows_util.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -32,7 +33,7 @@ uint64_t count_events(const RecordingReader &r) {
 
 }  // namespace
 
-TEST_CASE("recording: the size cap stops events first, counts them, and keeps the state rows") {
+TEST_CASE("recording: the size cap stops events first, counts them, and keeps the counters") {
   ScratchDir dir;
   auto writer = RecordingWriter::create(dir.file("cap.db"));
   REQUIRE(writer.ok());
@@ -46,7 +47,10 @@ TEST_CASE("recording: the size cap stops events first, counts them, and keeps th
     if (i % 500 == 0) REQUIRE(w.flush().ok());
   }
   w.add_series(kStart + 1, "sched", "load", {{"dt_s", 1.0}});
-  w.put_state("sched", "counters", {{"events_produced", 5000}, {"events_lost", 0}, {"events_delivered", 5000}});
+  sched_test::write_config(w);
+  sched::SchedCounters counters;
+  counters.events_produced = counters.events_delivered = 5000;
+  sched_test::write_counters(w, kStart + 1, counters);
   w.set_meta("size_cap", w.size_cap_json());
   REQUIRE(w.flush().ok());
   CHECK(w.size_cap_reached());
@@ -61,7 +65,7 @@ TEST_CASE("recording: the size cap stops events first, counts them, and keeps th
   uint64_t not_written = cap_json["events_not_written"]["sched"];
   CHECK(written > 100);
   CHECK(written + not_written == 5000);
-  CHECK((*reader)->state("sched", "counters").has_value());
+  CHECK(read_counters<sched::SchedCounters>(**reader, "sched", sched::kCountersTable).events_produced == 5000);
   json report = build_report(**reader);
   CHECK(report["window"]["size_cap"]["reached"] == true);
   CHECK(report["lost_events"]["families"]["sched"]["not_written"] == not_written);
@@ -105,12 +109,23 @@ TEST_CASE("report: per-family accounting, and what a missing probe hides") {
   REQUIRE(writer.ok());
   auto &w = **writer;
   write_window(w);
-  w.put_state("sched", "counters",
-              {{"events_produced", 1000}, {"events_lost", 300}, {"events_delivered", 700}, {"proc_map_full", 4},
-               {"task_state_missing", 0}});
+  // The sampler's totals since attach at 1 s and 2 s: the report sums the intervals of its slice.
+  sched_test::write_config(w);
+  DeltaTable<sched::SchedCounters> counters("sched", sched::kCountersTable);
+  sched::SchedCounters totals;
+  totals.events_produced = 400, totals.events_lost = 100, totals.events_delivered = 300, totals.proc_map_full = 1;
+  counters.write(kStart + 1'000'000'000, {totals}, w);
+  totals.events_produced = 1000, totals.events_lost = 300, totals.events_delivered = 700, totals.proc_map_full = 4;
+  counters.write(kStart + 2'000'000'000, {totals}, w);
   REQUIRE(w.flush().ok());
   auto reader = RecordingReader::open(dir.file("r.db"));
   REQUIRE(reader.ok());
+  (*reader)->set_slice({kStart + 1'000'000'000, kStart + 2'000'000'000});
+  const json second = build_report(**reader)["lost_events"]["families"]["sched"];
+  CHECK(second["produced"] == 600);
+  CHECK(second["lost"] == 200);
+  CHECK(second["dropped"]["proc_map_full"] == 3);
+  (*reader)->set_slice({});
   json report = build_report(**reader);
   const auto &sched = report["lost_events"]["families"]["sched"];
   CHECK(sched["produced"] == 1000);

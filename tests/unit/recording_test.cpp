@@ -12,6 +12,7 @@
 
 #include "record/event_batch.h"
 #include "record/recording.h"
+#include "sched/sched_rows.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -29,8 +30,11 @@ std::string write_small_recording(const ScratchDir &dir, const std::string &name
   w.add_series(2000, "sched", "load", {{"runnable", 1.5}});
   w.add_series(3000, "sched", "load", {{"runnable", 2.5}});
   w.add_event(2500, "sched", "runq", {{"pid", 42}, {"comm", "a\x1b[31mb"}});
-  w.put_state("sched", "counters", {{"events_lost", 0}});
-  w.put_state("sched", "counters", {{"events_lost", 3}});  // replaced, not duplicated
+  DeltaTable<sched::SchedCounters> counters("sched", sched::kCountersTable);
+  sched::SchedCounters totals;
+  counters.write(2000, {totals}, w);  // nothing changed: no row
+  totals.events_lost = 3;
+  counters.write(3000, {totals}, w);
   w.put_snapshot("start", {{"uptime_s", 5}});
   REQUIRE(w.flush().ok());
   return dir.file(name);
@@ -63,7 +67,7 @@ TEST_CASE("recording: what is written is read back") {
     CHECK(d["comm"] == "a\x1b[31mb");  // stored as seen; renderers make it safe
   });
   CHECK(events == 1);
-  CHECK(r.state("sched", "counters")->at("events_lost") == 3);
+  CHECK(read_counters<sched::SchedCounters>(r, "sched", sched::kCountersTable).events_lost == 3);
   CHECK(r.snapshot("start")->at("uptime_s") == 5);
   CHECK(!r.snapshot("end").has_value());
 }

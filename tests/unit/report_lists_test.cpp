@@ -5,12 +5,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "block/block_aggregate.h"
 #include "block/block_report.h"
+#include "block/block_rows.h"
 #include "record/recording.h"
 #include "report/html.h"
 #include "report/process_names.h"
 #include "report/report.h"
 #include "sched/sched_report.h"
+#include "sched_rows_util.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -35,8 +38,7 @@ RecordingWriter &start_recording(std::unique_ptr<RecordingWriter> &holder, const
   w.set_meta("ncpu", 2);
   w.set_meta("interval_s", 1.0);
   w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""}});
-  w.put_state("sched", "counters",
-              {{"method", "tp_btf"}, {"events_lost", 0}, {"events_produced", 0}, {"outlier_threshold_ns", 10 * kMs}});
+  sched_test::write_config(w, "tp_btf", 10 * kMs);
   return w;
 }
 
@@ -55,9 +57,12 @@ void check_golden(const std::string &text, const std::string &name) {
   CHECK(text == golden.str());
 }
 
-json top_row(uint32_t pid, const std::string &comm, uint64_t total_ms) {
-  return {{"pid", pid},       {"comm", comm},          {"cgroup", "/"},
-          {"total_ns", total_ms * kMs}, {"count", 3}, {"max_ns", total_ms * kMs / 2}};
+// A process's run-queue waits, as the sampler hands them to the per-process delta table.
+sched::ProcessRow runq_row(uint32_t pid, const std::string &comm, uint64_t total_ms) {
+  return sched_test::runq_row(pid, comm, "/", total_ms * kMs, 3, total_ms * kMs / 2);
+}
+sched::ProcessRow dstate_row(uint32_t pid, const std::string &comm, uint64_t total_ms) {
+  return sched_test::dstate_io_row(pid, comm, "/", total_ms * kMs, 3, total_ms * kMs / 2);
 }
 
 // 230 waits above 10 ms from 0.20 s on, the longest (250 ms) the first: the onset of a stall.
@@ -71,11 +76,12 @@ std::string write_many_waits(const ScratchDir &dir) {
                 {{"pid", 1000 + i % 4}, {"tgid", 1000}, {"comm", "worker"}, {"cpu", i % 2},
                  {"duration_ns", duration_ms * kMs + i}, {"waker_pid", 0}, {"waker_comm", ""}});
   }
-  json runq = json::array();
-  for (uint32_t i = 0; i < 12; i++) runq.push_back(top_row(2000 + i, "proc" + std::to_string(i), 100 - i));
-  w.put_state("sched", "top_runq", runq);
-  w.put_state("sched", "top_dstate", json::array({top_row(7, "dd", 5)}));
-  w.put_state("sched", "top_totals", {{"top_runq", 57}, {"top_dstate", 1}});
+  // 57 processes waited for a CPU: 12 with the most, 45 more that waited 1 ms each.
+  std::vector<sched::ProcessRow> processes;
+  for (uint32_t i = 0; i < 12; i++) processes.push_back(runq_row(2000 + i, "proc" + std::to_string(i), 100 - i));
+  for (uint32_t i = 0; i < 45; i++) processes.push_back(runq_row(3000 + i, "small" + std::to_string(i), 1));
+  processes.push_back(dstate_row(7, "dd", 5));
+  sched_test::write_processes(w, kStart + 2'000 * kMs, processes);
   REQUIRE(w.flush().ok());
   return dir.file("many.db");
 }
@@ -89,7 +95,7 @@ TEST_CASE("report lists: a cut list keeps the longest, says top N of M, and the 
   CHECK(s["outliers"].size() == 200);
   CHECK(s["outliers_total"] == 230);
   CHECK(s["outliers_first_t"].get<double>() == Approx(0.2));
-  CHECK(s["top_runq"].size() == 12);
+  CHECK(s["top_runq"].size() == 50);  // the JSON keeps the largest 50
   CHECK(s["top_runq_total"] == 57);
   CHECK(s["top_dstate_total"] == 1);
 
@@ -117,13 +123,12 @@ namespace {
 std::string write_renamed(const ScratchDir &dir) {
   std::unique_ptr<RecordingWriter> holder;
   auto &w = start_recording(holder, dir.file("renamed.db"));
-  json rt_spin = top_row(500, "rt_spin", 40);
-  rt_spin["prev_comm"] = "taskset";
-  rt_spin["comm_seen_ns"] = kStart + 2'000 * kMs;
-  json java = top_row(600, "java", 5);
-  java["comm_seen_ns"] = kStart + 2'000 * kMs;
-  w.put_state("sched", "top_runq", json::array({rt_spin, top_row(700, "ip", 20)}));
-  w.put_state("sched", "top_dstate", json::array({java}));
+  sched::ProcessRow rt_spin = runq_row(500, "rt_spin", 40);
+  rt_spin.prev_comm = "taskset";
+  rt_spin.comm_seen_ns = kStart + 2'000 * kMs;
+  sched::ProcessRow java = dstate_row(600, "java", 5);
+  java.comm_seen_ns = kStart + 2'000 * kMs;
+  sched_test::write_processes(w, kStart + 2'000 * kMs, {rt_spin, runq_row(700, "ip", 20), java});
   auto wait = [&](uint64_t t_ms, uint32_t pid, const std::string &comm, uint32_t waker_pid, const std::string &waker) {
     w.add_event(kStart + t_ms * kMs, "sched", "runq",
                 {{"pid", pid}, {"tgid", pid}, {"comm", comm}, {"cpu", 1}, {"duration_ns", 12 * kMs},
@@ -134,13 +139,12 @@ std::string write_renamed(const ScratchDir &dir) {
   wait(1500, 500, "rt_spin", 0, "");
   wait(1800, 700, "nginx", 0, "");
 
-  w.put_state("block", "counters", {{"method", "tp_btf"}, {"outlier_threshold_ns", 10 * kMs}});
-  json devices = json::array({{{"dev", "8:0"}, {"name", "sda"}, {"total_ns", 30 * kMs}, {"count", 3}, {"bytes", 12288}}});
-  w.put_state("block", "top_processes",
-              json::array({{{"pid", 500}, {"comm", "taskset"}, {"total_ns", 20 * kMs}, {"count", 2}, {"bytes", 8192},
-                            {"devices", devices}},
-                           {{"pid", 600}, {"comm", "C2 CompilerThre"}, {"total_ns", 10 * kMs}, {"count", 1},
-                            {"bytes", 4096}, {"devices", devices}}}));
+  w.set_meta(block::kConfigMeta, block::BlockConfig{"tp_btf", 10 * kMs});
+  const uint32_t sda = block::make_dev(8, 0);
+  DeltaTable<block::ProcessDeviceRow>("block", block::kProcessesTable)
+      .write(kStart + 2'000 * kMs,
+             {{500, sda, "taskset", "sda", 20 * kMs, 2, 8192}, {600, sda, "C2 CompilerThre", "sda", 10 * kMs, 1, 4096}},
+             w);
   w.add_event(kStart + 1'000 * kMs, "block", "write",
               {{"pid", 500}, {"tid", 500}, {"comm", "rt_spin"}, {"dev", "8:0"}, {"name", "sda"}, {"sector", 2048},
                {"size", 4096}, {"op", "write"}, {"latency_ns", 15 * kMs}, {"queue_ns", 0}, {"error", 0}});

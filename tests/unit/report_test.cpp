@@ -10,6 +10,7 @@
 #include "record/event_batch.h"
 #include "record/recording.h"
 #include "sched/sched_abi.h"
+#include "sched_rows_util.h"
 #include "scratch_dir.h"
 #include "report/outliers.h"
 #include "report/report.h"
@@ -47,23 +48,20 @@ std::string write_sched_recording(const ScratchDir &dir, double runnable, double
                   {"cpus", {{{"cpu", 0}, {"busy_pct", cpu0_busy}, {"runnable", runnable / 2}},
                             {{"cpu", 1}, {"busy_pct", cpu1_busy}, {"runnable", runnable / 2}}}}});
   }
-  w.put_state("sched", "hist_runq",
-              {{"unit", "us"}, {"count", 4}, {"sum", 4100}, {"min", 20}, {"max", 3000}, {"p50", 30.0}, {"p90", 2900.0},
-               {"p99", 3000.0}, {"buckets", {{{"le", 32}, {"count", 3}}, {{"le", 4096}, {"count", 1}}}}});
-  w.put_state("sched", "hist_d_io",
-              {{"unit", "us"}, {"count", 2}, {"sum", 300}, {"min", 100}, {"max", 200}, {"p50", 128.0}, {"p90", 200.0},
-               {"p99", 200.0}, {"buckets", {{{"le", 128}, {"count", 1}}, {{"le", 256}, {"count", 1}}}}});
-  w.put_state("sched", "top_runq",
-              json::array({{{"pid", 42}, {"comm", "spin\x1b[2J"}, {"cgroup", "/work"}, {"total_ns", 3'000'000},
-                            {"count", 4}, {"max_ns", 2'900'000}}}));
-  w.put_state("sched", "top_dstate",
-              json::array({{{"pid", 7}, {"comm", "dd"}, {"cgroup", "/"}, {"total_ns", 300'000}, {"count", 2},
-                            {"max_ns", 200'000}, {"io_ns", 300'000}, {"mem_ns", 0}, {"other_ns", 0}}}));
+  // As the sampler writes them: each interval's waits, and the per-process totals since attach.
+  sched_test::write_config(w);
+  sched_test::write_waits(w, kStart + 1'000'000'000ULL, "runq", {20, 30});
+  sched_test::write_waits(w, kStart + 2'000'000'000ULL, "runq", {30, 3000});
+  sched_test::write_waits(w, kStart + 2'000'000'000ULL, "d_io", {100, 200});
+  sched_test::write_processes(w, kStart + 2'000'000'000ULL,
+                              {sched_test::runq_row(42, "spin\x1b[2J", "/work", 3'000'000, 4, 2'900'000),
+                               sched_test::dstate_io_row(7, "dd", "/", 300'000, 2, 200'000)});
   w.add_event(kStart + 1'500'000'000, "sched", "runq",
               {{"pid", 42}, {"tgid", 42}, {"comm", "spin\x1b[2J"}, {"cpu", 1}, {"duration_ns", 12'000'000}, {"waker_pid", 0},
                {"waker_comm", ""}});
-  w.put_state("sched", "counters",
-              {{"method", "tp_btf"}, {"events_lost", 0}, {"events_produced", 1}, {"outlier_threshold_ns", 10'000'000}});
+  sched::SchedCounters counters;
+  counters.events_produced = 1;
+  sched_test::write_counters(w, kStart + 2'000'000'000ULL, counters);
   REQUIRE(w.flush().ok());
   return dir.file(name);
 }
@@ -191,7 +189,10 @@ TEST_CASE("sched outliers from raw event blocks: the worst kept, in time order, 
     w.set_meta("start_ns", kStart);
     w.set_meta("end_ns", kStart + 2'000'000'000);
     w.set_meta("ncpu", 2);
-    w.put_state("sched", "counters", {{"method", "tp_btf"}, {"events_produced", 1000}, {"events_lost", 0}});
+    sched_test::write_config(w);
+    sched::SchedCounters counters;
+    counters.events_produced = 1000;
+    sched_test::write_counters(w, kStart + 2'000'000'000, counters);
     EventBatch batch("sched", kSchedEventLayout, sizeof(sched_event), 64);
     batch.begin(w);
     for (uint32_t i = 0; i < 1000; i++) {

@@ -4,12 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_map>
 
 namespace triage::block {
 namespace {
 
-constexpr size_t kTopProcesses = 50;  // rows kept in the recording
 // The final flush usually lands right after the last tick: a sliver of an interval would show as
 // a spike in IOPS (a few requests over a few ms), so it joins no timeline row.
 constexpr double kMinIntervalS = 0.02;
@@ -61,24 +59,22 @@ void add_cached_processes(std::vector<ProcessDeviceTotals> &processes, const std
 }
 
 void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWriter &out) {
+  if (!config_written_) {
+    out.set_meta(kConfigMeta, BlockConfig{in.method, in.outlier_threshold_ns});
+    config_written_ = true;
+  }
   double dt_s = now_ns > last_t_ns_ ? static_cast<double>(now_ns - last_t_ns_) / 1e9 : 0;
   bool timeline_row = dt_s >= kMinIntervalS;
 
-  json devices = json::array();
+  std::vector<DeviceOpRow> device_rows;
   std::vector<DeviceTotals> sorted = in.devices;
   std::sort(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) { return a.dev < b.dev; });
   for (const auto &d : sorted) {
     std::string name = name_of_(d.dev);
-    json ops = json::object();
     for (int op = 0; op < BLOCK_OPS; op++) {
       const OpTotals &o = d.ops[op];
-      ops[op_name(op)] = {{"count", o.count},
-                          {"bytes", o.bytes},
-                          {"latency", o.latency_us.to_json("us")},
-                          {"queue_latency", o.queue_us.to_json("us")},
-                          {"size", o.size_bytes.to_json("bytes")}};
+      device_rows.push_back({d.dev, op_name(op), name, o.count, o.bytes, o.latency_us, o.queue_us, o.size_bytes});
     }
-    devices.push_back({{"dev", dev_string(d.dev)}, {"name", name}, {"ops", ops}});
 
     // The interval's delta: IOPS and throughput over all operations, latency of reads and writes
     // (flushes wait for the device cache and would mask how fast data moves).
@@ -113,65 +109,33 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
     if (timeline_row) last_[d.dev] = d;
   }
   if (timeline_row) last_t_ns_ = now_ns;
-  out.put_state("block", "devices", devices);
+  // Every interval, the final sliver too: the slices' sums are the window's totals.
+  devices_.write(now_ns, device_rows, out);
 
-  // One row per process, its devices listed: the report ties D-state time to them by pid.
-  struct ProcessRow {
-    std::string comm;
-    uint64_t total_ns = 0, count = 0, bytes = 0;
-    json devices = json::array();
-  };
-  std::unordered_map<uint32_t, ProcessRow> by_tgid;
-  for (const auto &p : in.processes) {
-    ProcessRow &row = by_tgid[p.tgid];
-    if (row.comm.empty()) row.comm = p.comm;
-    row.total_ns += p.total_ns;
-    row.count += p.count;
-    row.bytes += p.bytes;
-    row.devices.push_back({{"dev", dev_string(p.dev)},
-                           {"name", name_of_(p.dev)},
-                           {"total_ns", p.total_ns},
-                           {"count", p.count},
-                           {"bytes", p.bytes}});
-  }
-  std::vector<std::pair<uint32_t, ProcessRow *>> ranked;
-  for (auto &[tgid, row] : by_tgid) ranked.emplace_back(tgid, &row);
-  std::sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) {
-    return a.second->total_ns != b.second->total_ns ? a.second->total_ns > b.second->total_ns : a.first < b.first;
-  });
-  if (ranked.size() > kTopProcesses) ranked.resize(kTopProcesses);
-  json top = json::array();
-  for (auto &[tgid, row] : ranked) {
-    std::sort(row->devices.begin(), row->devices.end(),
-              [](const json &a, const json &b) { return a.value("total_ns", 0ULL) > b.value("total_ns", 0ULL); });
-    top.push_back({{"pid", tgid},
-                   {"comm", row->comm},
-                   {"total_ns", row->total_ns},
-                   {"count", row->count},
-                   {"bytes", row->bytes},
-                   {"devices", row->devices}});
-  }
-  out.put_state("block", "top_processes", top);
-  out.put_state("block", "top_totals", {{"top_processes", by_tgid.size()}});
+  // One row per process and device; the report groups them by process.
+  std::vector<ProcessDeviceRow> process_rows;
+  process_rows.reserve(in.processes.size());
+  for (const auto &p : in.processes)
+    process_rows.push_back({p.tgid, p.dev, p.comm, name_of_(p.dev), p.total_ns, p.count, p.bytes});
+  processes_.write(now_ns, process_rows, out);
 
   const block_cpu_counters &c = in.counters;
-  out.put_state("block", "counters",
-                {{"method", in.method},
-                 {"inserts", c.inserts},
-                 {"issues", c.issues},
-                 {"completions", c.completions},
-                 {"partial_completions", c.partial_completions},
-                 {"unpaired_completions", c.unpaired_completions},
-                 {"unissued_flushes", c.unissued_flushes},
-                 {"dropped_requests", c.dropped_requests},
-                 {"stats_map_full", c.stats_map_full},
-                 {"proc_map_full", c.proc_map_full},
-                 {"events_produced", c.events_produced},
-                 {"events_lost", c.events_lost},
-                 {"events_delivered", in.events_delivered},
-                 {"recursion_misses", in.recursion_misses},
-                 {"counter_resets", deltas_.resets()},
-                 {"outlier_threshold_ns", in.outlier_threshold_ns}});
+  BlockCounters counters;
+  counters.inserts = c.inserts;
+  counters.issues = c.issues;
+  counters.completions = c.completions;
+  counters.partial_completions = c.partial_completions;
+  counters.unpaired_completions = c.unpaired_completions;
+  counters.unissued_flushes = c.unissued_flushes;
+  counters.dropped_requests = c.dropped_requests;
+  counters.stats_map_full = c.stats_map_full;
+  counters.proc_map_full = c.proc_map_full;
+  counters.events_produced = c.events_produced;
+  counters.events_lost = c.events_lost;
+  counters.events_delivered = in.events_delivered;
+  counters.recursion_misses = in.recursion_misses;
+  counters.counter_resets = deltas_.resets();
+  counters_.write(now_ns, {counters}, out);
 }
 
 json sector_or_null(uint64_t sector) { return sector == UINT64_MAX ? json(nullptr) : json(sector); }

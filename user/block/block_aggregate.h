@@ -1,6 +1,6 @@
 // The block family's aggregation, kept apart from libbpf so unit tests feed it synthetic totals:
 // cumulative per-device and per-process totals in, the recording's rows out (per-interval
-// timeline, cumulative state).
+// timeline and deltas, block_rows.h).
 #pragma once
 
 #include <array>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "block/block.h"
+#include "block/block_rows.h"
 #include "core/counter_delta.h"
 #include "core/histogram.h"
 #include "record/recording.h"
@@ -62,7 +63,8 @@ struct SampleInput {
 };
 
 // Turns cumulative totals, read once per interval, into rows: a `timeline` series row per active
-// device and interval, and the `devices`, `top_processes` and `counters` state.
+// device and interval, and the interval's deltas of the `devices`, `processes` and `counters`
+// tables (block_rows.h); the constants once, as meta.
 class BlockSampler {
  public:
   using NameOf = std::function<std::string(uint32_t dev)>;
@@ -76,6 +78,10 @@ class BlockSampler {
   uint64_t last_t_ns_ = 0;
   std::map<uint32_t, DeviceTotals> last_;
   CounterDeltas deltas_;  // device counters seen lower than at the last row are counted, not wrapped
+  bool config_written_ = false;
+  DeltaTable<DeviceOpRow> devices_{"block", kDevicesTable};
+  DeltaTable<ProcessDeviceRow> processes_{"block", kProcessesTable};
+  DeltaTable<BlockCounters> counters_{"block", kCountersTable};
 };
 
 // An outlier from the ring buffer as the recording stores it (kind = op name).

@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "block/block_aggregate.h"
+#include "block/block_rows.h"
 #include "core/histogram.h"
+#include "report/finding_span.h"
 #include "report/outliers.h"
 #include "report/process_names.h"
 #include "report/text_util.h"
+#include "sched/sched_rows.h"
 
 namespace triage::block {
 namespace {
@@ -27,6 +30,7 @@ constexpr double kStalledP99Us = 1'000'000;
 constexpr uint64_t kMinRequestsForLatency = 20;
 constexpr size_t kOutliersKept = 200;
 constexpr size_t kOutliersShown = 15, kTopShown = 10, kUnmatchedShown = 5;
+constexpr size_t kTopProcesses = 50;  // processes in top_processes and in the D-state tie
 const char *const kOps[] = {"read", "write", "flush", "discard"};
 
 // Reads and writes together: what applications wait for. Flushes wait for the device's cache to
@@ -56,29 +60,33 @@ std::string device_label(const json &d) {
   return name.empty() ? d.value("dev", "") : fmt::format("{} ({})", name, d.value("dev", ""));
 }
 
-// Which devices the processes blocked in D submitted I/O to: the same pid (thread group) in
-// sched.top_dstate and in block.top_processes. Without that the evidence does not allow the tie.
+// Which devices the processes blocked in D submitted I/O to: the same pid (thread group) in sched's
+// per-process rows of the slice (the largest by D-state time, as sched.top_dstate lists them) and
+// in block's. Without that the evidence does not allow the tie; null when sched was not recorded.
 json tie_dstate(const RecordingReader &r, const json &top_processes, json &unmatched) {
+  if (!r.meta(sched::kConfigMeta)) return nullptr;
+  auto sched_rows = read_table<sched::ProcessRow>(r, "sched", sched::kProcessesTable).rows;
+  std::vector<const sched::ProcessRow *> dstate;
+  for (const auto &p : sched_rows)
+    if (p.d_total_ns() > 0) dstate.push_back(&p);
+  std::stable_sort(dstate.begin(), dstate.end(), [](const auto *a, const auto *b) {
+    return a->d_total_ns() != b->d_total_ns() ? a->d_total_ns() > b->d_total_ns() : a->pid < b->pid;
+  });
+  if (dstate.size() > kTopProcesses) dstate.resize(kTopProcesses);
   json ties = json::array();
-  auto dstate = r.state("sched", "top_dstate");
-  if (!dstate) return nullptr;
   std::map<uint32_t, const json *> block_by_pid;
   for (const auto &p : top_processes) block_by_pid[p.value("pid", 0U)] = &p;
-  for (const auto &d : *dstate) {
-    uint32_t pid = d.value("pid", 0U);
-    auto it = block_by_pid.find(pid);
+  for (const sched::ProcessRow *d : dstate) {
+    auto it = block_by_pid.find(d->pid);
     if (it == block_by_pid.end()) {
-      unmatched.push_back({{"pid", pid},
-                           {"comm", d.value("comm", "")},
-                           {"dstate_ns", d.value("total_ns", 0ULL)},
-                           {"io_ns", d.value("io_ns", 0ULL)}});
+      unmatched.push_back({{"pid", d->pid}, {"comm", d->comm}, {"dstate_ns", d->d_total_ns()}, {"io_ns", d->d_io_total_ns}});
       continue;
     }
     const json &b = *it->second;
-    ties.push_back({{"pid", pid},
-                    {"comm", d.value("comm", "")},
-                    {"dstate_ns", d.value("total_ns", 0ULL)},
-                    {"io_ns", d.value("io_ns", 0ULL)},
+    ties.push_back({{"pid", d->pid},
+                    {"comm", d->comm},
+                    {"dstate_ns", d->d_total_ns()},
+                    {"io_ns", d->d_io_total_ns},
                     {"block_ns", b.value("total_ns", 0ULL)},
                     {"block_count", b.value("count", 0ULL)},
                     {"devices", b.value("devices", json::array())}});
@@ -86,25 +94,94 @@ json tie_dstate(const RecordingReader &r, const json &top_processes, json &unmat
   return ties;
 }
 
+json empty_op() {
+  return {{"count", 0},
+          {"bytes", 0},
+          {"latency", Log2Histogram().to_json("us")},
+          {"queue_latency", Log2Histogram().to_json("us")},
+          {"size", Log2Histogram().to_json("bytes")}};
+}
+
+// Per device, its operations summed over the slice, in device order.
+json devices_of(const RecordingReader &r) {
+  std::map<uint32_t, json> by_dev;
+  for (const auto &row : read_table<DeviceOpRow>(r, "block", kDevicesTable).rows) {
+    json &d = by_dev[row.dev];
+    if (d.is_null()) d = {{"dev", dev_string(row.dev)}, {"name", row.name}, {"ops", json::object()}};
+    if (!row.name.empty()) d["name"] = row.name;
+    d["ops"][row.op] = {{"count", row.count},
+                        {"bytes", row.bytes},
+                        {"latency", row.latency_us.to_json("us")},
+                        {"queue_latency", row.queue_us.to_json("us")},
+                        {"size", row.size_bytes.to_json("bytes")}};
+  }
+  json devices = json::array();
+  for (auto &[dev, d] : by_dev) {
+    for (const char *op : kOps)
+      if (!d["ops"].contains(op)) d["ops"][op] = empty_op();
+    d["read_write_latency"] = read_write_latency(d).to_json("us");
+    devices.push_back(std::move(d));
+  }
+  return devices;
+}
+
+// The slice's (process, device) rows grouped by process, largest I/O time first (at most
+// kTopProcesses), each with its devices; `total`: how many processes submitted I/O.
+json top_processes_of(const RecordingReader &r, uint64_t &total) {
+  auto table = read_table<ProcessDeviceRow>(r, "block", kProcessesTable);
+  struct Process {
+    std::string comm;
+    uint64_t total_ns = 0, count = 0, bytes = 0;
+    std::vector<const ProcessDeviceRow *> devices;
+  };
+  std::map<uint32_t, Process> by_pid;
+  for (const auto &row : table.rows) {
+    Process &p = by_pid[row.pid];
+    if (p.comm.empty()) p.comm = row.comm;  // rows come largest first: the busiest device's name
+    p.total_ns += row.total_ns;
+    p.count += row.count;
+    p.bytes += row.bytes;
+    p.devices.push_back(&row);
+  }
+  total = by_pid.size() + (table.other ? table.other_keys : 0);
+  std::vector<std::pair<uint32_t, const Process *>> ranked;
+  for (const auto &[pid, p] : by_pid) ranked.emplace_back(pid, &p);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) {
+    return a.second->total_ns != b.second->total_ns ? a.second->total_ns > b.second->total_ns : a.first < b.first;
+  });
+  if (ranked.size() > kTopProcesses) ranked.resize(kTopProcesses);
+  json top = json::array();
+  for (const auto &[pid, p] : ranked) {
+    json devices = json::array();
+    for (const ProcessDeviceRow *d : p->devices)  // largest first, as read_table ranks them
+      devices.push_back({{"dev", dev_string(d->dev)},
+                         {"name", d->name},
+                         {"total_ns", d->total_ns},
+                         {"count", d->count},
+                         {"bytes", d->bytes}});
+    top.push_back({{"pid", pid},
+                   {"comm", p->comm},
+                   {"total_ns", p->total_ns},
+                   {"count", p->count},
+                   {"bytes", p->bytes},
+                   {"devices", std::move(devices)}});
+  }
+  return top;
+}
+
 }  // namespace
 
 json build_section(const RecordingReader &r, uint64_t start_mono) {
-  auto counters = r.state("block", "counters");
-  if (!counters) return nullptr;
+  auto config_json = r.meta(kConfigMeta);
+  if (!config_json) return nullptr;
+  const auto config = config_json->get<BlockConfig>();
+  const auto counters = read_counters<BlockCounters>(r, "block", kCountersTable);
   auto seconds_since_start = [&](uint64_t t_ns) {
     return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
   };
   json s;
-  s["method"] = counters->value("method", "");
-  json devices = r.state("block", "devices").value_or(json::array());
-  for (auto &d : devices) {
-    for (const char *op : kOps)
-      if (!d["ops"].contains(op)) d["ops"][op] = {{"count", 0}, {"bytes", 0}, {"latency", Log2Histogram().to_json("us")},
-                                                   {"queue_latency", Log2Histogram().to_json("us")},
-                                                   {"size", Log2Histogram().to_json("bytes")}};
-    d["read_write_latency"] = read_write_latency(d).to_json("us");
-  }
-  s["devices"] = devices;
+  s["method"] = config.method;
+  s["devices"] = devices_of(r);
 
   json timeline = json::array();
   r.for_each_series("block", "timeline", [&](uint64_t t, const json &row) {
@@ -117,11 +194,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["timeline"] = timeline;
 
-  json top = r.state("block", "top_processes").value_or(json::array());
+  uint64_t top_total = 0;
+  json top = top_processes_of(r, top_total);
   s["top_processes"] = top;
-  // The recording keeps the top rows only (recordings without the total: the rows it has).
-  s["top_processes_total"] =
-      std::max<uint64_t>(r.state("block", "top_totals").value_or(json::object()).value("top_processes", 0ULL), top.size());
+  s["top_processes_total"] = top_total;
 
   WorstRows outliers(kOutliersKept);
   size_t outlier_count = 0;
@@ -141,18 +217,17 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["outlier_count"] = outlier_count;
   s["outliers_total"] = outlier_count;
   outlier_span.put(s);
-  s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
-  s["lost_events"] = counters->value("events_lost", 0ULL);
-  s["events_produced"] = counters->value("events_produced", 0ULL);
-  s["unpaired_completions"] = counters->value("unpaired_completions", 0ULL);
-  // null in recordings made before flushes were told apart: there they are in unpaired_completions.
-  s["unissued_flushes"] = counters->contains("unissued_flushes") ? (*counters)["unissued_flushes"] : json(nullptr);
-  s["dropped_requests"] = counters->value("dropped_requests", 0ULL);
-  s["dropped_rows"] = counters->value("stats_map_full", 0ULL) + counters->value("proc_map_full", 0ULL);
-  s["recursion_misses"] = counters->value("recursion_misses", 0ULL);
-  s["counter_resets"] = counters->value("counter_resets", 0ULL);
-  s["completions"] = counters->value("completions", 0ULL);
-  s["partial_completions"] = counters->value("partial_completions", 0ULL);
+  s["outlier_threshold_ns"] = config.outlier_threshold_ns;
+  s["lost_events"] = counters.events_lost;
+  s["events_produced"] = counters.events_produced;
+  s["unpaired_completions"] = counters.unpaired_completions;
+  s["unissued_flushes"] = counters.unissued_flushes;
+  s["dropped_requests"] = counters.dropped_requests;
+  s["dropped_rows"] = counters.stats_map_full + counters.proc_map_full;
+  s["recursion_misses"] = counters.recursion_misses;
+  s["counter_resets"] = counters.counter_resets;
+  s["completions"] = counters.completions;
+  s["partial_completions"] = counters.partial_completions;
 
   json unmatched = json::array();
   json ties = tie_dstate(r, top, unmatched);
@@ -343,6 +418,15 @@ std::vector<const json *> fast_idle_devices(const json &s) {
   return devices;
 }
 
+// The seconds the report covers: its slice when it has one (window.slice), else the window.
+double covered_seconds(const json &report) {
+  const json window = report.value("window", json::object());
+  const json slice = window.value("slice", json());
+  if (slice.is_object() && slice.contains("from_s") && slice.contains("to_s"))
+    return std::max(0.0, slice.value("to_s", 0.0) - slice.value("from_s", 0.0));
+  return window.value("duration_s", 0.0);
+}
+
 // io-saturation whose premise the device numbers contradict, told as what it is.
 json sync_writes_finding(const json &io_saturation, const json &s, const std::vector<const json *> &devices,
                          double duration_s) {
@@ -396,15 +480,25 @@ void add_findings(const json &report, json &findings) {
     const json &lat = d["read_write_latency"];
     uint64_t count = lat.value("count", 0ULL);
     double p99 = lat.value("p99", 0.0);
-    if (count < kMinRequestsForLatency || p99 < kSlowP99Us) continue;
     std::string dev = d.value("dev", "");
-    // When it was slow: the interval with the worst p99.
+    // Each interval judged on its own, so that a slow minute inside a quiet hour counts and the
+    // span says when; `slow_at_all`: intervals with a slow p99 however few requests they had.
+    ConditionSpan slow, slow_at_all;
+    size_t slow_intervals = 0;
     double worst_t = 0, worst_p99 = 0;
-    for (const auto &row : s["timeline"])
-      if (row.value("dev", "") == dev && row.value("p99_us", 0.0) > worst_p99) {
-        worst_p99 = row.value("p99_us", 0.0);
-        worst_t = row.value("t", 0.0);
-      }
+    for (const auto &row : s["timeline"]) {
+      if (row.value("dev", "") != dev) continue;
+      double t = row.value("t", 0.0), row_p99 = row.value("p99_us", 0.0);
+      uint64_t requests = row.contains("reads") ? row.value("reads", 0ULL) + row.value("writes", 0ULL)
+                                                : row.value("count", 0ULL);
+      bool held = requests >= kMinRequestsForLatency && row_p99 >= kSlowP99Us;
+      slow_intervals += held;
+      slow.observe(t, row_p99, held);
+      slow_at_all.observe(t, row_p99, row_p99 >= kSlowP99Us);
+      if (row_p99 > worst_p99) worst_p99 = row_p99, worst_t = t;
+    }
+    bool slow_overall = count >= kMinRequestsForLatency && p99 >= kSlowP99Us;
+    if (!slow_overall && !slow.held()) continue;
     std::string submitters;
     size_t n = 0;
     for (const auto &p : s["top_processes"]) {
@@ -413,26 +507,40 @@ void add_findings(const json &report, json &findings) {
       if (!on_device || n++ == 3) continue;
       submitters += fmt::format("{}{} ({})", submitters.empty() ? "" : ", ", p.value("comm", ""), p.value("pid", 0));
     }
-    slow_devices += fmt::format("{}{} p99 {}", slow_devices.empty() ? "" : ", ", device_label(d), format_us(p99));
-    findings.push_back(
-        {{"id", "disk-slow"},
-         {"severity", p99 >= kStalledP99Us ? "critical" : "warning"},
-         {"title", fmt::format("Disk {} is slow: p99 read/write latency {} over {} requests", device_label(d),
-                               format_us(p99), count)},
-         {"evidence",
-          {{"dev", dev},
-           {"name", d.value("name", "")},
-           {"count", count},
-           {"p50_us", lat.value("p50", 0.0)},
-           {"p99_us", p99},
-           {"max_us", lat.value("max", 0ULL)},
-           {"worst_interval_t", worst_t},
-           {"worst_interval_p99_us", worst_p99},
-           {"top_submitters", submitters.empty() ? std::string("-") : submitters}}},
-         {"advice",
-          "Requests wait on the device itself (issue to completion): check its health (smartctl, dmesg for resets and "
-          "timeouts), whether it is saturated (iostat -x: %util, aqu-sz), a throttled cloud volume's IOPS/throughput "
-          "limit, or the backing store of a virtual or loop device; move or throttle the top submitters."}});
+    double shown_p99 = slow_overall ? p99 : worst_p99;
+    slow_devices += fmt::format("{}{} p99 {}", slow_devices.empty() ? "" : ", ", device_label(d), format_us(shown_p99));
+    json finding = {
+        {"id", "disk-slow"},
+        {"severity", shown_p99 >= kStalledP99Us ? "critical" : "warning"},
+        {"title", slow_overall ? fmt::format("Disk {} is slow: p99 read/write latency {} over {} requests",
+                                             device_label(d), format_us(p99), count)
+                               : fmt::format("Disk {} was slow for {} interval(s): p99 read/write latency up to {}",
+                                             device_label(d), slow_intervals, format_us(worst_p99))},
+        {"evidence",
+         {{"dev", dev},
+          {"name", d.value("name", "")},
+          {"count", count},
+          {"p50_us", lat.value("p50", 0.0)},
+          {"p99_us", p99},
+          {"max_us", lat.value("max", 0ULL)},
+          {"slow_intervals", slow_intervals},
+          {"worst_interval_t", worst_t},
+          {"worst_interval_p99_us", worst_p99},
+          {"top_submitters", submitters.empty() ? std::string("-") : submitters}}},
+        {"advice",
+         "Requests wait on the device itself (issue to completion): check its health (smartctl, dmesg for resets and "
+         "timeouts), whether it is saturated (iostat -x: %util, aqu-sz), a throttled cloud volume's IOPS/throughput "
+         "limit, or the backing store of a virtual or loop device; move or throttle the top submitters."}};
+    if (slow.held()) slow.stamp(finding);
+    else if (slow_at_all.held()) slow_at_all.stamp(finding);
+    else {
+      // Slow over the slice, yet no interval row (each too short to be one, or the final sliver):
+      // the worst interval is the best "when" there is.
+      ConditionSpan worst;
+      worst.observe(worst_t, worst_p99, true);
+      worst.stamp(finding);
+    }
+    findings.push_back(std::move(finding));
   }
 
   // The tie-in: what the D-state processes of io-saturation waited on, where the evidence allows.
@@ -453,7 +561,7 @@ void add_findings(const json &report, json &findings) {
     auto fast = fast_idle_devices(s);
     const json &blocked = f["evidence"].contains("blocked_avg") ? f["evidence"]["blocked_avg"] : json();
     if (!fast.empty() && blocked.is_number() && blocked.get<double>() <= kFewBlockedTasks)
-      f = sync_writes_finding(f, s, fast, report.value("window", json::object()).value("duration_s", 0.0));
+      f = sync_writes_finding(f, s, fast, covered_seconds(report));
   }
 }
 

@@ -83,13 +83,28 @@ json probes_of(const RecordingReader &r) {
 const char *const kDropCounters[] = {"task_state_missing", "proc_map_full", "dropped_requests", "stats_map_full",
                                      "sock_map_full",      "port_map_full", "flow_map_full"};
 
+// A family's counters: its cumulative state row (TRANSITIONAL, issue #20), or, for a family in
+// the slice model (meta "<family>.config" present), its one-row "counters" delta table summed
+// over the reader's slice (every number of the row; core/delta_table.h).
+std::optional<json> counters_of(const RecordingReader &r, const std::string &family) {
+  if (auto state = r.state(family, "counters")) return state;
+  if (!r.meta(family + ".config")) return std::nullopt;
+  json sum = json::object();
+  r.for_each_delta(family, "counters", [&](uint64_t, const json &interval) {
+    for (const auto &row : interval.value("rows", json::array()))
+      for (const auto &[key, value] : row.items())
+        if (value.is_number_unsigned()) sum[key] = sum.value(key, uint64_t{0}) + value.get<uint64_t>();
+  });
+  return sum;
+}
+
 json lost_of(const RecordingReader &r) {
   json by_family = json::object(), families = json::object();
   uint64_t total = 0;
   json size_cap = r.meta("size_cap").value_or(json::object());
   const json &unwritten = size_cap.is_object() ? size_cap.value("events_not_written", json::object()) : json::object();
   for (const char *family : kFamilies) {
-    auto counters = r.state(family, "counters");
+    auto counters = counters_of(r, family);
     if (!counters || !counters->is_object()) {
       by_family[family] = nullptr;
       families[family] = nullptr;

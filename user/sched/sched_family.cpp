@@ -1,6 +1,6 @@
 // The sched family's loader and sampler: chooses the hook set by trying the kernel, attaches each
 // program on its own, seeds the tasks already waiting, and every interval turns the in-kernel
-// accumulators into the load series, histogram deltas and per-process totals.
+// accumulators into the load series, histogram deltas and the per-process delta table.
 #include "sched/sched_family.h"
 
 #include <bpf/bpf.h>
@@ -28,14 +28,15 @@
 #include "sched/sched_cpu_time.h"
 #include "sched/sched_load.h"
 #include "sched/sched_processes.h"
+#include "sched/sched_rows.h"
 
 namespace triage::sched {
 namespace {
 
 using SchedSkeleton = UniqueSkeleton<sched_bpf, sched_bpf__destroy>;
 
-constexpr size_t kTopProcesses = 50;  // rows kept per top list in the recording
-constexpr size_t kTopCpuDetailed = 10;  // top CPU rows with threads, policy and allowed CPUs from /proc
+constexpr size_t kTopCpuDetailed = 10;  // per interval: the largest CPU users read from /proc
+constexpr double kDetailedCpuShare = 0.05;  // ... that used at least this share of one CPU in it
 constexpr size_t kThreadsPerProcess = 5;
 constexpr double kMinIntervalS = 0.02;
 
@@ -154,21 +155,24 @@ class SchedFamily final : public Family {
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);
 
+    if (!config_written_) {
+      out.set_meta(kConfigMeta, SchedConfig{hooks_->method, options_.outlier_threshold_ns});
+      config_written_ = true;
+    }
     sample_histograms(now_ns, out);
-    sample_processes(now_ns, out);
-    out.put_state("sched", "counters",
-                  {{"method", hooks_->method},
-                   {"switches", last_integrals_.switches},
-                   {"wakeups", last_integrals_.wakeups},
-                   {"events_produced", last_integrals_.events_produced},
-                   {"events_lost", last_integrals_.events_lost},
-                   {"events_delivered", events_.delivered() + events_.malformed()},
-                   {"task_state_missing", last_integrals_.task_state_missing},
-                   {"proc_map_full", last_integrals_.proc_map_full},
-                   {"stale_spans_closed", last_integrals_.stale_spans_closed},
-                   {"exit_spans_closed", last_integrals_.exit_spans_closed},
-                   {"runs_unattributed", last_integrals_.runs_unattributed},
-                   {"outlier_threshold_ns", options_.outlier_threshold_ns}});
+    sample_processes(now_ns, dt_s, out);
+    SchedCounters counters;
+    counters.switches = last_integrals_.switches;
+    counters.wakeups = last_integrals_.wakeups;
+    counters.events_produced = last_integrals_.events_produced;
+    counters.events_lost = last_integrals_.events_lost;
+    counters.events_delivered = events_.delivered() + events_.malformed();
+    counters.task_state_missing = last_integrals_.task_state_missing;
+    counters.proc_map_full = last_integrals_.proc_map_full;
+    counters.stale_spans_closed = last_integrals_.stale_spans_closed;
+    counters.exit_spans_closed = last_integrals_.exit_spans_closed;
+    counters.runs_unattributed = last_integrals_.runs_unattributed;
+    counters_table_.write(now_ns, {counters}, out);
   }
 
   LossCounters loss() const override {
@@ -318,8 +322,8 @@ class SchedFamily final : public Family {
       Log2Histogram total;
       for (const auto &h : per_cpu) total.merge(h.by_kind[kind]);
       Log2Histogram delta = total.minus(last_hists_[kind]);
+      // The interval's waits: a slice merges its rows (no cumulative copy is kept).
       if (delta.count()) out.add_hist(now_ns, "sched", wait_kind_name(kind), delta.to_json("us"));
-      out.put_state("sched", std::string("hist_") + wait_kind_name(kind), total.to_json("us"));
       last_hists_[kind] = total;
     }
   }
@@ -331,39 +335,15 @@ class SchedFamily final : public Family {
     return running;
   }
 
-  // Top processes by CPU time over the window (cumulative state) and this interval's deltas.
-  template <typename Top, typename IdentityRow>
-  void sample_cpu_time(const std::vector<ProcessWaits> &rows, Top &&top, IdentityRow &&identity_row, uint64_t now_ns,
-                       RecordingWriter &out) {
+  // What /proc says of the processes that used the most CPU in this interval: a gauge per
+  // process, so that a slice's top CPU rows show how each was scheduled and its busiest threads.
+  // Only a process above kDetailedCpuShare of one CPU in the interval: an idle machine writes none.
+  void sample_cpu_details(const std::vector<ProcessWaits> &rows, uint64_t now_ns, double dt_s, RecordingWriter &out) {
     auto exec_at_start = [&](uint32_t tid) -> std::optional<uint64_t> {
       uint64_t exec = 0;
       if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.thread_exec_at_start), &tid, &exec) != 0) return std::nullopt;
       return exec;
     };
-    size_t with_cpu = 0;
-    for (const auto &r : rows) with_cpu += r.stats.oncpu_ns > 0;
-    json top_cpu = json::array();
-    size_t rank = 0;
-    for (const ProcessWaits *r : top("top_cpu", [](const sched_proc_stats &s) { return s.oncpu_ns; })) {
-      json row = identity_row(*r);
-      row["cpu_ns"] = r->stats.oncpu_ns;
-      if (rank++ < kTopCpuDetailed) {
-        // What /proc says while the process lives; the last value seen stays once it is gone.
-        auto &detail = cpu_details_[r->tgid];
-        if (auto attrs = scheduling_attributes("/proc", r->tgid)) {
-          detail["policy"] = attrs->policy;
-          detail["nice"] = attrs->nice;
-          detail["cpus_allowed"] = attrs->cpus_allowed;
-          json threads = json::array();
-          for (const auto &t : busiest_threads("/proc", r->tgid, window_start_ticks_, exec_at_start, kThreadsPerProcess))
-            threads.push_back({{"tid", t.tid}, {"comm", t.comm}, {"cpu_ns", t.cpu_ns}});
-          detail["threads"] = threads;
-        }
-        for (const auto &[key, value] : detail.items()) row[key] = value;
-      }
-      top_cpu.push_back(std::move(row));
-    }
-    out.put_state("sched", "top_cpu", {{"rows", top_cpu}, {"total", with_cpu}});
     // Per interval: the processes that used the most CPU since the last sample.
     std::vector<std::pair<uint64_t, uint32_t>> deltas;
     std::unordered_map<uint32_t, uint64_t> now_totals;
@@ -379,81 +359,94 @@ class SchedFamily final : public Family {
       interval.push_back({{"pid", deltas[i].second}, {"cpu_ns", deltas[i].first}});
     if (!interval.empty()) out.add_series(now_ns, "sched", "top_cpu", {{"rows", interval}, {"total", deltas.size()}});
     last_cpu_totals_ = std::move(now_totals);
+
+    const auto min_ns = static_cast<uint64_t>(dt_s * 1e9 * kDetailedCpuShare);
+    for (size_t i = 0; i < deltas.size() && i < kTopCpuDetailed && deltas[i].first >= min_ns; i++) {
+      uint32_t tgid = deltas[i].second;
+      auto attrs = scheduling_attributes("/proc", tgid);
+      if (!attrs) continue;  // gone: the last reading stays the process's
+      CpuDetails details{attrs->policy, attrs->nice, attrs->cpus_allowed, {}};
+      for (const auto &t : busiest_threads("/proc", tgid, window_start_ticks_, exec_at_start, kThreadsPerProcess))
+        details.threads.push_back({t.tid, t.comm, t.cpu_ns});
+      out.add_gauge(now_ns, "sched", cpu_details_gauge(tgid), details);
+    }
   }
 
-  void sample_processes(uint64_t now_ns, RecordingWriter &out) {
-    using Row = ProcessWaits;
-    std::vector<Row> rows;
-    for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
-                                               [&](uint32_t tgid, const sched_proc_stats &s) { rows.push_back({tgid, s}); });
-    // After proc_stats (see struct sched_proc_cache): a write-back between the reads shows late, not twice.
-    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_)) add_cached_processes(rows, proc_caches_);
-    add_running_cpu_time(rows, read_cpu_running(), "/proc");
-    auto d_total = [](const sched_proc_stats &s) {
-      return s.total_ns[SCHED_WAIT_D_IO] + s.total_ns[SCHED_WAIT_D_MEM] + s.total_ns[SCHED_WAIT_D_OTHER];
-    };
-    // How many processes had any such wait: the report says "top N of M" with it.
-    json totals = json::object();
-    auto top = [&](const char *list, auto key) {
-      std::vector<const Row *> sorted;
-      for (const auto &r : rows)
-        if (key(r.stats) > 0) sorted.push_back(&r);
-      totals[list] = sorted.size();
-      std::sort(sorted.begin(), sorted.end(), [&](const Row *a, const Row *b) { return key(a->stats) > key(b->stats); });
-      if (sorted.size() > kTopProcesses) sorted.resize(kTopProcesses);
-      return sorted;
-    };
-    // The name and cgroup the BPF side saw are from the process's first event, often before an
-    // exec or a rename; while the process lives, /proc has the current ones. The row keeps both,
-    // and when /proc showed its name, so that the report can name the process by its last one.
-    auto identity_of = [&](uint32_t tgid, const sched_proc_stats &s) -> const ProcessIdentity & {
-      ProcessIdentity &id = identities_[tgid];
-      std::ifstream comm_file(fmt::format("/proc/{}/comm", tgid));
+  // The name and cgroup the BPF side saw are from the process's first event, often before an
+  // exec or a rename; while the process lives, /proc has the current ones. The row keeps both,
+  // and when /proc showed its name, so that the report can name the process by its last one.
+  void label(ProcessRow &row, const sched_proc_stats &s, uint64_t now_ns, bool read_proc) {
+    ProcessIdentity &id = identities_[row.pid];
+    if (read_proc) {
+      std::ifstream comm_file(fmt::format("/proc/{}/comm", row.pid));
       std::string comm;
       if (std::getline(comm_file, comm)) {
         id.comm = comm;
         id.comm_seen_ns = now_ns;
-        id.cgroup = read_cgroup_path(tgid);
-      } else if (id.comm.empty()) {
-        id.comm = comm_of(s.comm);
+        id.cgroup = read_cgroup_path(row.pid);
       }
-      return id;
-    };
-    auto identity_row = [&](const Row &r) {
-      const auto &id = identity_of(r.tgid, r.stats);
-      json row = {{"pid", r.tgid}, {"comm", id.comm}, {"cgroup", id.cgroup}};
-      if (id.comm_seen_ns) row["comm_seen_ns"] = id.comm_seen_ns;
-      std::string bpf_comm = comm_of(r.stats.comm);
-      // Not a rename when /proc shows more of the same name (a kernel thread's whole name, a
-      // kworker's workqueue): BPF reads the task's 15 bytes.
-      if (!bpf_comm.empty() && !id.comm.starts_with(bpf_comm)) row["prev_comm"] = bpf_comm;
-      return row;
-    };
-    json top_runq = json::array();
-    for (const Row *r : top("top_runq", [](const sched_proc_stats &s) { return s.total_ns[SCHED_WAIT_RUNQ]; })) {
-      json row = identity_row(*r);
-      row.update({{"total_ns", r->stats.total_ns[SCHED_WAIT_RUNQ]},
-                  {"count", r->stats.count[SCHED_WAIT_RUNQ]},
-                  {"max_ns", r->stats.max_ns[SCHED_WAIT_RUNQ]}});
-      top_runq.push_back(std::move(row));
     }
-    json top_dstate = json::array();
-    for (const Row *r : top("top_dstate", d_total)) {
-      const auto &s = r->stats;
-      json row = identity_row(*r);
-      row.update(
-          {{"total_ns", d_total(s)},
-           {"count", s.count[SCHED_WAIT_D_IO] + s.count[SCHED_WAIT_D_MEM] + s.count[SCHED_WAIT_D_OTHER]},
-           {"max_ns", std::max({s.max_ns[SCHED_WAIT_D_IO], s.max_ns[SCHED_WAIT_D_MEM], s.max_ns[SCHED_WAIT_D_OTHER]})},
-           {"io_ns", s.total_ns[SCHED_WAIT_D_IO]},
-           {"mem_ns", s.total_ns[SCHED_WAIT_D_MEM]},
-           {"other_ns", s.total_ns[SCHED_WAIT_D_OTHER]}});
-      top_dstate.push_back(std::move(row));
+    std::string bpf_comm = comm_of(s.comm);
+    if (id.comm.empty()) id.comm = bpf_comm;
+    row.comm = id.comm;
+    row.cgroup = id.cgroup;
+    row.comm_seen_ns = id.comm_seen_ns;
+    // Not a rename when /proc shows more of the same name (a kernel thread's whole name, a
+    // kworker's workqueue): BPF reads the task's 15 bytes.
+    row.prev_comm = !bpf_comm.empty() && !id.comm.starts_with(bpf_comm) ? bpf_comm : "";
+  }
+
+  // Every process's totals since attach into the per-process delta table: the recording keeps
+  // what changed in each interval, the report ranks a slice's sums into top_runq, top_dstate and
+  // top_cpu.
+  void sample_processes(uint64_t now_ns, double dt_s, RecordingWriter &out) {
+    std::vector<ProcessWaits> waits;
+    for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
+                                               [&](uint32_t tgid, const sched_proc_stats &s) { waits.push_back({tgid, s}); });
+    // After proc_stats (see struct sched_proc_cache): a write-back between the reads shows late, not twice.
+    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_)) add_cached_processes(waits, proc_caches_);
+    add_running_cpu_time(waits, read_cpu_running(), "/proc");
+
+    std::vector<ProcessRow> totals;
+    totals.reserve(waits.size());
+    for (const auto &w : waits) totals.push_back(process_row(w.tgid, w.stats));
+    // /proc is read only for the processes the interval's delta row keeps whole (the largest
+    // that changed): a row summed into 'other' loses its labels anyway.
+    std::vector<std::pair<uint64_t, size_t>> changed;
+    std::unordered_map<uint32_t, uint64_t> ranks;
+    for (size_t i = 0; i < totals.size(); i++) {
+      uint64_t rank = totals[i].rank();
+      ranks[totals[i].pid] = rank;
+      auto before = last_ranks_.find(totals[i].pid);
+      uint64_t was = before == last_ranks_.end() ? 0 : before->second;
+      if (rank > was || before == last_ranks_.end()) changed.push_back({rank > was ? rank - was : 0, i});
     }
-    out.put_state("sched", "top_runq", top_runq);
-    out.put_state("sched", "top_dstate", top_dstate);
-    sample_cpu_time(rows, top, identity_row, now_ns, out);
-    out.put_state("sched", "top_totals", totals);
+    last_ranks_ = std::move(ranks);
+    std::sort(changed.begin(), changed.end(), std::greater<>());
+    std::vector<bool> read_proc(totals.size());
+    for (size_t i = 0; i < changed.size() && i < kRowsPerInterval; i++) read_proc[changed[i].second] = true;
+    for (size_t i = 0; i < totals.size(); i++) label(totals[i], waits[i].stats, now_ns, read_proc[i]);
+    processes_table_.write(now_ns, totals, out);
+    sample_cpu_details(waits, now_ns, dt_s, out);
+  }
+
+  static ProcessRow process_row(uint32_t tgid, const sched_proc_stats &s) {
+    ProcessRow row;
+    row.pid = tgid;
+    row.runq_total_ns = s.total_ns[SCHED_WAIT_RUNQ];
+    row.runq_count = s.count[SCHED_WAIT_RUNQ];
+    row.runq_max_ns = s.max_ns[SCHED_WAIT_RUNQ];
+    row.d_io_total_ns = s.total_ns[SCHED_WAIT_D_IO];
+    row.d_io_count = s.count[SCHED_WAIT_D_IO];
+    row.d_io_max_ns = s.max_ns[SCHED_WAIT_D_IO];
+    row.d_mem_total_ns = s.total_ns[SCHED_WAIT_D_MEM];
+    row.d_mem_count = s.count[SCHED_WAIT_D_MEM];
+    row.d_mem_max_ns = s.max_ns[SCHED_WAIT_D_MEM];
+    row.d_other_total_ns = s.total_ns[SCHED_WAIT_D_OTHER];
+    row.d_other_count = s.count[SCHED_WAIT_D_OTHER];
+    row.d_other_max_ns = s.max_ns[SCHED_WAIT_D_OTHER];
+    row.oncpu_ns = s.oncpu_ns;
+    return row;
   }
 
   RecordOptions options_;
@@ -475,7 +468,10 @@ class SchedFamily final : public Family {
     uint64_t comm_seen_ns = 0;  // the sample at which /proc last showed `comm`; 0: never (BPF's name)
   };
   std::unordered_map<uint32_t, ProcessIdentity> identities_;
-  std::unordered_map<uint32_t, json> cpu_details_;          // policy, nice, allowed CPUs, threads
+  std::unordered_map<uint32_t, uint64_t> last_ranks_;       // ProcessRow::rank() per process at the last sample
+  bool config_written_ = false;
+  DeltaTable<SchedCounters> counters_table_{"sched", kCountersTable};
+  DeltaTable<ProcessRow> processes_table_{"sched", kProcessesTable};
   std::unordered_map<uint32_t, uint64_t> last_cpu_totals_;  // CPU time per process at the last sample
   uint64_t window_start_ticks_ = 0;                         // CLOCK_BOOTTIME at attach, in clock ticks
 };

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <stdexcept>
 
 #include "core/histogram.h"
 #include "record/event_batch.h"
 #include "sched/sched_abi.h"
+#include "sched/sched_rows.h"
+#include "report/finding_span.h"
 #include "report/outliers.h"
 #include "report/process_names.h"
 #include "report/text_util.h"
@@ -32,6 +36,8 @@ constexpr size_t kOutliersKept = 200;
 // A burst inside a longer window counts when it lasts at least this many intervals: averaging a
 // 3 s incident into a 30 s recording must not hide it, and one noisy interval must not alarm.
 constexpr size_t kSustainedIntervals = 2;
+constexpr size_t kTopProcesses = 50;   // rows per top list in the JSON
+constexpr size_t kTopCpuDetailed = 10;  // top CPU rows with what /proc said of them
 
 // A fixed-size kernel name (comm) that may lack its terminating NUL.
 template <size_t N>
@@ -49,26 +55,54 @@ double window_average(const json &load, const char *key) {
   return span > 0 ? weighted / span : 0;
 }
 
-json hist_or_empty(const RecordingReader &r, const std::string &name) {
-  auto h = r.state("sched", name);
-  return h ? *h : Log2Histogram().to_json("us");
+// The slice's waits of one kind: its intervals' rows merged.
+Log2Histogram merged_hist(const RecordingReader &r, const char *kind) {
+  Log2Histogram total;
+  r.for_each_hist("sched", kind, [&](uint64_t, const json &h) { total.merge(Log2Histogram::from_json(h)); });
+  return total;
+}
+
+// A process row's name, cgroup and when /proc showed the name, as every top list has them.
+json identity_json(const ProcessRow &p, const std::function<double(uint64_t)> &seconds_since_start) {
+  json row = {{"pid", p.pid}, {"comm", p.comm}, {"cgroup", p.cgroup}};
+  if (!p.prev_comm.empty()) row["prev_comm"] = p.prev_comm;
+  // When /proc showed the name: the report names each process by its newest (process_names.h).
+  if (p.comm_seen_ns) row["comm_t"] = seconds_since_start(p.comm_seen_ns);
+  return row;
+}
+
+// The slice's processes ranked by `measure`, largest first (at most kTopProcesses), and how many
+// had any: the rows kept whole, plus what the intervals summed into 'other' (at least).
+std::vector<const ProcessRow *> ranked(const SlicedTable<ProcessRow> &table, uint64_t (*measure)(const ProcessRow &),
+                                       uint64_t &total) {
+  std::vector<const ProcessRow *> rows;
+  for (const auto &p : table.rows)
+    if (measure(p) > 0) rows.push_back(&p);
+  total = rows.size() + (table.other && measure(*table.other) > 0 ? table.other_keys : 0);
+  std::stable_sort(rows.begin(), rows.end(), [&](const ProcessRow *a, const ProcessRow *b) {
+    return measure(*a) != measure(*b) ? measure(*a) > measure(*b) : a->pid < b->pid;
+  });
+  if (rows.size() > kTopProcesses) rows.resize(kTopProcesses);
+  return rows;
 }
 
 }  // namespace
 
 json build_section(const RecordingReader &r, uint64_t start_mono) {
-  auto counters = r.state("sched", "counters");
-  if (!counters) return nullptr;
+  auto config_json = r.meta(kConfigMeta);
+  if (!config_json) return nullptr;
+  const auto config = config_json->get<SchedConfig>();
+  const auto counters = read_counters<SchedCounters>(r, "sched", kCountersTable);
   json s;
-  s["method"] = counters->value("method", "");
-  s["runq_latency"] = hist_or_empty(r, "hist_runq");
+  s["method"] = config.method;
+  s["runq_latency"] = merged_hist(r, "runq").to_json("us");
 
   Log2Histogram dstate;
   json by_kind = json::object();
   for (const char *kind : {"d_io", "d_mem", "d_other"}) {
-    json h = hist_or_empty(r, std::string("hist_") + kind);
-    dstate.merge(Log2Histogram::from_json(h));
-    by_kind[kind + 2] = h;  // "io", "mem", "other"
+    Log2Histogram h = merged_hist(r, kind);
+    dstate.merge(h);
+    by_kind[kind + 2] = h.to_json("us");  // "io", "mem", "other"
   }
   s["dstate_time"] = dstate.to_json("us");
   s["dstate_by_kind"] = by_kind;
@@ -128,16 +162,28 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["cpus"] = cpus;
   s["cpu_busy_series"] = busy_series;
 
-  // CPU time per process: the cumulative rows of the last sample, each also as a share of one CPU
-  // over the window (top's %CPU: 100 = one CPU busy the whole window), and per interval.
-  json top_cpu_state = r.state("sched", "top_cpu").value_or(json::object());
-  json top_cpu = top_cpu_state.is_object() ? top_cpu_state.value("rows", json::array()) : json::array();
-  for (auto &row : top_cpu) {
-    row["cpu_pct"] = span > 0 ? static_cast<double>(row.value("cpu_ns", 0ULL)) / (span * 1e7) : 0.0;
-    if (row.contains("comm_seen_ns")) row["comm_t"] = seconds_since_start(row.value("comm_seen_ns", 0ULL));
-    row.erase("comm_seen_ns");
+  // CPU time per process: the slice's sums, each also as a share of one CPU over the slice (top's
+  // %CPU: 100 = one CPU busy the whole time), and per interval. The largest carry what /proc said
+  // of them at its last reading at or before the slice's end.
+  const auto processes = read_table<ProcessRow>(r, "sched", kProcessesTable);
+  uint64_t cpu_total = 0;
+  json top_cpu = json::array();
+  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.oncpu_ns; }, cpu_total)) {
+    json row = identity_json(*p, seconds_since_start);
+    row["cpu_ns"] = p->oncpu_ns;
+    row["cpu_pct"] = span > 0 ? static_cast<double>(p->oncpu_ns) / (span * 1e7) : 0.0;
+    if (top_cpu.size() < kTopCpuDetailed) {
+      if (auto details = r.last_gauge("sched", cpu_details_gauge(p->pid))) {
+        const auto d = details->second.get<CpuDetails>();
+        row["policy"] = d.policy;
+        row["nice"] = d.nice;
+        row["cpus_allowed"] = d.cpus_allowed;
+        row["threads"] = d.threads;
+      }
+    }
+    top_cpu.push_back(std::move(row));
   }
-  s["top_cpu_total"] = top_cpu_state.is_object() ? top_cpu_state.value("total", top_cpu.size()) : top_cpu.size();
+  s["top_cpu_total"] = cpu_total;
   s["top_cpu"] = top_cpu;
   json cpu_series = json::array();
   r.for_each_series("sched", "top_cpu", [&](uint64_t t, const json &d) {
@@ -145,24 +191,37 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["top_cpu_series"] = cpu_series;
 
-  // The recording keeps the top rows only; `<list>_total` says how many processes had such waits
-  // (recordings without it: the rows it has, the best it can say).
-  const json totals = r.state("sched", "top_totals").value_or(json::object());
-  for (const char *list : {"top_runq", "top_dstate"}) {
-    json rows = r.state("sched", list).value_or(json::array());
-    for (auto &row : rows) {
-      // When /proc showed the name: the report names each process by its newest (process_names.h).
-      if (row.contains("comm_seen_ns")) row["comm_t"] = seconds_since_start(row.value("comm_seen_ns", 0ULL));
-      row.erase("comm_seen_ns");
-    }
-    s[std::string(list) + "_total"] = std::max<uint64_t>(totals.value(list, 0ULL), rows.size());
-    s[list] = std::move(rows);
+  // Waits per process, summed over the slice; `<list>_total` says how many processes had such
+  // waits (the lists keep the largest 50).
+  uint64_t runq_total = 0, dstate_total = 0;
+  json top_runq = json::array();
+  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.runq_total_ns; }, runq_total)) {
+    json row = identity_json(*p, seconds_since_start);
+    row.update({{"total_ns", p->runq_total_ns}, {"count", p->runq_count}, {"max_ns", p->runq_max_ns}});
+    top_runq.push_back(std::move(row));
   }
+  json top_dstate = json::array();
+  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.d_total_ns(); }, dstate_total)) {
+    json row = identity_json(*p, seconds_since_start);
+    row.update({{"total_ns", p->d_total_ns()},
+                {"count", p->d_count()},
+                {"max_ns", p->d_max_ns()},
+                {"io_ns", p->d_io_total_ns},
+                {"mem_ns", p->d_mem_total_ns},
+                {"other_ns", p->d_other_total_ns}});
+    top_dstate.push_back(std::move(row));
+  }
+  s["top_runq_total"] = runq_total;
+  s["top_runq"] = std::move(top_runq);
+  s["top_dstate_total"] = dstate_total;
+  s["top_dstate"] = std::move(top_dstate);
 
   // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
   json heatmap = json::array();
   r.for_each_hist("sched", "runq", [&](uint64_t t, const json &h) {
-    heatmap.push_back({{"t", seconds_since_start(t)}, {"buckets", h.value("buckets", json::array())}});
+    heatmap.push_back({{"t", seconds_since_start(t)},
+                       {"buckets", h.value("buckets", json::array())},
+                       {"p99_us", h.value("p99", 0.0)}});
   });
   s["runq_heatmap"] = heatmap;
 
@@ -172,6 +231,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   size_t outlier_count = 0;
   OutlierSpan outlier_span;
   for_each_record<sched_event>(r, "sched", kSchedEventLayout, [&](const sched_event &e) {
+    if (!r.in_slice(e.end_ns)) return;  // a block that overlaps the slice holds records outside it
     outlier_count++;
     outlier_span.add(seconds_since_start(e.end_ns));
     outliers.offer(e.duration_ns, [&] {
@@ -201,16 +261,16 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["outlier_count"] = outlier_count;
   s["outliers_total"] = outlier_count;
   outlier_span.put(s);
-  s["outlier_threshold_ns"] = counters->value("outlier_threshold_ns", 0ULL);
-  s["lost_events"] = counters->value("events_lost", 0ULL);
-  s["events_produced"] = counters->value("events_produced", 0ULL);
-  s["untracked_tasks"] = counters->value("task_state_missing", 0ULL);
-  s["dropped_processes"] = counters->value("proc_map_full", 0ULL);
-  s["switches"] = counters->value("switches", 0ULL);
-  s["wakeups"] = counters->value("wakeups", 0ULL);
+  s["outlier_threshold_ns"] = config.outlier_threshold_ns;
+  s["lost_events"] = counters.events_lost;
+  s["events_produced"] = counters.events_produced;
+  s["untracked_tasks"] = counters.task_state_missing;
+  s["dropped_processes"] = counters.proc_map_full;
+  s["switches"] = counters.switches;
+  s["wakeups"] = counters.wakeups;
   // Spans of the per-task state machine closed late because their closing event was never seen
   // (see struct sched_cpu_acc): how much the load split had to heal itself.
-  uint64_t stale = counters->value("stale_spans_closed", 0ULL), at_exit = counters->value("exit_spans_closed", 0ULL);
+  uint64_t stale = counters.stale_spans_closed, at_exit = counters.exit_spans_closed;
   s["repaired_spans"] = {{"total", stale + at_exit}, {"stale", stale}, {"at_exit", at_exit}};
   return s;
 }
@@ -372,57 +432,89 @@ void add_findings(const json &report, json &findings) {
     return names.empty() ? std::string("-") : names;
   };
 
-  size_t saturated_intervals = 0;
-  double worst_runnable = 0;
+  // Each interval of the slice judged on its own: a burst counts wherever it falls, and the span
+  // says when. An interval's run-queue p99 comes from its heatmap row (same t).
+  std::map<double, double> p99_at;
+  for (const auto &row : s.value("runq_heatmap", json::array())) p99_at[row.value("t", 0.0)] = row.value("p99_us", 0.0);
+  size_t saturated_intervals = 0, busy_slow_intervals = 0, blocked_intervals = 0;
+  double worst_runnable = 0, worst_blocked = 0;
+  ConditionSpan cpu_span, cpu_busy_span, io_span, io_loaded_span;
   for (const auto &row : s["load"]) {
-    double r = row.value("runnable", 0.0);
+    double t = row.value("t", 0.0), r = row.value("runnable", 0.0), b = row.value("blocked", 0.0);
     worst_runnable = std::max(worst_runnable, r);
-    saturated_intervals += r > kSaturatedRunnablePerCpu * ncpu;
+    worst_blocked = std::max(worst_blocked, b);
+    bool saturated = r > kSaturatedRunnablePerCpu * ncpu;
+    auto p99 = p99_at.find(t);
+    bool busy_slow = r > kBusyRunnablePerCpu * ncpu && p99 != p99_at.end() && p99->second > kSlowRunqP99Us;
+    saturated_intervals += saturated;
+    busy_slow_intervals += busy_slow;
+    cpu_span.observe(t, r, saturated || busy_slow);
+    cpu_busy_span.observe(t, r, r > kBusyRunnablePerCpu * ncpu);
+    bool io_bound = b >= kBlockedTasksWarning && b > r;
+    blocked_intervals += io_bound;
+    io_span.observe(t, b, io_bound);
+    io_loaded_span.observe(t, b, b > 0);
   }
   bool saturated_window = runnable > kSaturatedRunnablePerCpu * ncpu;
   bool saturated_burst = saturated_intervals >= kSustainedIntervals;
-  if (saturated_window || saturated_burst || (runnable > kBusyRunnablePerCpu * ncpu && runq_p99 > kSlowRunqP99Us)) {
+  bool busy_slow_window = runnable > kBusyRunnablePerCpu * ncpu && runq_p99 > kSlowRunqP99Us;
+  if (saturated_window || saturated_burst || busy_slow_window || busy_slow_intervals >= kSustainedIntervals) {
     bool critical = saturated_window || saturated_burst;
-    findings.push_back(
-        {{"id", "cpu-saturation"},
-         {"severity", critical ? "critical" : "warning"},
-         {"title", saturated_window
-                       ? fmt::format("CPU-bound: on average {:.1f} tasks waited for {} CPU(s)", runnable, ncpu)
-                       : fmt::format("CPU-bound for {} intervals: up to {:.1f} tasks waited for {} CPU(s)",
-                                     saturated_intervals, worst_runnable, ncpu)},
-         {"evidence",
-          {{"runnable_avg", runnable},
-           {"runnable_max", worst_runnable},
-           {"saturated_intervals", saturated_intervals},
-           {"ncpu", ncpu},
-           {"runq_p99_us", runq_p99},
-           {"top_runq", top_names(s["top_runq"])}}},
-         {"advice",
-          "Find what burns the CPUs (top processes by run-queue wait and CPU time); throttle or move it, add CPUs, "
-          "or lower its priority (nice, cgroup cpu.weight)."}});
+    json finding = {
+        {"id", "cpu-saturation"},
+        {"severity", critical ? "critical" : "warning"},
+        {"title", saturated_window
+                      ? fmt::format("CPU-bound: on average {:.1f} tasks waited for {} CPU(s)", runnable, ncpu)
+                  : saturated_burst
+                      ? fmt::format("CPU-bound for {} intervals: up to {:.1f} tasks waited for {} CPU(s)",
+                                    saturated_intervals, worst_runnable, ncpu)
+                      : fmt::format("CPU-busy: up to {:.1f} tasks waited for {} CPU(s), p99 run-queue wait {}",
+                                    worst_runnable, ncpu, format_duration_ns(static_cast<uint64_t>(runq_p99 * 1000)))},
+        {"evidence",
+         {{"runnable_avg", runnable},
+          {"runnable_max", worst_runnable},
+          {"saturated_intervals", saturated_intervals},
+          {"ncpu", ncpu},
+          {"runq_p99_us", runq_p99},
+          {"top_runq", top_names(s["top_runq"])}}},
+        {"advice",
+         "Find what burns the CPUs (top processes by run-queue wait and CPU time); throttle or move it, add CPUs, "
+         "or lower its priority (nice, cgroup cpu.weight)."}};
+    // The intervals where it held; a slice-wide p99 with no one interval slow enough: those busy.
+    (cpu_span.held() ? cpu_span : cpu_busy_span).stamp(finding);
+    findings.push_back(std::move(finding));
   }
-  if (blocked >= kBlockedTasksWarning && blocked > runnable) {
+  bool io_window = blocked >= kBlockedTasksWarning && blocked > runnable;
+  if (io_window || blocked_intervals >= kSustainedIntervals) {
     bool critical = blocked >= ncpu;
     double io_share = blocked > 0 ? avg.value("blocked_io", 0.0) / blocked : 0;
-    findings.push_back(
-        {{"id", "io-saturation"},
-         {"severity", critical ? "critical" : "warning"},
-         {"title", fmt::format("I/O-bound: on average {:.1f} tasks were blocked in D ({:.0f}% in I/O wait)", blocked,
-                               io_share * 100)},
-         {"evidence",
-          {{"blocked_avg", blocked},
-           {"blocked_io_avg", avg.value("blocked_io", 0.0)},
-           {"blocked_mem_avg", avg.value("blocked_mem", 0.0)},
-           {"blocked_other_avg", avg.value("blocked_other", 0.0)},
-           {"top_dstate", top_names(s["top_dstate"])}}},
-         {"advice",
-          "The load is tasks waiting in uninterruptible sleep: check the block devices' latency (block section, "
-          "iostat), a hung NFS/network mount, or memory reclaim when the memory-stall share is high."}});
+    json finding = {
+        {"id", "io-saturation"},
+        {"severity", critical ? "critical" : "warning"},
+        {"title", io_window ? fmt::format("I/O-bound: on average {:.1f} tasks were blocked in D ({:.0f}% in I/O wait)",
+                                          blocked, io_share * 100)
+                            : fmt::format("I/O-bound for {} intervals: up to {:.1f} tasks were blocked in D "
+                                          "({:.0f}% of the slice's D time in I/O wait)",
+                                          blocked_intervals, worst_blocked, io_share * 100)},
+        {"evidence",
+         {{"blocked_avg", blocked},
+          {"blocked_max", worst_blocked},
+          {"blocked_intervals", blocked_intervals},
+          {"blocked_io_avg", avg.value("blocked_io", 0.0)},
+          {"blocked_mem_avg", avg.value("blocked_mem", 0.0)},
+          {"blocked_other_avg", avg.value("blocked_other", 0.0)},
+          {"top_dstate", top_names(s["top_dstate"])}}},
+        {"advice",
+         "The load is tasks waiting in uninterruptible sleep: check the block devices' latency (block section, "
+         "iostat), a hung NFS/network mount, or memory reclaim when the memory-stall share is high."}};
+    (io_span.held() ? io_span : io_loaded_span).stamp(finding);
+    findings.push_back(std::move(finding));
   }
   // Imbalance, interval by interval: one CPU pegged while another has room.
   size_t imbalanced_intervals = 0;
   double worst_hi = 0, worst_lo = 100;
   int worst_hi_cpu = 0, worst_lo_cpu = 0;
+  ConditionSpan imbalance_span;
   for (const auto &row : s["cpu_busy_series"]) {
     const auto &busy = row["busy_pct"];
     if (busy.size() < 2) continue;
@@ -432,7 +524,9 @@ void add_findings(const json &report, json &findings) {
       if (busy[c].get<double>() < busy[lo_cpu].get<double>()) lo_cpu = c;
     }
     double hi = busy[hi_cpu], lo = busy[lo_cpu];
-    if (hi >= kImbalanceBusyPct && hi - lo >= kImbalanceGapPct) {
+    bool imbalanced = hi >= kImbalanceBusyPct && hi - lo >= kImbalanceGapPct;
+    imbalance_span.observe(row.value("t", 0.0), hi - lo, imbalanced);
+    if (imbalanced) {
       imbalanced_intervals++;
       if (hi - lo > worst_hi - worst_lo) {
         worst_hi = hi, worst_lo = lo;
@@ -441,20 +535,22 @@ void add_findings(const json &report, json &findings) {
     }
   }
   if (imbalanced_intervals >= kSustainedIntervals) {
-    findings.push_back(
-        {{"id", "cpu-imbalance"},
-         {"severity", "warning"},
-         {"title", fmt::format("CPU imbalance for {} intervals: cpu{} {:.0f}% busy while cpu{} was {:.0f}% busy",
-                               imbalanced_intervals, worst_hi_cpu, worst_hi, worst_lo_cpu, worst_lo)},
-         {"evidence",
-          {{"intervals", imbalanced_intervals},
-           {"busiest_cpu", worst_hi_cpu},
-           {"busiest_pct", worst_hi},
-           {"idlest_cpu", worst_lo_cpu},
-           {"idlest_pct", worst_lo}}},
-         {"advice",
-          "Work is pinned or not spread: check CPU affinity (taskset, cpusets), a single-threaded bottleneck, or "
-          "IRQ affinity."}});
+    json finding = {
+        {"id", "cpu-imbalance"},
+        {"severity", "warning"},
+        {"title", fmt::format("CPU imbalance for {} intervals: cpu{} {:.0f}% busy while cpu{} was {:.0f}% busy",
+                              imbalanced_intervals, worst_hi_cpu, worst_hi, worst_lo_cpu, worst_lo)},
+        {"evidence",
+         {{"intervals", imbalanced_intervals},
+          {"busiest_cpu", worst_hi_cpu},
+          {"busiest_pct", worst_hi},
+          {"idlest_cpu", worst_lo_cpu},
+          {"idlest_pct", worst_lo}}},
+        {"advice",
+         "Work is pinned or not spread: check CPU affinity (taskset, cpusets), a single-threaded bottleneck, or "
+         "IRQ affinity."}};
+    imbalance_span.stamp(finding);
+    findings.push_back(std::move(finding));
   }
 }
 

@@ -1,0 +1,96 @@
+// The block family's rows in the recording, declared once for the sampler that writes them
+// (block_aggregate.cpp) and the section builder that reads them (block_report.cpp):
+//
+//   meta  "block.config"              BlockConfig: the constants of the window
+//   delta "block" / "counters"        BlockCounters: one row, the family's counters
+//   delta "block" / "devices"         DeviceOpRow per device and operation
+//   delta "block" / "processes"       ProcessDeviceRow per process and device
+//   series "block" / "timeline"       per interval and active device
+//   hist  "block" / "latency:<dev>"   per interval: that device's read/write latency
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/delta_table.h"
+#include "core/histogram.h"
+
+namespace triage::block {
+
+inline constexpr const char *kConfigMeta = "block.config";
+inline constexpr const char *kCountersTable = "counters";
+inline constexpr const char *kDevicesTable = "devices";
+inline constexpr const char *kProcessesTable = "processes";
+
+struct BlockConfig {
+  std::string method;  // the hook set: tp_btf or raw_tp
+  uint64_t outlier_threshold_ns = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BlockConfig, method, outlier_threshold_ns)
+
+// Totals since attach in the sampler; a slice's sum in the report.
+struct BlockCounters : SingleKey {
+  uint64_t inserts = 0, issues = 0, completions = 0, partial_completions = 0, unpaired_completions = 0;
+  uint64_t unissued_flushes = 0, dropped_requests = 0, stats_map_full = 0, proc_map_full = 0;
+  uint64_t events_produced = 0, events_lost = 0, events_delivered = 0;
+  uint64_t recursion_misses = 0;  // runs the kernel skipped: a program already running on that CPU
+  uint64_t counter_resets = 0;    // device counters seen lower than at the last timeline row
+  uint64_t rank() const { return 0; }
+  static constexpr auto counters() {
+    return std::tuple{&BlockCounters::inserts,          &BlockCounters::issues,
+                      &BlockCounters::completions,      &BlockCounters::partial_completions,
+                      &BlockCounters::unpaired_completions, &BlockCounters::unissued_flushes,
+                      &BlockCounters::dropped_requests, &BlockCounters::stats_map_full,
+                      &BlockCounters::proc_map_full,    &BlockCounters::events_produced,
+                      &BlockCounters::events_lost,      &BlockCounters::events_delivered,
+                      &BlockCounters::recursion_misses, &BlockCounters::counter_resets};
+  }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BlockCounters, inserts, issues, completions, partial_completions,
+                                                unpaired_completions, unissued_flushes, dropped_requests,
+                                                stats_map_full, proc_map_full, events_produced, events_lost,
+                                                events_delivered, recursion_misses, counter_resets)
+
+// One device and operation (read, write, flush, discard): completed requests.
+struct DeviceOpRow {
+  uint32_t dev = 0;  // the kernel's dev_t (major << 20 | minor)
+  std::string op;    // op_name()
+  std::string name;  // label: the disk's name in /sys
+  uint64_t count = 0, bytes = 0;
+  Log2Histogram latency_us;  // issue -> complete
+  Log2Histogram queue_us;    // insert -> issue
+  Log2Histogram size_bytes;
+  std::pair<uint32_t, std::string> key() const { return {dev, op}; }
+  uint64_t rank() const { return count; }
+  static constexpr auto counters() { return std::tuple{&DeviceOpRow::count, &DeviceOpRow::bytes}; }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() {
+    return std::tuple{&DeviceOpRow::latency_us, &DeviceOpRow::queue_us, &DeviceOpRow::size_bytes};
+  }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeviceOpRow, dev, op, name, count, bytes, latency_us, queue_us,
+                                                size_bytes)
+
+// One process (thread group) and device: its requests, submission to completion. The report
+// groups a slice's rows by process.
+struct ProcessDeviceRow {
+  uint32_t pid = 0, dev = 0;
+  std::string comm, name;  // labels: the process's name as BPF saw it, the device's
+  uint64_t total_ns = 0, count = 0, bytes = 0;
+  std::pair<uint32_t, uint32_t> key() const { return {pid, dev}; }
+  uint64_t rank() const { return total_ns; }
+  static constexpr auto counters() {
+    return std::tuple{&ProcessDeviceRow::total_ns, &ProcessDeviceRow::count, &ProcessDeviceRow::bytes};
+  }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcessDeviceRow, pid, dev, comm, name, total_ns, count, bytes)
+
+}  // namespace triage::block

@@ -1,0 +1,113 @@
+// The sched family's rows in the recording, declared once for the sampler that writes them
+// (sched_family.cpp), the section builder that reads them (sched_report.cpp) and block's D-state
+// tie (block_report.cpp): a renamed field fails to compile instead of reading 0.
+//
+//   meta  "sched.config"          SchedConfig: the constants of the window
+//   delta "sched" / "counters"    SchedCounters: one row, the family's counters
+//   delta "sched" / "processes"   ProcessRow per process: waits by kind and CPU time
+//   gauge "sched" / "cpu_details/<pid>"
+//                                 CpuDetails: what /proc said of a process at the CPU top
+//   hist  "sched" / runq, d_io, d_mem, d_other
+//                                 the interval's waits (already per interval)
+//   series "sched" / load, cpus, top_cpu
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/delta_table.h"
+
+namespace triage::sched {
+
+inline constexpr const char *kConfigMeta = "sched.config";
+inline constexpr const char *kCountersTable = "counters";
+inline constexpr const char *kProcessesTable = "processes";
+inline std::string cpu_details_gauge(uint32_t pid) { return "cpu_details/" + std::to_string(pid); }
+
+struct SchedConfig {
+  std::string method;               // the hook set: tp_btf or raw_tp
+  uint64_t outlier_threshold_ns = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SchedConfig, method, outlier_threshold_ns)
+
+// Totals since attach in the sampler; a slice's sum in the report.
+struct SchedCounters : SingleKey {
+  uint64_t switches = 0, wakeups = 0;
+  uint64_t events_produced = 0, events_lost = 0, events_delivered = 0;
+  uint64_t task_state_missing = 0, proc_map_full = 0;
+  uint64_t stale_spans_closed = 0, exit_spans_closed = 0, runs_unattributed = 0;
+  uint64_t rank() const { return 0; }
+  static constexpr auto counters() {
+    return std::tuple{&SchedCounters::switches,           &SchedCounters::wakeups,
+                      &SchedCounters::events_produced,    &SchedCounters::events_lost,
+                      &SchedCounters::events_delivered,   &SchedCounters::task_state_missing,
+                      &SchedCounters::proc_map_full,      &SchedCounters::stale_spans_closed,
+                      &SchedCounters::exit_spans_closed,  &SchedCounters::runs_unattributed};
+  }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SchedCounters, switches, wakeups, events_produced, events_lost,
+                                                events_delivered, task_state_missing, proc_map_full,
+                                                stale_spans_closed, exit_spans_closed, runs_unattributed)
+
+// One process (thread group): its threads' waits by kind and CPU time. Ranked at report time into
+// top_runq, top_dstate and top_cpu; each interval keeps whole the 64 that spent the most time
+// waiting or running in it (rank()), the rest in its 'other' row.
+struct ProcessRow {
+  uint32_t pid = 0;
+  // Labels (the newest interval's win): the name and cgroup /proc showed, the sample (monotonic
+  // ns) at which it showed that name (0: never; BPF's name), and BPF's name when it differs (the
+  // process exec'd or renamed itself after its first event).
+  std::string comm, cgroup, prev_comm;
+  uint64_t comm_seen_ns = 0;
+  uint64_t runq_total_ns = 0, runq_count = 0, runq_max_ns = 0;
+  uint64_t d_io_total_ns = 0, d_io_count = 0, d_io_max_ns = 0;
+  uint64_t d_mem_total_ns = 0, d_mem_count = 0, d_mem_max_ns = 0;
+  uint64_t d_other_total_ns = 0, d_other_count = 0, d_other_max_ns = 0;
+  uint64_t oncpu_ns = 0;
+
+  uint32_t key() const { return pid; }
+  uint64_t d_total_ns() const { return d_io_total_ns + d_mem_total_ns + d_other_total_ns; }
+  uint64_t d_count() const { return d_io_count + d_mem_count + d_other_count; }
+  uint64_t d_max_ns() const { return std::max({d_io_max_ns, d_mem_max_ns, d_other_max_ns}); }
+  uint64_t rank() const { return runq_total_ns + d_total_ns() + oncpu_ns; }
+  static constexpr auto counters() {
+    return std::tuple{&ProcessRow::runq_total_ns,    &ProcessRow::runq_count,   &ProcessRow::d_io_total_ns,
+                      &ProcessRow::d_io_count,       &ProcessRow::d_mem_total_ns, &ProcessRow::d_mem_count,
+                      &ProcessRow::d_other_total_ns, &ProcessRow::d_other_count, &ProcessRow::oncpu_ns};
+  }
+  static constexpr auto peaks() {
+    return std::tuple{&ProcessRow::runq_max_ns, &ProcessRow::d_io_max_ns, &ProcessRow::d_mem_max_ns,
+                      &ProcessRow::d_other_max_ns};
+  }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcessRow, pid, comm, cgroup, prev_comm, comm_seen_ns, runq_total_ns,
+                                                runq_count, runq_max_ns, d_io_total_ns, d_io_count, d_io_max_ns,
+                                                d_mem_total_ns, d_mem_count, d_mem_max_ns, d_other_total_ns,
+                                                d_other_count, d_other_max_ns, oncpu_ns)
+
+struct ThreadCpuRow {
+  uint32_t tid = 0;
+  std::string comm;
+  uint64_t cpu_ns = 0;  // from the window's start to the reading
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ThreadCpuRow, tid, comm, cpu_ns)
+
+// What /proc said of a process while it was among the interval's largest CPU users: a level,
+// read at the gauge's time (a slice shows the last reading at or before its end).
+struct CpuDetails {
+  std::string policy;        // SCHED_OTHER, SCHED_FIFO, ...
+  int nice = 0;
+  std::string cpus_allowed;  // "0-1"
+  std::vector<ThreadCpuRow> threads;  // busiest first
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuDetails, policy, nice, cpus_allowed, threads)
+
+}  // namespace triage::sched
