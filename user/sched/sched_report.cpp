@@ -71,14 +71,15 @@ json identity_json(const ProcessRow &p, const std::function<double(uint64_t)> &s
   return row;
 }
 
-// The slice's processes ranked by `measure`, largest first (at most kTopProcesses), and how many
-// had any: the rows kept whole, plus what the intervals summed into 'other' (at least).
+// The slice's processes that had any (`has`: a wait of 0 ns is still a wait) ranked by `measure`,
+// largest first (at most kTopProcesses), and how many there were: the rows kept whole, plus what
+// the intervals summed into 'other' (at least).
 std::vector<const ProcessRow *> ranked(const SlicedTable<ProcessRow> &table, uint64_t (*measure)(const ProcessRow &),
-                                       uint64_t &total) {
+                                       bool (*has)(const ProcessRow &), uint64_t &total) {
   std::vector<const ProcessRow *> rows;
   for (const auto &p : table.rows)
-    if (measure(p) > 0) rows.push_back(&p);
-  total = rows.size() + (table.other && measure(*table.other) > 0 ? table.other_keys : 0);
+    if (has(p)) rows.push_back(&p);
+  total = rows.size() + (table.other && has(*table.other) ? table.other_keys : 0);
   std::stable_sort(rows.begin(), rows.end(), [&](const ProcessRow *a, const ProcessRow *b) {
     return measure(*a) != measure(*b) ? measure(*a) > measure(*b) : a->pid < b->pid;
   });
@@ -168,7 +169,9 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   const auto processes = read_table<ProcessRow>(r, "sched", kProcessesTable);
   uint64_t cpu_total = 0;
   json top_cpu = json::array();
-  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.oncpu_ns; }, cpu_total)) {
+  for (const ProcessRow *p : ranked(
+           processes, [](const ProcessRow &p) { return p.oncpu_ns; }, [](const ProcessRow &p) { return p.oncpu_ns > 0; },
+           cpu_total)) {
     json row = identity_json(*p, seconds_since_start);
     row["cpu_ns"] = p->oncpu_ns;
     row["cpu_pct"] = span > 0 ? static_cast<double>(p->oncpu_ns) / (span * 1e7) : 0.0;
@@ -195,13 +198,17 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // waits (the lists keep the largest 50).
   uint64_t runq_total = 0, dstate_total = 0;
   json top_runq = json::array();
-  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.runq_total_ns; }, runq_total)) {
+  for (const ProcessRow *p : ranked(
+           processes, [](const ProcessRow &p) { return p.runq_total_ns; },
+           [](const ProcessRow &p) { return p.runq_count > 0 || p.runq_total_ns > 0; }, runq_total)) {
     json row = identity_json(*p, seconds_since_start);
     row.update({{"total_ns", p->runq_total_ns}, {"count", p->runq_count}, {"max_ns", p->runq_max_ns}});
     top_runq.push_back(std::move(row));
   }
   json top_dstate = json::array();
-  for (const ProcessRow *p : ranked(processes, [](const ProcessRow &p) { return p.d_total_ns(); }, dstate_total)) {
+  for (const ProcessRow *p : ranked(
+           processes, [](const ProcessRow &p) { return p.d_total_ns(); },
+           [](const ProcessRow &p) { return p.d_count() > 0 || p.d_total_ns() > 0; }, dstate_total)) {
     json row = identity_json(*p, seconds_since_start);
     row.update({{"total_ns", p->d_total_ns()},
                 {"count", p->d_count()},
