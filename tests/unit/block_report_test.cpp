@@ -392,3 +392,61 @@ TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are round
   CHECK(text.find("18446744073709551615") == std::string::npos);
   CHECK(text.find("flushes ended without an issue of their own: 7 — not lost data") != std::string::npos);
 }
+
+TEST_CASE("a slow second inside a quiet window is disk-slow, stamped with when it held", "[block]") {
+  TempRecording tmp;
+  auto writer = RecordingWriter::create(tmp.path);
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kStart);
+  BlockSampler sampler(name_of);
+  sampler.start(kStart);
+  DeviceTotals sda;
+  sda.dev = kSda;
+  SampleInput in;
+  in.method = "tp_btf";
+  for (uint64_t i = 1; i <= 10; i++) {
+    add_requests(sda, BLOCK_OP_READ, 1000, 100, 4096);             // fast reads all along
+    if (i == 6) add_requests(sda, BLOCK_OP_WRITE, 50, 80'000, 4096);  // one slow second: 0.5 % of the window
+    in.devices = {sda};
+    in.counters.completions = sda.ops[BLOCK_OP_READ].count + sda.ops[BLOCK_OP_WRITE].count;
+    sampler.sample(kStart + i * kSecond, in, **writer);
+  }
+  REQUIRE((*writer)->flush());
+
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  auto findings_of = [&](uint64_t from_s, uint64_t to_s) {
+    (*reader)->set_slice({kStart + from_s * kSecond, kStart + to_s * kSecond});
+    json report;
+    report["block"] = build_section(**reader, kStart);
+    json findings = json::array();
+    add_findings(report, findings);
+    return std::pair{report["block"], findings};
+  };
+  auto [whole, findings] = findings_of(0, 10);
+  CHECK(whole["devices"][0]["read_write_latency"]["p99"].get<double>() < 50'000);  // the window's p99 hides it
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0]["id"] == "disk-slow");
+  CHECK(findings[0]["evidence"]["slow_intervals"] == 1);
+  CHECK(findings[0]["first_t"] == 6.0);
+  CHECK(findings[0]["last_t"] == 6.0);
+  CHECK(findings[0]["peak_t"] == 6.0);
+  CHECK(findings_of(0, 5).second.empty());
+  CHECK(findings_of(6, 10).second.empty());
+  auto [burst, burst_findings] = findings_of(5, 6);
+  REQUIRE(burst_findings.size() == 1);
+  CHECK(burst_findings[0]["title"].get<std::string>().find("Disk sda (8:0) is slow") == 0);
+
+  // The slices' counts add up to the window's, per operation and for the counters.
+  uint64_t reads = 0, writes = 0, completions = 0;
+  for (auto [from, to] : {std::pair{0, 3}, std::pair{3, 6}, std::pair{6, 10}}) {
+    json s = findings_of(from, to).first;
+    reads += s["devices"][0]["ops"]["read"]["count"].get<uint64_t>();
+    writes += s["devices"][0]["ops"]["write"]["latency"]["count"].get<uint64_t>();
+    completions += s["completions"].get<uint64_t>();
+  }
+  CHECK(reads == 10'000);
+  CHECK(writes == 50);
+  CHECK(completions == whole["completions"].get<uint64_t>());
+  CHECK(completions == 10'050);
+}

@@ -29,6 +29,27 @@ inline constexpr const char *kCountersTable = "counters";
 inline constexpr const char *kProcessesTable = "processes";
 inline std::string cpu_details_gauge(uint32_t pid) { return "cpu_details/" + std::to_string(pid); }
 
+// A row's JSON field: its name and member, listed once for both directions.
+template <typename Row, typename T>
+struct Field {
+  const char *name;
+  T Row::*member;
+};
+
+// Writes the fields that differ from their default; reads absent ones as the default.
+template <typename Row, typename Fields>
+void compact_to_json(nlohmann::json &j, const Row &row, const Fields &fields) {
+  j = nlohmann::json::object();
+  const Row defaults{};
+  std::apply([&](const auto &...f) { ((row.*f.member != defaults.*f.member ? void(j[f.name] = row.*f.member) : void()), ...); },
+             fields);
+}
+template <typename Row, typename Fields>
+void compact_from_json(const nlohmann::json &j, Row &row, const Fields &fields) {
+  const Row defaults{};
+  std::apply([&](const auto &...f) { ((row.*f.member = j.value(f.name, defaults.*f.member)), ...); }, fields);
+}
+
 struct SchedConfig {
   std::string method;               // the hook set: tp_btf or raw_tp
   uint64_t outlier_threshold_ns = 0;
@@ -87,11 +108,32 @@ struct ProcessRow {
                       &ProcessRow::d_other_max_ns};
   }
   static constexpr auto histograms() { return std::tuple{}; }
+  static constexpr auto fields() {
+    return std::tuple{Field{"pid", &ProcessRow::pid},
+                      Field{"comm", &ProcessRow::comm},
+                      Field{"cgroup", &ProcessRow::cgroup},
+                      Field{"prev_comm", &ProcessRow::prev_comm},
+                      Field{"comm_seen_ns", &ProcessRow::comm_seen_ns},
+                      Field{"runq_total_ns", &ProcessRow::runq_total_ns},
+                      Field{"runq_count", &ProcessRow::runq_count},
+                      Field{"runq_max_ns", &ProcessRow::runq_max_ns},
+                      Field{"d_io_total_ns", &ProcessRow::d_io_total_ns},
+                      Field{"d_io_count", &ProcessRow::d_io_count},
+                      Field{"d_io_max_ns", &ProcessRow::d_io_max_ns},
+                      Field{"d_mem_total_ns", &ProcessRow::d_mem_total_ns},
+                      Field{"d_mem_count", &ProcessRow::d_mem_count},
+                      Field{"d_mem_max_ns", &ProcessRow::d_mem_max_ns},
+                      Field{"d_other_total_ns", &ProcessRow::d_other_total_ns},
+                      Field{"d_other_count", &ProcessRow::d_other_count},
+                      Field{"d_other_max_ns", &ProcessRow::d_other_max_ns},
+                      Field{"oncpu_ns", &ProcessRow::oncpu_ns}};
+  }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcessRow, pid, comm, cgroup, prev_comm, comm_seen_ns, runq_total_ns,
-                                                runq_count, runq_max_ns, d_io_total_ns, d_io_count, d_io_max_ns,
-                                                d_mem_total_ns, d_mem_count, d_mem_max_ns, d_other_total_ns,
-                                                d_other_count, d_other_max_ns, oncpu_ns)
+// Stored without the fields at their default (most processes have no D-state wait, most labels
+// are empty): the table is written for every process that changed in every interval, and this
+// halves it. Reading gives the default back, so the round trip is exact.
+inline void to_json(nlohmann::json &j, const ProcessRow &row) { compact_to_json(j, row, ProcessRow::fields()); }
+inline void from_json(const nlohmann::json &j, ProcessRow &row) { compact_from_json(j, row, ProcessRow::fields()); }
 
 struct ThreadCpuRow {
   uint32_t tid = 0;
