@@ -450,3 +450,24 @@ TEST_CASE("a slow second inside a quiet window is disk-slow, stamped with when i
   CHECK(completions == whole["completions"].get<uint64_t>());
   CHECK(completions == 10'050);
 }
+
+TEST_CASE("a device row is stored compact and read back exactly", "[block]") {
+  DeviceOpRow row;
+  row.dev = kSda;
+  row.op = "write";
+  row.count = 3;
+  row.bytes = 12288;
+  for (uint64_t us : {40, 70, 5000}) row.latency_us.add(us);
+  row.size_bytes.add(4096);
+  json stored = row;
+  CHECK(!stored.contains("queue_us"));   // empty: left out
+  CHECK(!stored.contains("name"));
+  CHECK(stored["latency_us"]["buckets"].size() == 3);  // only the non-empty ones
+  CHECK(!stored["latency_us"].contains("p99"));
+  auto back = stored.get<DeviceOpRow>();
+  CHECK(back.key() == row.key());
+  CHECK(back.count == 3);
+  CHECK(back.latency_us.to_json("us") == row.latency_us.to_json("us"));
+  CHECK(back.size_bytes.to_json("bytes") == row.size_bytes.to_json("bytes"));
+  CHECK(back.queue_us.count() == 0);
+}

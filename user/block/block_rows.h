@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/compact_json.h"
 #include "core/delta_table.h"
 #include "core/histogram.h"
 
@@ -51,11 +52,26 @@ struct BlockCounters : SingleKey {
   }
   static constexpr auto peaks() { return std::tuple{}; }
   static constexpr auto histograms() { return std::tuple{}; }
+  static constexpr auto fields() {
+    return std::tuple{Field{"inserts", &BlockCounters::inserts},
+                      Field{"issues", &BlockCounters::issues},
+                      Field{"completions", &BlockCounters::completions},
+                      Field{"partial_completions", &BlockCounters::partial_completions},
+                      Field{"unpaired_completions", &BlockCounters::unpaired_completions},
+                      Field{"unissued_flushes", &BlockCounters::unissued_flushes},
+                      Field{"dropped_requests", &BlockCounters::dropped_requests},
+                      Field{"stats_map_full", &BlockCounters::stats_map_full},
+                      Field{"proc_map_full", &BlockCounters::proc_map_full},
+                      Field{"events_produced", &BlockCounters::events_produced},
+                      Field{"events_lost", &BlockCounters::events_lost},
+                      Field{"events_delivered", &BlockCounters::events_delivered},
+                      Field{"recursion_misses", &BlockCounters::recursion_misses},
+                      Field{"counter_resets", &BlockCounters::counter_resets}};
+  }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BlockCounters, inserts, issues, completions, partial_completions,
-                                                unpaired_completions, unissued_flushes, dropped_requests,
-                                                stats_map_full, proc_map_full, events_produced, events_lost,
-                                                events_delivered, recursion_misses, counter_resets)
+// Stored compact (core/compact_json.h): most counters stay 0 in most intervals.
+inline void to_json(nlohmann::json &j, const BlockCounters &row) { compact_to_json(j, row, BlockCounters::fields()); }
+inline void from_json(const nlohmann::json &j, BlockCounters &row) { compact_from_json(j, row, BlockCounters::fields()); }
 
 // One device and operation (read, write, flush, discard): completed requests.
 struct DeviceOpRow {
@@ -73,9 +89,21 @@ struct DeviceOpRow {
   static constexpr auto histograms() {
     return std::tuple{&DeviceOpRow::latency_us, &DeviceOpRow::queue_us, &DeviceOpRow::size_bytes};
   }
+  static constexpr auto fields() {
+    return std::tuple{Field{"dev", &DeviceOpRow::dev},
+                      Field{"op", &DeviceOpRow::op},
+                      Field{"name", &DeviceOpRow::name},
+                      Field{"count", &DeviceOpRow::count},
+                      Field{"bytes", &DeviceOpRow::bytes},
+                      Field{"latency_us", &DeviceOpRow::latency_us},
+                      Field{"queue_us", &DeviceOpRow::queue_us},
+                      Field{"size_bytes", &DeviceOpRow::size_bytes}};
+  }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeviceOpRow, dev, op, name, count, bytes, latency_us, queue_us,
-                                                size_bytes)
+// Stored compact (core/compact_json.h): three histograms per row, written for every device and
+// operation that completed requests in the interval; their empty buckets and percentiles are not.
+inline void to_json(nlohmann::json &j, const DeviceOpRow &row) { compact_to_json(j, row, DeviceOpRow::fields()); }
+inline void from_json(const nlohmann::json &j, DeviceOpRow &row) { compact_from_json(j, row, DeviceOpRow::fields()); }
 
 // One process (thread group) and device: its requests, submission to completion. The report
 // groups a slice's rows by process.
@@ -90,7 +118,18 @@ struct ProcessDeviceRow {
   }
   static constexpr auto peaks() { return std::tuple{}; }
   static constexpr auto histograms() { return std::tuple{}; }
+  static constexpr auto fields() {
+    return std::tuple{Field{"pid", &ProcessDeviceRow::pid},
+                      Field{"dev", &ProcessDeviceRow::dev},
+                      Field{"comm", &ProcessDeviceRow::comm},
+                      Field{"name", &ProcessDeviceRow::name},
+                      Field{"total_ns", &ProcessDeviceRow::total_ns},
+                      Field{"count", &ProcessDeviceRow::count},
+                      Field{"bytes", &ProcessDeviceRow::bytes}};
+  }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcessDeviceRow, pid, dev, comm, name, total_ns, count, bytes)
+// Stored compact (core/compact_json.h): no zeros, no empty labels.
+inline void to_json(nlohmann::json &j, const ProcessDeviceRow &row) { compact_to_json(j, row, ProcessDeviceRow::fields()); }
+inline void from_json(const nlohmann::json &j, ProcessDeviceRow &row) { compact_from_json(j, row, ProcessDeviceRow::fields()); }
 
 }  // namespace triage::block

@@ -89,7 +89,7 @@ const char *const kDropCounters[] = {"task_state_missing", "proc_map_full", "dro
 std::optional<json> counters_of(const RecordingReader &r, const std::string &family) {
   if (auto state = r.state(family, "counters")) return state;
   if (!r.meta(family + ".config")) return std::nullopt;
-  json sum = json::object();
+  json sum = {{"events_produced", 0}, {"events_lost", 0}, {"events_delivered", 0}};  // stored rows leave zeros out
   r.for_each_delta(family, "counters", [&](uint64_t, const json &interval) {
     for (const auto &row : interval.value("rows", json::array()))
       for (const auto &[key, value] : row.items())

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/compact_json.h"
 #include "core/delta_table.h"
 
 namespace triage::sched {
@@ -28,27 +29,6 @@ inline constexpr const char *kConfigMeta = "sched.config";
 inline constexpr const char *kCountersTable = "counters";
 inline constexpr const char *kProcessesTable = "processes";
 inline std::string cpu_details_gauge(uint32_t pid) { return "cpu_details/" + std::to_string(pid); }
-
-// A row's JSON field: its name and member, listed once for both directions.
-template <typename Row, typename T>
-struct Field {
-  const char *name;
-  T Row::*member;
-};
-
-// Writes the fields that differ from their default; reads absent ones as the default.
-template <typename Row, typename Fields>
-void compact_to_json(nlohmann::json &j, const Row &row, const Fields &fields) {
-  j = nlohmann::json::object();
-  const Row defaults{};
-  std::apply([&](const auto &...f) { ((row.*f.member != defaults.*f.member ? void(j[f.name] = row.*f.member) : void()), ...); },
-             fields);
-}
-template <typename Row, typename Fields>
-void compact_from_json(const nlohmann::json &j, Row &row, const Fields &fields) {
-  const Row defaults{};
-  std::apply([&](const auto &...f) { ((row.*f.member = j.value(f.name, defaults.*f.member)), ...); }, fields);
-}
 
 struct SchedConfig {
   std::string method;               // the hook set: tp_btf or raw_tp
@@ -72,10 +52,22 @@ struct SchedCounters : SingleKey {
   }
   static constexpr auto peaks() { return std::tuple{}; }
   static constexpr auto histograms() { return std::tuple{}; }
+  static constexpr auto fields() {
+    return std::tuple{Field{"switches", &SchedCounters::switches},
+                      Field{"wakeups", &SchedCounters::wakeups},
+                      Field{"events_produced", &SchedCounters::events_produced},
+                      Field{"events_lost", &SchedCounters::events_lost},
+                      Field{"events_delivered", &SchedCounters::events_delivered},
+                      Field{"task_state_missing", &SchedCounters::task_state_missing},
+                      Field{"proc_map_full", &SchedCounters::proc_map_full},
+                      Field{"stale_spans_closed", &SchedCounters::stale_spans_closed},
+                      Field{"exit_spans_closed", &SchedCounters::exit_spans_closed},
+                      Field{"runs_unattributed", &SchedCounters::runs_unattributed}};
+  }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SchedCounters, switches, wakeups, events_produced, events_lost,
-                                                events_delivered, task_state_missing, proc_map_full,
-                                                stale_spans_closed, exit_spans_closed, runs_unattributed)
+// Stored compact (core/compact_json.h): most counters stay 0 in most intervals.
+inline void to_json(nlohmann::json &j, const SchedCounters &row) { compact_to_json(j, row, SchedCounters::fields()); }
+inline void from_json(const nlohmann::json &j, SchedCounters &row) { compact_from_json(j, row, SchedCounters::fields()); }
 
 // One process (thread group): its threads' waits by kind and CPU time. Ranked at report time into
 // top_runq, top_dstate and top_cpu; each interval keeps whole the 64 that spent the most time
@@ -129,9 +121,8 @@ struct ProcessRow {
                       Field{"oncpu_ns", &ProcessRow::oncpu_ns}};
   }
 };
-// Stored without the fields at their default (most processes have no D-state wait, most labels
-// are empty): the table is written for every process that changed in every interval, and this
-// halves it. Reading gives the default back, so the round trip is exact.
+// Stored compact (core/compact_json.h): the table is written for every process that changed in
+// every interval, and leaving out the zeros and empty labels halves it.
 inline void to_json(nlohmann::json &j, const ProcessRow &row) { compact_to_json(j, row, ProcessRow::fields()); }
 inline void from_json(const nlohmann::json &j, ProcessRow &row) { compact_from_json(j, row, ProcessRow::fields()); }
 
