@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include "core/loss_rows.h"
 #include "record/recording.h"
 #include "report/report.h"
 #include "sched_rows_util.h"
@@ -109,14 +110,15 @@ TEST_CASE("report: per-family accounting, and what a missing probe hides") {
   REQUIRE(writer.ok());
   auto &w = **writer;
   write_window(w);
-  // The sampler's totals since attach at 1 s and 2 s: the report sums the intervals of its slice.
+  // The recorder's tables of the family's account (Family::loss(), totals since attach) at 1 s and
+  // 2 s: the report sums the intervals of its slice.
   sched_test::write_config(w);
-  DeltaTable<sched::SchedCounters> counters("sched", sched::kCountersTable);
-  sched::SchedCounters totals;
-  totals.events_produced = 400, totals.events_lost = 100, totals.events_delivered = 300, totals.proc_map_full = 1;
-  counters.write(kStart + 1'000'000'000, {totals}, w);
-  totals.events_produced = 1000, totals.events_lost = 300, totals.events_delivered = 700, totals.proc_map_full = 4;
-  counters.write(kStart + 2'000'000'000, {totals}, w);
+  DeltaTable<LossRow> loss("sched", kLossTable);
+  DeltaTable<DroppedRow> dropped("sched", kDroppedTable);
+  loss.write(kStart + 1'000'000'000, {LossRow{{}, 400, 300, 100}}, w);
+  dropped.write(kStart + 1'000'000'000, {{"proc_map_full", 1}, {"task_state_missing", 0}}, w);
+  loss.write(kStart + 2'000'000'000, {LossRow{{}, 1000, 700, 300}}, w);
+  dropped.write(kStart + 2'000'000'000, {{"proc_map_full", 4}, {"task_state_missing", 0}}, w);
   REQUIRE(w.flush().ok());
   auto reader = RecordingReader::open(dir.file("r.db"));
   REQUIRE(reader.ok());

@@ -147,9 +147,13 @@ class BlockFamily final : public Family {
   }
 
   LossCounters loss() const override {
-    return {last_counters_.events_produced, last_counters_.events_lost,
+    return {last_counters_.events_produced,
+            last_counters_.events_lost,
             last_counters_.dropped_requests + last_counters_.stats_map_full + last_counters_.proc_map_full,
-            delivered_};
+            delivered_,
+            {{"dropped_requests", last_counters_.dropped_requests},
+             {"stats_map_full", last_counters_.stats_map_full},
+             {"proc_map_full", last_counters_.proc_map_full}}};
   }
 
   std::vector<int> program_fds() const override {

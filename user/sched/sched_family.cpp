@@ -176,9 +176,11 @@ class SchedFamily final : public Family {
   }
 
   LossCounters loss() const override {
-    return {last_integrals_.events_produced, last_integrals_.events_lost,
+    return {last_integrals_.events_produced,
+            last_integrals_.events_lost,
             last_integrals_.task_state_missing + last_integrals_.proc_map_full,
-            events_.delivered() + events_.malformed()};
+            events_.delivered() + events_.malformed(),
+            {{"task_state_missing", last_integrals_.task_state_missing}, {"proc_map_full", last_integrals_.proc_map_full}}};
   }
 
   std::vector<int> program_fds() const override {
