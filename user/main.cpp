@@ -136,6 +136,12 @@ int main(int argc, char **argv) {
   rep->add_option("file", report_file, "recording file")->required();
   rep->add_option("--format", report_format, "text, json or html")->check(CLI::IsMember({"text", "json", "html"}));
   rep->add_option("-o,--output", report_output, "write to this file instead of stdout");
+  SliceArgs report_slice;
+  rep->add_option("--from", report_slice.from,
+                  "start of the slice to report: seconds from the window's start (90, 1m30s), a UTC time (03:12:10) "
+                  "or 2026-12-06T03:12:10Z");
+  rep->add_option("--to", report_slice.to, "end of the slice to report (same forms as --from)");
+  rep->add_option("--last", report_slice.last, "report only the window's final DURATION (60s, 5m)");
 
   std::string snapshot_format = "text";
   auto *snap = app.add_subcommand("snapshot", "the /proc checklist alone: no BPF, works unprivileged");
@@ -205,7 +211,7 @@ int main(int argc, char **argv) {
     return run_record(record);
   }
   if (*rep) {
-    auto text = report_from_file(report_file, report_format);
+    auto text = report_from_file(report_file, report_format, report_slice);
     if (!text) {
       // The message names the file, and a file name can hold a newline or an escape sequence.
       fmt::print(stderr, "triage report: {}\n", printable(text.error().message));

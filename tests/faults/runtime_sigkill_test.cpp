@@ -47,4 +47,18 @@ TEST_CASE("runtime: after SIGKILL no program or link of triage is left in the ke
   CHECK(report["window"]["cut_short"] == true);
   CHECK(report["window"]["end_reason"].get<std::string>().rfind("incomplete", 0) == 0);
   CHECK(report["sched"]["load"].size() >= 1);  // flushed every 0.5 s before the kill
+
+  // Slices of the cut window: they end at its last flush, and two consecutive ones add up to it.
+  auto first = live::report_json(db, {"--to", "0.75"});
+  auto rest = live::report_json(db, {"--from", "0.75"});
+  auto last = live::report_json(db, {"--last", "0.5"});
+  CHECK(last["window"]["slice"]["to_s"] == report["window"]["duration_s"]);
+  uint64_t whole = report["sched"]["switches"].get<uint64_t>();
+  INFO("switches: whole " << whole << ", first " << first["sched"]["switches"] << ", rest " << rest["sched"]["switches"]);
+  CHECK(whole > 0);
+  CHECK(first["sched"]["switches"].get<uint64_t>() + rest["sched"]["switches"].get<uint64_t>() == whole);
+  CHECK(first["sched"]["load"].size() + rest["sched"]["load"].size() == report["sched"]["load"].size());
+  auto outside = live::run({triage_test_binary(), "report", db, "--from", "600"});
+  CHECK(outside.exit_code == 2);
+  CHECK(outside.err.find("the recording covers 0 to") != std::string::npos);
 }

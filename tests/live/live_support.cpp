@@ -189,8 +189,12 @@ void Recording::signal(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
 }
 
-nlohmann::json report_json(const std::string &db_path) {
-  CommandResult r = run({triage_test_binary(), "report", db_path, "--format", "json"});
+nlohmann::json report_json(const std::string &db_path) { return report_json(db_path, {}); }
+
+nlohmann::json report_json(const std::string &db_path, const std::vector<std::string> &slice_args) {
+  std::vector<std::string> argv = {triage_test_binary(), "report", db_path, "--format", "json"};
+  argv.insert(argv.end(), slice_args.begin(), slice_args.end());
+  CommandResult r = run(argv);
   if (r.exit_code != 0) throw std::runtime_error("triage report failed (" + std::to_string(r.exit_code) + "): " + r.err);
   return nlohmann::json::parse(r.out);
 }

@@ -71,6 +71,8 @@ class Recording {
 
 // `triage report DB --format json`, parsed; throws with triage's stderr when it fails.
 nlohmann::json report_json(const std::string &db_path);
+// The report of a slice: `slice_args` as `triage report` takes them ("--from", "5", "--to", "10").
+nlohmann::json report_json(const std::string &db_path, const std::vector<std::string> &slice_args);
 
 // A child process running fn(), optionally pinned to one CPU and named (comm) for the report.
 class Child {

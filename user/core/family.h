@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct LossCounters {
   // Events userspace took out of the ring buffer. Once stop_producers() ran and the last drain
   // and sample are done, produced == delivered + lost exactly: nothing disappears unaccounted.
   uint64_t delivered = 0;
+  // dropped_keys by the counter that counted them (proc_map_full, ...); empty: one "map_full".
+  std::map<std::string, uint64_t> dropped_by_counter;
 };
 
 class Family {

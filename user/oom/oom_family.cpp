@@ -22,6 +22,7 @@
 #include "oom.skel.h"
 #include "oom/oom_abi.h"
 #include "oom/oom_kmsg.h"
+#include "oom/oom_rows.h"
 
 namespace triage::oom {
 namespace {
@@ -96,7 +97,7 @@ class OomFamily final : public Family {
     write_kills(out, false);
   }
 
-  void sample(uint64_t, RecordingWriter &out) override {
+  void sample(uint64_t now_ns, RecordingWriter &out) override {
     if (!attached()) return;
     read_kmsg();
     if (ring_) drain_ring(ring_.get());
@@ -105,14 +106,12 @@ class OomFamily final : public Family {
     uint32_t zero = 0;
     bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &zero, &c);
     counters_ = c;
-    out.put_state("oom", "counters",
-                  {{"method", hooks_->method},
-                   {"marks", c.marks},
-                   {"events_received", received_},
-                   {"events_produced", c.marks},
-                   {"events_lost", c.events_lost},
-                   {"events_delivered", received_},
-                   {"kmsg", kmsg_fd_ >= 0 ? "read" : kmsg_error_}});
+    out.set_meta(kOomConfigMeta, {{"method", hooks_->method}, {"kmsg", kmsg_fd_ >= 0 ? "read" : kmsg_error_}});
+    OomCounters totals;
+    totals.marks = c.marks;
+    totals.events_received = received_;
+    totals.events_lost = c.events_lost;
+    counter_rows_.write(now_ns, {totals}, out);
   }
 
   LossCounters loss() const override { return {counters_.marks, counters_.events_lost, 0, received_}; }
@@ -231,6 +230,7 @@ class OomFamily final : public Family {
   uint64_t page_size_ = 4096;
   uint64_t received_ = 0;
   oom_counters counters_{};
+  DeltaTable<OomCounters> counter_rows_{"oom", "counters"};
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "oom/oom_rows.h"
+#include "report/finding_span.h"
 #include "report/text_util.h"
 
 namespace triage::oom {
@@ -34,8 +36,9 @@ std::string format_optional_kb(const json &v) { return v.is_number() ? format_kb
 }  // namespace
 
 json build_section(const RecordingReader &r, uint64_t start_mono) {
-  auto counters = r.state("oom", "counters");
-  if (!counters) return nullptr;
+  auto config = r.meta(kOomConfigMeta);
+  if (!config) return nullptr;
+  const OomCounters counters = read_counters<OomCounters>(r, "oom", "counters");
   uint64_t start_realtime = r.meta("start_realtime_ns").value_or(0).get<uint64_t>();
 
   // The kernel marks a process again when it allocates while dying (a thread that faults after
@@ -58,14 +61,13 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
 
   json s;
-  s["method"] = counters->value("method", "");
+  s["method"] = config->value("method", "");
   s["kills"] = kills;
-  uint64_t lost = counters->value("events_lost", 0ULL);
   // A kill whose record was lost still happened: the program counted it.
-  s["count"] = kills.size() + lost;
-  s["marks"] = counters->value("marks", 0ULL);
-  s["lost_events"] = lost;
-  s["kmsg"] = counters->value("kmsg", "");
+  s["count"] = kills.size() + counters.events_lost;
+  s["marks"] = counters.marks;
+  s["lost_events"] = counters.events_lost;
+  s["kmsg"] = config->value("kmsg", "");
   s["memory"] = {{"start", memory_of(r.snapshot("start"))}, {"end", memory_of(r.snapshot("end"))}};
   return s;
 }
@@ -120,6 +122,9 @@ void add_findings(const json &report, json &findings) {
   if (victims.empty()) victims = "details lost (ring buffer full)";
 
   json evidence = {{"count", s.value("count", 0ULL)}, {"victims", victims}};
+  // Each kill is a moment; the largest victim is the peak.
+  ConditionSpan span;
+  for (const auto &k : kills) span.observe(k.value("t", 0.0), k.value("victim_rss_kb", 0.0), true);
   if (!kills.empty()) {
     const json &k = kills[0];
     evidence["victim_rss_kb"] = k.value("victim_rss_kb", 0ULL);
@@ -145,11 +150,13 @@ void add_findings(const json &report, json &findings) {
     advice += "The machine ran out of memory: find the largest consumers (ps -eo rss,comm --sort -rss), set memory "
               "limits on them, add memory or swap; protect critical services with a negative oom_score_adj. ";
   advice += "The trigger is the task that was allocating when the kill happened: not necessarily the one that grew.";
-  findings.push_back({{"id", "oom-kill"},
-                      {"severity", "critical"},
-                      {"title", fmt::format("The OOM killer killed {}{}", victims, where)},
-                      {"evidence", evidence},
-                      {"advice", advice}});
+  json finding = {{"id", "oom-kill"},
+                 {"severity", "critical"},
+                 {"title", fmt::format("The OOM killer killed {}{}", victims, where)},
+                 {"evidence", evidence},
+                 {"advice", advice}};
+  span.stamp(finding);
+  findings.push_back(std::move(finding));
 }
 
 }  // namespace triage::oom

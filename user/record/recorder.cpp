@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/family.h"
 #include "core/log.h"
+#include "core/loss_rows.h"
 #include "report/report.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -470,9 +471,28 @@ int run_record(const RecordRequest &request) {
   std::string end_reason = "duration";
   bool cut_short = false;
 
+  // Each family's event account, per interval like every other counter (core/loss_rows.h).
+  struct LossTables {
+    DeltaTable<LossRow> loss;
+    DeltaTable<DroppedRow> dropped;
+  };
+  std::vector<LossTables> loss_tables;
+  for (const auto &f : families) loss_tables.push_back({{f->name(), kLossTable}, {f->name(), kDroppedTable}});
+  auto write_loss = [&](uint64_t now) {
+    for (size_t i = 0; i < families.size(); i++) {
+      const LossCounters l = families[i]->loss();
+      loss_tables[i].loss.write(now, {LossRow{{}, l.produced, l.delivered, l.lost}}, out);
+      std::vector<DroppedRow> dropped;
+      for (const auto &[counter, keys] : l.dropped_by_counter) dropped.push_back({counter, keys});
+      if (dropped.empty() && l.dropped_keys) dropped.push_back({"map_full", l.dropped_keys});
+      loss_tables[i].dropped.write(now, dropped, out);
+    }
+  };
+
   auto flush_interval = [&](uint64_t now) {
     drain_all();
     for (auto &f : families) f->sample(now, out);
+    write_loss(now);
     out.set_meta("last_flush_ns", now);
     commit();
   };

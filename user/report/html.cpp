@@ -296,29 +296,54 @@ void draw_markers(Chart &chart, const Scale &x, const std::vector<Marker> &marke
   }
 }
 
+// When a finding held (first_t..last_t): a shaded band behind the load, so the chart shows at a
+// glance which part of the window each finding comes from.
+struct Band {
+  double first_t, last_t;
+  std::string cls;    // critical or warning
+  std::string label;  // escaped
+};
+
+std::vector<Band> finding_bands(const json &report) {
+  std::vector<Band> bands;
+  for (const auto &f : arr(report, "findings")) {
+    std::string sev = str(f, "severity");
+    if (sev == "info" || !f.contains("first_t")) continue;
+    bands.push_back({num(f, "first_t"), num(f, "last_t"), sev, html_escape(str(f, "title"))});
+  }
+  return bands;
+}
+
 // Running, runnable and blocked tasks stacked as step areas (each row is an interval's average),
-// the CPU count as a dashed line, OOM kills as red markers.
-std::string load_chart(const json &load, double ncpu, double duration, const std::vector<Marker> &markers,
-                       double interval) {
+// the CPU count as a dashed line, OOM kills as red markers, findings' spans as bands. The x axis
+// runs from t0 (the slice's start, seconds from the window's start) over `duration`.
+std::string load_chart(const json &load, double ncpu, double t0, double duration, const std::vector<Marker> &markers,
+                       const std::vector<Band> &bands, double interval) {
   struct Layer {
     const char *key, *cls;
   };
   const Layer layers[] = {{"running", "running"}, {"runnable", "runnable"}, {"blocked", "blocked"}};
   double peak = ncpu;
   for (const auto &row : load) peak = std::max(peak, num(row, "running") + num(row, "runnable") + num(row, "blocked"));
-  double t1 = duration;
+  double t1 = t0 + duration;
   for (const auto &row : load) t1 = std::max(t1, num(row, "t"));
   Chart chart("chart-load", kChartWidth, 280, "tasks running, runnable and blocked over time");
-  Scale x = chart.x_scale(0, std::max(t1, 1e-3));
+  Scale x = chart.x_scale(t0, std::max(t1, t0 + 1e-3));
   double ymax = nice_max(peak * 1.1);
   Scale y = chart.y_scale(0, ymax);
   chart.y_axis(y, ymax, "tasks");
+  for (const auto &b : bands) {
+    // A finding of one moment still gets a visible band: one interval wide, ending at it.
+    double from = std::clamp(std::min(b.first_t, b.last_t - interval), t0, t1), to = std::clamp(b.last_t, t0, t1);
+    chart.rect(x(from), chart.plot_top(), std::max(2.0, x(to) - x(from)), chart.plot_bottom() - chart.plot_top(),
+               fmt::format(R"(class="band {}")", b.cls), b.label);
+  }
   std::vector<double> base(load.size(), 0.0);
   for (const auto &layer : layers) {
     std::string top, bottom;
     for (size_t i = 0; i < load.size(); i++) {
       double t = num(load[i], "t"), dt = num(load[i], "dt_s", interval);
-      double x0 = x(std::max(0.0, t - dt)), x1 = x(t);
+      double x0 = x(std::max(t0, t - dt)), x1 = x(t);
       double v = base[i] + num(load[i], layer.key);
       top += fmt::format("{}{:.1f},{:.1f} L{:.1f},{:.1f} ", i == 0 ? "M" : "L", x0, y(v), x1, y(v));
       bottom = fmt::format("L{:.1f},{:.1f} L{:.1f},{:.1f} ", x1, y(base[i]), x0, y(base[i])) + bottom;
@@ -330,7 +355,7 @@ std::string load_chart(const json &load, double ncpu, double duration, const std
   // Per-interval hover values without JavaScript: an invisible column with a <title>.
   for (const auto &row : load) {
     double t = num(row, "t"), dt = num(row, "dt_s", interval);
-    chart.rect(x(std::max(0.0, t - dt)), chart.plot_top(), x(t) - x(std::max(0.0, t - dt)),
+    chart.rect(x(std::max(t0, t - dt)), chart.plot_top(), x(t) - x(std::max(t0, t - dt)),
                chart.plot_bottom() - chart.plot_top(), R"(class="hover")",
                fmt::format("t={:.1f}s running {:.2f}, runnable {:.2f}, blocked {:.2f}", t, num(row, "running"),
                            num(row, "runnable"), num(row, "blocked")));
@@ -341,10 +366,11 @@ std::string load_chart(const json &load, double ncpu, double duration, const std
                R"(class="ncpu-text" text-anchor="end")");
   }
   draw_markers(chart, x, markers);
-  chart.x_time_axis(x, 0, t1);
+  chart.x_time_axis(x, t0, t1);
   return chart.finish() +
          legend({{"running", "running (on a CPU)"}, {"runnable", "runnable (waiting for a CPU)"},
-                 {"blocked", "blocked (D state)"}, {"ncpu-sw", "CPU count"}, {"oom-sw", "OOM kill"}});
+                 {"blocked", "blocked (D state)"}, {"ncpu-sw", "CPU count"}, {"oom-sw", "OOM kill"},
+                 {"band-sw", "when a finding held"}});
 }
 
 // A timeline with only the OOM markers, when there is no load series to put them on.
@@ -543,7 +569,18 @@ void render_header(const json &report, std::string &out) {
                      fmt_num(num(w, "ncpu")), fmt_num(num(w, "interval_s", 1)));
   if (at(w, "cut_short").is_boolean() && w["cut_short"].get<bool>())
     out += fmt::format(R"( · <b class="warning-text">cut short: {}</b>)", html_escape(str(w, "end_reason")));
+  if (at(w, "slice").is_object())
+    out += fmt::format(R"( · <b>slice {:.1f}–{:.1f} s</b> of the {:.1f}s recording (times are seconds from its start))",
+                       num(w["slice"], "from_s"), num(w["slice"], "to_s"), num(w, "recording_duration_s"));
   out += "</p></header>\n";
+}
+
+// When a finding held, after its title: " · 5.0–10.0 s, worst at 7.0 s".
+std::string span_html(const json &f) {
+  if (!f.contains("first_t")) return "";
+  double first = num(f, "first_t"), last = num(f, "last_t"), peak = num(f, "peak_t");
+  if (last - first < 0.05) return fmt::format(R"( <span class="when">at {:.1f} s</span>)", first);
+  return fmt::format(R"( <span class="when">{:.1f}–{:.1f} s, worst at {:.1f} s</span>)", first, last, peak);
 }
 
 void render_verdict(const json &report, std::string &out) {
@@ -556,8 +593,8 @@ void render_verdict(const json &report, std::string &out) {
   } else {
     out += R"(<ul class="verdict">)";
     for (const json *f : serious)
-      out += fmt::format(R"(<li><span class="badge {}">{}</span> {}</li>)", severity_class(str(*f, "severity")),
-                         html_escape(str(*f, "severity")), html_escape(str(*f, "title")));
+      out += fmt::format(R"(<li><span class="badge {}">{}</span> {}{}</li>)", severity_class(str(*f, "severity")),
+                         html_escape(str(*f, "severity")), html_escape(str(*f, "title")), span_html(*f));
     out += "</ul>";
   }
   size_t attached = 0, missing = 0;
@@ -598,8 +635,9 @@ void render_findings(const json &report, std::string &out) {
   for (const auto &f : findings) {
     std::string sev = str(f, "severity");
     out += fmt::format(
-        R"(<div class="finding {}"><h3><span class="badge {}">{}</span> {} <code>{}</code></h3>{}<p class="advice"><b>What to do:</b> {}</p></div>)",
+        R"(<div class="finding {}"><h3><span class="badge {}">{}</span> {} <code>{}</code>{}</h3>{}<p class="advice"><b>What to do:</b> {}</p></div>)",
         severity_class(sev), severity_class(sev), html_escape(sev), html_escape(str(f, "title")), html_escape(str(f, "id")),
+        span_html(f),
         evidence_html(at(f, "evidence")), html_escape(str(f, "advice")));
   }
   out += "</section>\n";
@@ -651,7 +689,8 @@ void render_sched(const json &report, std::string &out) {
     out += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
     if (!markers.empty()) out += marker_timeline(duration, markers);
   } else {
-    out += load_chart(s["load"], num(w, "ncpu"), duration, markers, interval);
+    out += load_chart(s["load"], num(w, "ncpu"), num(at(w, "slice"), "from_s"), duration, markers,
+                      finding_bands(report), interval);
   }
   out += R"(<div class="pair"><div><h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
          histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}}, 500) +
@@ -1125,6 +1164,7 @@ svg.chart{display:block;max-width:100%;height:auto;background:#fff}
 svg .grid{stroke:#e8ebf0}svg .axis{stroke:#7a8394}
 svg text{font:11px system-ui,sans-serif;fill:#3a4150}svg .axis-label{fill:#5b6475}
 svg .area{stroke:none;opacity:.85}svg .running{fill:var(--running)}svg .runnable{fill:var(--runnable)}svg .blocked{fill:var(--blocked)}
+svg .band.critical{fill:rgba(200,30,30,.12)}svg .band.warning{fill:rgba(220,150,0,.14)}.when{font-weight:400;color:#666;font-size:.85em}
 svg .hover{fill:transparent}svg .hover:hover{fill:rgba(0,0,0,.06)}
 svg .ncpu{stroke:#111;stroke-width:1.5;stroke-dasharray:6 4}svg .ncpu-text{font-weight:600}
 svg .oom-line{stroke:var(--crit);stroke-width:1.5}svg .oom-mark{fill:var(--crit)}svg .oom-text{fill:var(--crit);font-weight:600}
@@ -1135,7 +1175,7 @@ svg .line{stroke-width:2}svg .s1{stroke:#e45756}svg .s2{stroke:#f58518}svg .s3{s
 .sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:4px;border:1px solid rgba(0,0,0,.15)}
 .sw.running{background:var(--running)}.sw.runnable{background:var(--runnable)}.sw.blocked{background:var(--blocked)}
 .sw.read{background:var(--running)}.sw.write{background:var(--blocked)}
-.sw.ncpu-sw{background:#111;height:3px;vertical-align:3px}.sw.oom-sw{background:var(--crit);width:3px}
+.sw.ncpu-sw{background:#111;height:3px;vertical-align:3px}.sw.oom-sw{background:var(--crit);width:3px}.sw.band-sw{background:rgba(220,150,0,.3)}
 .sw.s1{background:#e45756}.sw.s2{background:#f58518}.sw.s3{background:#4c78a8}.sw.s4{background:#54a24b}.sw.s5{background:#b279a2}
 .meter{display:inline-block;width:80px;height:8px;background:#e8ebf0;vertical-align:middle}
 .meter>span{display:block;height:100%;background:var(--running)}.meter.hot>span{background:var(--crit)}

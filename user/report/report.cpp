@@ -8,10 +8,12 @@
 #include <new>
 
 #include "core/histogram.h"
+#include "core/loss_rows.h"
 #include "report/missing_probes.h"
 #include "report/html.h"
 #include "report/process_names.h"
 #include "report/snapshot_findings.h"
+#include "report/slice_args.h"
 #include "report/snapshot_window.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -49,7 +51,7 @@ json window_of(const RecordingReader &r) {
     end_mono = m.value("last_flush_ns", start_mono);
   }
   uint64_t duration_ns = end_mono > start_mono ? end_mono - start_mono : 0;
-  return {{"start_ns", start},
+  json window = {{"start_ns", start},
           {"end_ns", start + duration_ns},
           {"duration_s", static_cast<double>(duration_ns) / 1e9},
           {"host", m.value("host", "")},
@@ -65,6 +67,19 @@ json window_of(const RecordingReader &r) {
           {"size_cap", m.value("size_cap", json())},
           {"write_error", m.value("write_error", json())},
           {"triage_version", m.value("triage_version", "")}};
+  // A slice: the sections describe it alone; start_ns/end_ns stay the recording's.
+  const Slice &slice = r.slice();
+  window["recording_duration_s"] = window["duration_s"];
+  if (!slice.whole()) {
+    auto offset_s = [&](uint64_t t) {
+      uint64_t bounded = std::clamp(t, start_mono, start_mono + duration_ns);
+      return static_cast<double>(bounded - start_mono) / 1e9;
+    };
+    double from_s = offset_s(slice.from_ns), to_s = offset_s(slice.to_ns);
+    window["slice"] = {{"from_s", round_hundredth(from_s)}, {"to_s", round_hundredth(to_s)}};
+    window["duration_s"] = round_hundredth(to_s - from_s);
+  }
+  return window;
 }
 
 json probes_of(const RecordingReader &r) {
@@ -78,34 +93,29 @@ json probes_of(const RecordingReader &r) {
   return out;
 }
 
-// Counters of the families' bounded maps: a key that found its map full is counted here,
-// never silently ignored.
-const char *const kDropCounters[] = {"task_state_missing", "proc_map_full", "dropped_requests", "stats_map_full",
-                                     "sock_map_full",      "port_map_full", "flow_map_full"};
-
 json lost_of(const RecordingReader &r) {
   json by_family = json::object(), families = json::object();
   uint64_t total = 0;
   json size_cap = r.meta("size_cap").value_or(json::object());
   const json &unwritten = size_cap.is_object() ? size_cap.value("events_not_written", json::object()) : json::object();
   for (const char *family : kFamilies) {
-    auto counters = r.state(family, "counters");
-    if (!counters || !counters->is_object()) {
+    // A family that was recorded wrote its constants to meta once (even if nothing happened).
+    if (!r.meta(fmt::format("{}.config", family))) {
       by_family[family] = nullptr;
       families[family] = nullptr;
       continue;
     }
-    uint64_t lost = counters->value("events_lost", 0ULL);
-    by_family[family] = lost;
-    total += lost;
+    const LossRow loss = read_counters<LossRow>(r, family, kLossTable);
+    by_family[family] = loss.lost;
+    total += loss.lost;
     json dropped = json::object();
-    for (const char *key : kDropCounters)
-      if (counters->contains(key)) dropped[key] = counters->value(key, 0ULL);
+    for (const auto &row : read_table<DroppedRow>(r, family, kDroppedTable).rows) dropped[row.counter] = row.keys;
     // produced == delivered + lost: events the BPF side made, userspace took, the ring refused.
-    // not_written: delivered, but left out of the recording once its size cap was reached.
-    families[family] = {{"produced", counters->value("events_produced", 0ULL)},
-                        {"delivered", counters->contains("events_delivered") ? (*counters)["events_delivered"] : json()},
-                        {"lost", lost},
+    // not_written: delivered, but left out of the recording once its size cap was reached (the
+    // cap's count covers the whole recording).
+    families[family] = {{"produced", loss.produced},
+                        {"delivered", loss.delivered},
+                        {"lost", loss.lost},
                         {"not_written", unwritten.is_object() ? unwritten.value(family, 0ULL) : 0ULL},
                         {"dropped", dropped}};
   }
@@ -130,6 +140,25 @@ json overhead_of(const RecordingReader &r, double duration_s, int ncpu) {
 
 int severity_rank(const std::string &s) { return s == "critical" ? 0 : s == "warning" ? 1 : 2; }
 
+// The checklist is read at the window's two edges: its findings belong to a slice that holds an
+// edge, stamped with the edge's time (both when the slice holds both: the level held across).
+void add_snapshot_findings_in_slice(const json &report, json &findings) {
+  const json &w = report["window"];
+  const double length = w.value("recording_duration_s", 0.0);
+  const json slice = w.value("slice", json());
+  const bool has_start = slice.is_null() || slice.value("from_s", 0.0) <= 0;
+  const bool has_end = slice.is_null() || slice.value("to_s", 0.0) >= length - 0.005;
+  if (!has_start && !has_end) return;
+  json checklist = json::array();
+  add_snapshot_findings(report, checklist);
+  for (auto &f : checklist) {
+    f["first_t"] = has_start ? 0.0 : round_hundredth(length);
+    f["last_t"] = has_end ? round_hundredth(length) : 0.0;
+    f["peak_t"] = f["last_t"];
+    findings.push_back(std::move(f));
+  }
+}
+
 }  // namespace
 
 json build_report(const RecordingReader &r) {
@@ -138,18 +167,19 @@ json build_report(const RecordingReader &r) {
   report["window"] = window_of(r);
   report["probes"] = probes_of(r);
   report["lost_events"] = lost_of(r);
-  report["overhead"] = overhead_of(r, report["window"]["duration_s"], report["window"]["ncpu"]);
+  // The tracer's cost is measured over the whole recording, whatever the slice.
+  report["overhead"] = overhead_of(r, report["window"]["recording_duration_s"], report["window"]["ncpu"]);
   report["snapshot"] = {{"start", r.snapshot("start").value_or(nullptr)}, {"end", r.snapshot("end").value_or(nullptr)}};
   uint64_t start_mono = r.meta("start_ns").value_or(0).get<uint64_t>();
   for (const char *family : kFamilies) report[family] = nullptr;
   for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
-  place_snapshots_in_window(report, start_mono,
-                            start_mono + static_cast<uint64_t>(report["window"]["duration_s"].get<double>() * 1e9));
+  place_snapshots_in_window(
+      report, start_mono, start_mono + static_cast<uint64_t>(report["window"]["recording_duration_s"].get<double>() * 1e9));
   resolve_process_names(report);
 
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);
-  add_snapshot_findings(report, findings);
+  add_snapshot_findings_in_slice(report, findings);
   std::stable_sort(findings.begin(), findings.end(), [](const json &a, const json &b) {
     return severity_rank(a.value("severity", "")) < severity_rank(b.value("severity", ""));
   });
@@ -199,10 +229,22 @@ void render_gaps(const json &report, std::string &out) {
                        cap.value("max_bytes", 0ULL));
 }
 
+// When a finding held, as the verdict says it: "(held 5.0–10.0 s into the window, worst at 7.0 s)".
+std::string span_text(const json &finding) {
+  if (!finding.contains("first_t")) return "";
+  double first = finding.value("first_t", 0.0), last = finding.value("last_t", 0.0), peak = finding.value("peak_t", 0.0);
+  if (last - first < 0.05) return fmt::format(" (at {:.1f} s into the window)", first);
+  return fmt::format(" (held {:.1f}–{:.1f} s into the window, worst at {:.1f} s)", first, last, peak);
+}
+
 void render_verdict(const json &report, std::string &out) {
   const auto &w = report["window"];
-  out += fmt::format("triage report: {} (kernel {}, {} CPUs), window {:.1f}s{}\n", printable(w.value("host", "")),
-                     printable(w.value("kernel", "")), w.value("ncpu", 0), w.value("duration_s", 0.0),
+  std::string extent = fmt::format("window {:.1f}s", w.value("duration_s", 0.0));
+  if (w.contains("slice"))
+    extent = fmt::format("slice {:.1f}–{:.1f} s of a {:.1f}s window", w["slice"].value("from_s", 0.0),
+                         w["slice"].value("to_s", 0.0), w.value("recording_duration_s", 0.0));
+  out += fmt::format("triage report: {} (kernel {}, {} CPUs), {}{}\n", printable(w.value("host", "")),
+                     printable(w.value("kernel", "")), w.value("ncpu", 0), extent,
                      w.value("cut_short", false) ? fmt::format(" — cut short: {}", w.value("end_reason", "")) : "");
   out += "\nVERDICT\n";
   const auto &findings = report["findings"];
@@ -211,7 +253,8 @@ void render_verdict(const json &report, std::string &out) {
     std::string sev = f.value("severity", "");
     if (sev == "info") continue;
     serious++;
-    out += fmt::format("  [{}] {}\n", sev == "critical" ? "CRITICAL" : "warning", printable(f.value("title", "")));
+    out += fmt::format("  [{}] {}{}\n", sev == "critical" ? "CRITICAL" : "warning", printable(f.value("title", "")),
+                       span_text(f));
   }
   if (!serious) out += "  no warning or critical finding: nothing in this window points at CPU, I/O, memory or network trouble\n";
 
@@ -228,7 +271,8 @@ void render_findings(const json &report, std::string &out) {
   heading("Findings", out);
   if (report["findings"].empty()) out += "  (none)\n";
   for (const auto &f : report["findings"]) {
-    out += fmt::format("  [{}] {} ({})\n", f.value("severity", ""), printable(f.value("title", "")), f.value("id", ""));
+    out += fmt::format("  [{}] {} ({}){}\n", f.value("severity", ""), printable(f.value("title", "")), f.value("id", ""),
+                       span_text(f));
     std::string evidence;
     for (const auto &[key, value] : f["evidence"].items())
       evidence += fmt::format("{}{}={}", evidence.empty() ? "" : ", ", key,
@@ -299,10 +343,13 @@ std::string one_line(const char *what) {
 }
 }  // namespace
 
-Result<std::string> report_from_file(const std::string &path, const std::string &format) {
+Result<std::string> report_from_file(const std::string &path, const std::string &format, const SliceArgs &slice) {
   auto reader = RecordingReader::open(path);
   if (!reader) return reader.error();
   try {
+    auto chosen = resolve_slice(slice, WindowBounds::of(**reader));
+    if (!chosen) return usage_error(fmt::format("{}: {}", path, chosen.error().message));
+    (*reader)->set_slice(*chosen);
     json report = build_report(**reader);
     if (format == "json") return report.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
     if (format == "html") return render_html(report);

@@ -8,11 +8,13 @@
 
 #include "core/result.h"
 #include "record/recording.h"
+#include "report/slice_args.h"
 
 namespace triage {
 
 inline constexpr const char *kReportSchema = "triage.report/1";
 
+// The report of the reader's slice (the whole window unless the reader was set to one).
 json build_report(const RecordingReader &recording);
 std::string render_text(const json &report);
 // What the tracer itself cost over the window, in one plain-text line (both renderers show it).
@@ -23,6 +25,7 @@ std::string overhead_summary(const json &overhead);
 // (a missing key, a wrong type, an absurd size), is an Error with kExitUsage and one line: the
 // renderers read recorded JSON with the library's accessors, which throw on such rows, and this
 // is the one place that turns the throw into an error.
-Result<std::string> report_from_file(const std::string &path, const std::string &format);
+// `slice`: --from/--to/--last as given (none: the whole window).
+Result<std::string> report_from_file(const std::string &path, const std::string &format, const SliceArgs &slice = {});
 
 }  // namespace triage
