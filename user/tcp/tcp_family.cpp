@@ -180,8 +180,12 @@ class TcpFamily final : public Family {
   }
 
   LossCounters loss() const override {
-    return {totals_.events_produced, totals_.events_lost,
-            totals_.sock_map_full + totals_.port_map_full + totals_.flow_map_full, delivered_};
+    LossCounters l{totals_.events_produced, totals_.events_lost,
+                   totals_.sock_map_full + totals_.port_map_full + totals_.flow_map_full, delivered_};
+    l.dropped_by_counter = {{"sock_map_full", totals_.sock_map_full},
+                            {"port_map_full", totals_.port_map_full},
+                            {"flow_map_full", totals_.flow_map_full}};
+    return l;
   }
 
   std::vector<int> program_fds() const override {

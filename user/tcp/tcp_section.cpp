@@ -27,10 +27,12 @@ json merged_hist(const RecordingReader &r, const std::string &name, const char *
   return total.to_json(unit);
 }
 
-json span_json(const ConditionSpan &span) {
+// tcp.spans[key]: when a condition held, only if it did.
+void put_span(json &spans, const std::string &key, const ConditionSpan &span) {
+  if (!span.held()) return;
   json j = json::object();
   span.stamp(j);
-  return j;
+  spans[key] = j;
 }
 
 // A gauge's rows in force during the slice, in time order: the one read last before it (a level
@@ -197,7 +199,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                     {"client", tw_end.client},
                     {"by_port", tw_ports},
                     {"active_closer", active_closer(tw_server, tw_client)}};
-  spans["time-wait-churn"] = span_json(tw_span);
+  put_span(spans, "time-wait-churn", tw_span);
 
   json rates = json::array();
   ConditionSpan retrans_span, syn_span;
@@ -210,8 +212,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     retrans_span.observe(t_s, static_cast<double>(segs), segs > 0);
     syn_span.observe(t_s, static_cast<double>(syn), syn > 0);
   });
-  spans["retransmits"] = span_json(retrans_span);
-  spans["connect-timeout-risk"] = span_json(syn_span);
+  put_span(spans, "retransmits", retrans_span);
+  put_span(spans, "connect-timeout-risk", syn_span);
 
   auto flow_table = read_table<FlowRow>(r, "tcp", "flows");
   json flows = json::array();
@@ -305,7 +307,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                              {"comm", l.comm},
                              {"netns", l.netns},
                              {"netns_name", l.netns_name}});
-    if (v.overflow_span.held()) spans[listener_span_key(l.netns, l.addr, l.port)] = span_json(v.overflow_span);
+    put_span(spans, listener_span_key(l.netns, l.addr, l.port), v.overflow_span);
   }
   s["listeners"] = listener_json;
 
@@ -339,10 +341,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                        {"overflows_no_listener", n.overflows_no_listener},
                        {"unattributed_syn_drops", n.unattributed_syn_drops},
                        {"unattributed_syncookies", n.unattributed_syncookies}});
-    if (unattributed_spans[n.netns].held()) spans[netns_span_key(n.netns)] = span_json(unattributed_spans[n.netns]);
+    put_span(spans, netns_span_key(n.netns), unattributed_spans[n.netns]);
   }
   s["netstat"] = netstat;
-  spans["syn-flood"] = span_json(syn_flood_span);
+  put_span(spans, "syn-flood", syn_flood_span);
 
   json resets = json::array();
   r.for_each_event("tcp", "", [&](uint64_t t, const std::string &kind, const json &d) {
