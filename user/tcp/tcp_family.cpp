@@ -328,7 +328,14 @@ class TcpFamily final : public Family {
         Log2Histogram total;
         for (const auto &h : hists) total.merge(reinterpret_cast<const triage_log2_hist *>(&h)[k]);
         Log2Histogram delta = total.minus(last_hists_[k]);
-        if (delta.count()) out.add_hist(now_ns, "tcp", names[k].first, delta.to_json(names[k].second));
+        if (delta.count()) {
+          // Two cumulative copies bound the interval's smallest value by its lowest slot; every
+          // value of the interval is also at least the cumulative minimum (exact when it fell in
+          // this interval), so a window merged from intervals keeps its true minimum.
+          json row = delta.to_json(names[k].second);
+          row["min"] = std::max(delta.min(), total.min());
+          out.add_hist(now_ns, "tcp", names[k].first, row);
+        }
         last_hists_[k] = total;
       }
     }
