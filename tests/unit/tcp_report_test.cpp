@@ -818,6 +818,10 @@ TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span,
   CHECK(leak->at("first_t") == Approx(3.0));
   CHECK(leak->at("last_t") == Approx(10.0));
   CHECK(leak->at("title").get<std::string>().find("gone by the end") != std::string::npos);
+  std::string text;
+  render_text(whole["tcp"], text);
+  CHECK(text.find("3.0s-10.0s  3 socket(s) on port 9200  leaker (4242)  oldest 8.00s, 0 open at the end\n") !=
+        std::string::npos);
 
   json middle = report_of_slice(r, 5, 8);  // the sockets were listed before the slice: the level holds
   leak = finding(middle, "close-wait-leak");

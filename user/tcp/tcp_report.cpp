@@ -240,6 +240,18 @@ void render_text(const json &s, std::string &out) {
                        cw.value("raddr", ""), cw.value("rport", 0), printable(cw.value("comm", "")), cw.value("pid", 0),
                        format_duration_ns(cw.value("age_ms", 0ULL) * 1000000), cw.value("age_exact", false) ? "" : "+");
   }
+  const json leaks = s.value("close_wait_leaks", json::array());
+  if (!leaks.empty()) {
+    out += "CLOSE_WAIT stuck during the window (3 walks in a row and 2 s or more), per owner\n";
+    for (const auto &leak : leaks) {
+      std::string ports;
+      for (const auto &p : leak.value("ports", json::array())) ports += (ports.empty() ? "" : ",") + p.dump();
+      out += fmt::format("  {:>7.1f}s-{:.1f}s  {} socket(s) on port {}  {} ({})  oldest {}, {} open at the end\n",
+                         leak.value("first_t", 0.0), leak.value("last_t", 0.0), u64(leak, "count"), ports,
+                         printable(leak.value("comm", "")), u64(leak, "pid"),
+                         format_duration_ns(u64(leak, "oldest_ms") * 1000000), u64(leak, "still_open"));
+    }
+  }
   render_socket_series(s, out);
   const auto &resets = s["resets"];
   out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
