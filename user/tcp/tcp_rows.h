@@ -15,7 +15,7 @@
 //   time_wait                     gauge  TimeWaitGauge         the last TIME_WAIT listing by side and port
 // Gauges are written when they change (and at the window's end), so a level holds until the next
 // row: the state at any time is the last row at or before it (RecordingReader::gauge_at).
-// Series "sockets" (one row per sample: the sample times), "rates", "netstat"; hist rows
+// Series "sockets" (one row per sample: the sample times) and "rates"; hist rows
 // connect_us, lifetime_us, rto_ms, srtt_us; meta "tcp.config" (TcpConfig).
 #pragma once
 
@@ -43,32 +43,47 @@ struct TcpConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TcpConfig, method, hz, state_attached, retransmit_attached, snapshots,
                                                 connection_walk_cpu_share, connection_walk_request)
 
-struct CounterRow : SingleKey {
+// Rows written every interval whose fields are mostly 0 are stored without their zeros (reading
+// takes a missing field as 0); the field list itself is still declared once, by the macro below.
+inline void drop_zeros(nlohmann::json &j) {
+  for (auto it = j.begin(); it != j.end();)
+    it = it->is_number() && *it == 0 ? j.erase(it) : std::next(it);
+}
+
+struct CounterFields {
   uint64_t transitions = 0, retrans_events = 0, retrans_segs = 0, retrans_failed_segs = 0, syn_retrans = 0,
            synack_retrans = 0, listen_overflow_drops = 0, resets_sent = 0, resets_received = 0;
   uint64_t events_produced = 0, events_lost = 0, events_delivered = 0;
   uint64_t sock_map_full = 0, port_map_full = 0, flow_map_full = 0, recursion_misses = 0, counter_resets = 0;
   uint64_t connection_walks = 0, connection_walk_cpu_ns = 0;
   uint64_t connection_walk_longest_gap_ns = 0;  // a peak
-  uint64_t rank() const { return 0; }
-  static constexpr auto counters() {
-    return std::tuple{&CounterRow::transitions,         &CounterRow::retrans_events,    &CounterRow::retrans_segs,
-                      &CounterRow::retrans_failed_segs, &CounterRow::syn_retrans,       &CounterRow::synack_retrans,
-                      &CounterRow::listen_overflow_drops, &CounterRow::resets_sent,     &CounterRow::resets_received,
-                      &CounterRow::events_produced,     &CounterRow::events_lost,       &CounterRow::events_delivered,
-                      &CounterRow::sock_map_full,       &CounterRow::port_map_full,     &CounterRow::flow_map_full,
-                      &CounterRow::recursion_misses,    &CounterRow::counter_resets,    &CounterRow::connection_walks,
-                      &CounterRow::connection_walk_cpu_ns};
-  }
-  static constexpr auto peaks() { return std::tuple{&CounterRow::connection_walk_longest_gap_ns}; }
-  static constexpr auto histograms() { return std::tuple{}; }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CounterRow, transitions, retrans_events, retrans_segs,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CounterFields, transitions, retrans_events, retrans_segs,
                                                 retrans_failed_segs, syn_retrans, synack_retrans,
                                                 listen_overflow_drops, resets_sent, resets_received, events_produced,
                                                 events_lost, events_delivered, sock_map_full, port_map_full,
                                                 flow_map_full, recursion_misses, counter_resets, connection_walks,
                                                 connection_walk_cpu_ns, connection_walk_longest_gap_ns)
+
+// The family's counters: a one-row table.
+struct CounterRow : CounterFields, SingleKey {
+  uint64_t rank() const { return 0; }
+  static constexpr auto counters() {
+    using F = CounterFields;
+    return std::tuple{&F::transitions,         &F::retrans_events,   &F::retrans_segs,     &F::retrans_failed_segs,
+                      &F::syn_retrans,         &F::synack_retrans,   &F::listen_overflow_drops, &F::resets_sent,
+                      &F::resets_received,     &F::events_produced,  &F::events_lost,      &F::events_delivered,
+                      &F::sock_map_full,       &F::port_map_full,    &F::flow_map_full,    &F::recursion_misses,
+                      &F::counter_resets,      &F::connection_walks, &F::connection_walk_cpu_ns};
+  }
+  static constexpr auto peaks() { return std::tuple{&CounterFields::connection_walk_longest_gap_ns}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+inline void to_json(nlohmann::json &j, const CounterRow &row) {
+  to_json(j, static_cast<const CounterFields &>(row));
+  drop_zeros(j);
+}
+inline void from_json(const nlohmann::json &j, CounterRow &row) { from_json(j, static_cast<CounterFields &>(row)); }
 
 struct TransitionRow {
   std::string from, to;  // as the kernel spells the states (TCP_ESTABLISHED)
@@ -146,7 +161,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ListenerCountRow, netns, addr, p
 
 // One network namespace's own counters (/proc/net/netstat and snmp, read inside it), and the part
 // of ListenOverflows / TCPReqQFullDrop / SyncookiesSent no single listener could be shown to own.
-struct NetnsRow {
+struct NetnsFields {
   uint32_t netns = 0;
   std::string name;  // its /run/netns name, if any
   uint32_t pid = 0;  // a process in it
@@ -158,22 +173,8 @@ struct NetnsRow {
   uint64_t overflows_several_full = 0;  // of those: several listeners were full at one sample
   uint64_t overflows_no_listener = 0;   // of those: no listener of the namespace was seen at all
   uint64_t unattributed_syn_drops = 0, unattributed_syncookies = 0;
-  auto key() const { return netns; }
-  uint64_t rank() const { return TcpOutSegs + ListenOverflows + TcpRetransSegs; }
-  static constexpr auto counters() {
-    return std::tuple{&NetnsRow::ListenOverflows,        &NetnsRow::ListenDrops,           &NetnsRow::TCPReqQFullDrop,
-                      &NetnsRow::TCPReqQFullDoCookies,   &NetnsRow::SyncookiesSent,        &NetnsRow::SyncookiesRecv,
-                      &NetnsRow::SyncookiesFailed,       &NetnsRow::TCPSynRetrans,         &NetnsRow::TCPRetransFail,
-                      &NetnsRow::TcpRetransSegs,         &NetnsRow::TCPTimeouts,           &NetnsRow::TcpActiveOpens,
-                      &NetnsRow::TcpPassiveOpens,        &NetnsRow::TcpAttemptFails,       &NetnsRow::TcpEstabResets,
-                      &NetnsRow::TCPAbortOnData,         &NetnsRow::TcpOutSegs,            &NetnsRow::unattributed_overflows,
-                      &NetnsRow::overflows_several_full, &NetnsRow::overflows_no_listener, &NetnsRow::unattributed_syn_drops,
-                      &NetnsRow::unattributed_syncookies};
-  }
-  static constexpr auto peaks() { return std::tuple{}; }
-  static constexpr auto histograms() { return std::tuple{}; }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetnsRow, netns, name, pid, ListenOverflows, ListenDrops,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetnsFields, netns, name, pid, ListenOverflows, ListenDrops,
                                                 TCPReqQFullDrop, TCPReqQFullDoCookies, SyncookiesSent, SyncookiesRecv,
                                                 SyncookiesFailed, TCPSynRetrans, TCPRetransFail, TcpRetransSegs,
                                                 TCPTimeouts, TcpActiveOpens, TcpPassiveOpens, TcpAttemptFails,
@@ -181,23 +182,46 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetnsRow, netns, name, pid, List
                                                 overflows_several_full, overflows_no_listener, unattributed_syn_drops,
                                                 unattributed_syncookies)
 
+
+struct NetnsRow : NetnsFields {
+  auto key() const { return netns; }
+  uint64_t rank() const { return TcpOutSegs + ListenOverflows + TcpRetransSegs; }
+  static constexpr auto counters() {
+    return std::tuple{&NetnsFields::ListenOverflows,        &NetnsFields::ListenDrops,           &NetnsFields::TCPReqQFullDrop,
+                      &NetnsFields::TCPReqQFullDoCookies,   &NetnsFields::SyncookiesSent,        &NetnsFields::SyncookiesRecv,
+                      &NetnsFields::SyncookiesFailed,       &NetnsFields::TCPSynRetrans,         &NetnsFields::TCPRetransFail,
+                      &NetnsFields::TcpRetransSegs,         &NetnsFields::TCPTimeouts,           &NetnsFields::TcpActiveOpens,
+                      &NetnsFields::TcpPassiveOpens,        &NetnsFields::TcpAttemptFails,       &NetnsFields::TcpEstabResets,
+                      &NetnsFields::TCPAbortOnData,         &NetnsFields::TcpOutSegs,            &NetnsFields::unattributed_overflows,
+                      &NetnsFields::overflows_several_full, &NetnsFields::overflows_no_listener, &NetnsFields::unattributed_syn_drops,
+                      &NetnsFields::unattributed_syncookies};
+  }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+inline void to_json(nlohmann::json &j, const NetnsRow &row) {
+  to_json(j, static_cast<const NetnsFields &>(row));
+  drop_zeros(j);
+}
+inline void from_json(const nlohmann::json &j, NetnsRow &row) { from_json(j, static_cast<NetnsFields &>(row)); }
+
 // The kernel counters a NetnsRow holds, by the names /proc/net/netstat and snmp give them (Tcp
 // ones with the "Tcp" prefix, as nstat prints them): the sampler fills the row from them, the
 // section names them back.
 struct NetstatField {
   const char *name;
-  uint64_t NetnsRow::*member;
+  uint64_t NetnsFields::*member;
 };
 inline constexpr NetstatField kNetstatFields[] = {
-    {"ListenOverflows", &NetnsRow::ListenOverflows},   {"ListenDrops", &NetnsRow::ListenDrops},
-    {"TCPReqQFullDrop", &NetnsRow::TCPReqQFullDrop},   {"TCPReqQFullDoCookies", &NetnsRow::TCPReqQFullDoCookies},
-    {"SyncookiesSent", &NetnsRow::SyncookiesSent},     {"SyncookiesRecv", &NetnsRow::SyncookiesRecv},
-    {"SyncookiesFailed", &NetnsRow::SyncookiesFailed}, {"TCPSynRetrans", &NetnsRow::TCPSynRetrans},
-    {"TCPRetransFail", &NetnsRow::TCPRetransFail},     {"TcpRetransSegs", &NetnsRow::TcpRetransSegs},
-    {"TCPTimeouts", &NetnsRow::TCPTimeouts},           {"TcpActiveOpens", &NetnsRow::TcpActiveOpens},
-    {"TcpPassiveOpens", &NetnsRow::TcpPassiveOpens},   {"TcpAttemptFails", &NetnsRow::TcpAttemptFails},
-    {"TcpEstabResets", &NetnsRow::TcpEstabResets},     {"TCPAbortOnData", &NetnsRow::TCPAbortOnData},
-    {"TcpOutSegs", &NetnsRow::TcpOutSegs}};
+    {"ListenOverflows", &NetnsFields::ListenOverflows},   {"ListenDrops", &NetnsFields::ListenDrops},
+    {"TCPReqQFullDrop", &NetnsFields::TCPReqQFullDrop},   {"TCPReqQFullDoCookies", &NetnsFields::TCPReqQFullDoCookies},
+    {"SyncookiesSent", &NetnsFields::SyncookiesSent},     {"SyncookiesRecv", &NetnsFields::SyncookiesRecv},
+    {"SyncookiesFailed", &NetnsFields::SyncookiesFailed}, {"TCPSynRetrans", &NetnsFields::TCPSynRetrans},
+    {"TCPRetransFail", &NetnsFields::TCPRetransFail},     {"TcpRetransSegs", &NetnsFields::TcpRetransSegs},
+    {"TCPTimeouts", &NetnsFields::TCPTimeouts},           {"TcpActiveOpens", &NetnsFields::TcpActiveOpens},
+    {"TcpPassiveOpens", &NetnsFields::TcpPassiveOpens},   {"TcpAttemptFails", &NetnsFields::TcpAttemptFails},
+    {"TcpEstabResets", &NetnsFields::TcpEstabResets},     {"TCPAbortOnData", &NetnsFields::TCPAbortOnData},
+    {"TcpOutSegs", &NetnsFields::TcpOutSegs}};
 
 // One listening socket (a reuseport group of one address and port is one) at a sample.
 struct ListenerLevel {

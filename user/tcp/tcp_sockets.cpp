@@ -59,7 +59,6 @@ void SocketSampler::sample(uint64_t now_ns, double dt_s, bool full_interval, boo
       if (s.state == TCP_ST_LISTEN && s.inode && !owners_.count(s.inode)) unknown.push_back(s.inode);
   resolve_owners(unknown);
 
-  json ns_rows = json::array();
   uint64_t syn_recv_total = 0;
   std::vector<std::pair<FlowTuple, const DiagSocket *>> close_wait_sockets;
   ListenersGauge levels;
@@ -74,13 +73,7 @@ void SocketSampler::sample(uint64_t now_ns, double dt_s, bool full_interval, boo
       auto it = interval_delta.find(key);
       return it == interval_delta.end() ? uint64_t{0} : it->second;
     };
-    json interval = json::object();
-    for (const auto &field : kNetstatFields) {
-      uint64_t d = delta_of(field.name);
-      agg.row.*field.member += d;
-      if (d) interval[field.name] = d;
-    }
-    if (!interval.empty()) ns_rows.push_back({{"netns", ns.inode}, {"name", agg.row.name}, {"delta", interval}});
+    for (const auto &field : kNetstatFields) agg.row.*field.member += delta_of(field.name);
 
     std::map<std::pair<std::string, uint16_t>, uint32_t> syn_recv_by_port;
     for (const auto &s : ns.sockets)  // none unless walked
@@ -206,7 +199,6 @@ void SocketSampler::sample(uint64_t now_ns, double dt_s, bool full_interval, boo
       row["syn_recv"] = syn_recv_total;
     }
     out.add_series(now_ns, "tcp", "sockets", row);
-    if (!ns_rows.empty()) out.add_series(now_ns, "tcp", "netstat", {{"dt_s", dt_s}, {"namespaces", ns_rows}});
   }
   if (!first_sample_ns_) first_sample_ns_ = now_ns;
 }
