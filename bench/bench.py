@@ -333,11 +333,13 @@ def consumer_throughput(work, ctx, runs=3):
             pipe(ctx)
             busy_s = time.monotonic() - t0
         overhead = json.loads(read_db(res["db"], "SELECT value FROM meta WHERE key='overhead'"))
-        counters = json.loads(read_db(res["db"], "SELECT data FROM state WHERE family='sched' AND name='counters'"))
+        report = json.loads(subprocess.run([TRIAGE, "report", res["db"], "--format", "json"], check=True,
+                                           capture_output=True, text=True).stdout)
+        account = report["lost_events"]["families"]["sched"]
         delivered = read_db(res["db"], "SELECT coalesce(sum(count), 0) FROM event_blocks WHERE family='sched'")
         drain_s = overhead.get("drain_cpu_ns", 0) / 1e9
-        rows.append({"produced": counters.get("events_produced", 0), "delivered": delivered,
-                     "lost": counters.get("events_lost", 0), "workload_s": busy_s,
+        rows.append({"produced": account["produced"], "delivered": delivered,
+                     "lost": account["lost"], "workload_s": busy_s,
                      "events_per_s": delivered / busy_s if busy_s else 0,
                      "consumer_cpu_s": drain_s,
                      "events_per_cpu_s": delivered / drain_s if drain_s else 0,
@@ -347,8 +349,9 @@ def consumer_throughput(work, ctx, runs=3):
 
 
 def render_times(work, ctx, runs=3):
-    """Time to render a 10-minute recording: a real 10-second all-family recording made under a
-    mixed load, its timeline rows repeated to fill 600 s (60 copies shifted by 10 s)."""
+    """Time to render a 1-hour recording, whole and a 60 s slice of it: a real 10-second all-family
+    recording made under a mixed load, its interval rows repeated to fill 3600 s (360 copies
+    shifted by 10 s)."""
     res = {}
     with triage("sched,block,tcp,oom", work, result=res):
         end = time.time() + 10
@@ -361,18 +364,20 @@ def render_times(work, ctx, runs=3):
     start = int(json.loads(con.execute("SELECT value FROM meta WHERE key='start_ns'").fetchone()[0]))
     end_ns = int(json.loads(con.execute("SELECT value FROM meta WHERE key='end_ns'").fetchone()[0]))
     span = 10_000_000_000
-    for k in range(1, 60):
+    copies = 360
+    for k in range(1, copies):
         shift = k * span
         for table, cols in (("series", "family, name, data"), ("hist", "family, name, data"),
-                            ("events", "family, kind, data")):
+                            ("events", "family, kind, data"), ("aggregates", "family, name, kind, data")):
             con.execute(f"INSERT INTO {table}(t_ns, {cols}) SELECT t_ns + ?, {cols} FROM {table} "
                         f"WHERE t_ns < ?", (shift, start + span))
         con.execute("INSERT INTO event_blocks(family, layout, t_first, t_last, count, data) "
                     "SELECT family, layout, t_first + ?, t_last + ?, count, data FROM event_blocks "
                     "WHERE t_first < ?", (shift, shift, start + span))
-    con.execute("UPDATE meta SET value = ? WHERE key = 'end_ns'", (str(start + 60 * span),))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'end_ns'", (str(start + copies * span),))
     con.commit()
-    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("series", "hist", "events", "event_blocks")}
+    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("series", "hist", "events", "event_blocks", "aggregates")}
     con.close()
     out = {"rows": counts, "bytes": os.path.getsize(db), "base_window_s": (end_ns - start) / 1e9}
     for fmt_ in ("text", "json", "html"):
@@ -382,6 +387,13 @@ def render_times(work, ctx, runs=3):
             subprocess.run([TRIAGE, "report", db, "--format", fmt_], check=True, stdout=subprocess.DEVNULL)
             times.append(time.monotonic() - t0)
         out[fmt_ + "_s"] = statistics.median(times)
+        times = []
+        for _ in range(runs):
+            t0 = time.monotonic()
+            subprocess.run([TRIAGE, "report", db, "--format", fmt_, "--from", "1800", "--to", "1860"], check=True,
+                           stdout=subprocess.DEVNULL)
+            times.append(time.monotonic() - t0)
+        out[fmt_ + "_slice_60s_s"] = statistics.median(times)
     print(f"render: {out}", flush=True)
     return out
 
@@ -504,8 +516,10 @@ def main():
             md.append(f"| {c['produced']} | {c['delivered']} | {c['lost']} | {c['events_per_s']:,.0f} | "
                       f"{c['consumer_cpu_s'] * 1000:.0f} ms | {c['events_per_cpu_s']:,.0f} | {c['max_rss_kib'] / 1024:.1f} MiB |")
         r = u["render"]
-        md.append(f"\nRendering a 10-minute recording ({r['bytes'] / 1e6:.1f} MB; rows {r['rows']}): "
-                  f"text {r['text_s']:.2f} s, JSON {r['json_s']:.2f} s, HTML {r['html_s']:.2f} s (median of 3).\n")
+        md.append(f"\nRendering a 1-hour recording ({r['bytes'] / 1e6:.1f} MB; rows {r['rows']}): "
+                  f"text {r['text_s']:.2f} s, JSON {r['json_s']:.2f} s, HTML {r['html_s']:.2f} s; a 60 s slice of it: "
+                  f"text {r['text_slice_60s_s']:.2f} s, JSON {r['json_slice_60s_s']:.2f} s, "
+                  f"HTML {r['html_slice_60s_s']:.2f} s (medians of 3).\n")
         md.append(f"Time to load and attach every probe of the chosen families (all triage runs of this benchmark, "
                   f"{u['attach_s']['runs']} runs): median {u['attach_s']['median'] * 1000:.0f} ms, max "
                   f"{u['attach_s']['max'] * 1000:.0f} ms; from exec to recording (adds the /proc checklist): median "

@@ -76,7 +76,7 @@ std::vector<StoredRow> json_rows(const std::string &path) {
                                                           {"series", "data", "family || '/' || name"},
                                                           {"hist", "data", "family || '/' || name"},
                                                           {"events", "data", "family || '/' || kind"},
-                                                          {"state", "data", "family || '/' || name"},
+                                                          {"aggregates", "data", "family || '/' || name || '/' || kind"},
                                                           {"snapshots", "data", "which"}};
   for (const auto &[table, column, identity] : tables) {
     std::string sql = "SELECT rowid, " + identity + ", " + column + " FROM " + table + " ORDER BY rowid";
@@ -199,6 +199,9 @@ TEST_CASE("recording faults: foreign, newer, older and gutted files are exit 2 n
   };
   const Damage damages[] = {
       {"future.db", "PRAGMA user_version=" + std::to_string(kRecordingSchemaVersion + 1), "newer"},
+      {"old.db", "PRAGMA user_version=2", "schema 2 holds whole-window totals only"},
+      {"no_aggregates.db", "DROP TABLE aggregates", "aggregates"},
+      {"late_aggregate.db", "UPDATE aggregates SET t_ns = t_ns + 3600000000000", "outside the window"},
       {"unversioned.db", "PRAGMA user_version=0", "schema version"},
       {"no_events.db", "DROP TABLE events", "events"},
       {"no_start.db", "DELETE FROM meta WHERE key = 'start_ns'", "start"},
@@ -243,9 +246,12 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "UPDATE event_blocks SET data = randomblob(72 * 1000), count = 1000",
       "UPDATE event_blocks SET t_first = -5, t_last = 'later'",
       "UPDATE events SET t_ns = -9223372036854775808",
-      "UPDATE state SET data = '{}'",
-      "UPDATE state SET data = '0'",
-      "UPDATE state SET data = '\"' || hex(zeroblob(20000)) || '\"'",
+      "UPDATE aggregates SET data = '{}'",
+      "UPDATE aggregates SET data = '0'",
+      "UPDATE aggregates SET data = '{\"rows\":[0,\"x\",null,{}],\"other\":[],\"other_keys\":-1}'",
+      "UPDATE aggregates SET data = '\"' || hex(zeroblob(20000)) || '\"'",
+      "UPDATE aggregates SET kind = 'gauge' WHERE kind = 'delta'",
+      "UPDATE aggregates SET t_ns = 'later'",
       "UPDATE snapshots SET data = '[]'",
       "UPDATE snapshots SET data = '{\"tasks\":{\"zombies\":[{\"pid\":-1,\"comm\":{}}]}}'",
       "UPDATE probes SET status = NULL, name = x'1b5b324a', reason = hex(zeroblob(20000))",
@@ -254,10 +260,9 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "UPDATE meta SET value = '[]' WHERE key = 'filters'",
       "UPDATE meta SET value = '1e19' WHERE key = 'requested_duration_s'",
       "DELETE FROM meta WHERE key <> 'start_ns'",
-      "INSERT OR REPLACE INTO state VALUES('sched', 'hist_runq', '{\"count\":5,\"buckets\":[{\"le\":0,\"count\":5}]}')",
-      "UPDATE state SET data = (SELECT '{\"count\":1,\"buckets\":[' || group_concat('{\"le\":1,\"count\":1}') || ']}' "
-      "FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n)) "
-      "WHERE name LIKE 'hist%'",
+      "INSERT INTO aggregates SELECT t_ns, family, name, kind, data FROM aggregates",  // every interval twice
+      "UPDATE hist SET data = (SELECT '{\"count\":1,\"buckets\":[' || group_concat('{\"le\":1,\"count\":1}') || ']}' "
+      "FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n))",
   };
   for (const auto &sql : damage) {
     write_file(dir.file("d.db"), read_file(kSeed));

@@ -39,7 +39,7 @@ const Seed &seed() {
     sqlite3 *db = nullptr;
     sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
     for (const auto &[table, column] : std::vector<std::pair<std::string, std::string>>{
-             {"meta", "value"}, {"series", "data"}, {"hist", "data"}, {"events", "data"}, {"state", "data"},
+             {"meta", "value"}, {"series", "data"}, {"hist", "data"}, {"events", "data"}, {"aggregates", "data"},
              {"snapshots", "data"}}) {
       sqlite3_stmt *stmt = nullptr;
       sqlite3_prepare_v2(db, ("SELECT rowid FROM " + table).c_str(), -1, &stmt, nullptr);

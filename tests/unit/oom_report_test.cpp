@@ -8,6 +8,7 @@
 
 #include "oom/oom_kmsg.h"
 #include "oom/oom_report.h"
+#include "oom/oom_rows.h"
 #include "record/recording.h"
 
 using namespace triage;
@@ -126,7 +127,10 @@ TEST_CASE("the oom section counts a kill once however often the victim was marke
     log.constraint = "memcg";
     (*writer)->add_event(e.time_ns, "oom", "kill", kill_row(e, log, std::nullopt, 4096));
     (*writer)->add_event(e.time_ns + 1000, "oom", "kill", kill_row(e, log, std::nullopt, 4096));  // marked again
-    (*writer)->put_state("oom", "counters", {{"method", "tp_btf"}, {"marks", 2}, {"events_lost", 0}});
+    (*writer)->set_meta(kOomConfigMeta, {{"method", "tp_btf"}, {"kmsg", "read"}});
+    OomCounters counters;
+    counters.marks = 2;
+    DeltaTable<OomCounters>("oom", "counters").write(e.time_ns + 2000, {counters}, **writer);
     REQUIRE((*writer)->flush());
   }
   auto reader = RecordingReader::open(path);

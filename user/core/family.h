@@ -55,7 +55,10 @@ class Family {
   // threshold (the BPF side wakes the consumer in batches, never per event); -1 if none.
   virtual int event_fd() const { return -1; }
   // Called once per interval at CLOCK_MONOTONIC `now_ns`: reads the in-kernel aggregates and
-  // writes the interval's series rows and the cumulative state.
+  // writes what the interval added (series, histogram and delta rows: core/delta_table.h) and
+  // what it read at `now_ns` (gauge rows), so that any slice of the window can be reported. The
+  // family's constants (hook method, thresholds) go to meta "<family>.config", whose presence
+  // tells a report the family was recorded.
   virtual void sample(uint64_t now_ns, RecordingWriter &out) = 0;
   virtual LossCounters loss() const = 0;
   // File descriptors of the attached programs, for the overhead measurement (bpf_stats).

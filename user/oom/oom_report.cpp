@@ -87,8 +87,8 @@ void render_text(const json &s, std::string &out) {
                        format_kb(k.value("anon_rss_kb", 0ULL)), format_kb(k.value("file_rss_kb", 0ULL)),
                        format_kb(k.value("shmem_rss_kb", 0ULL)), format_kb(k.value("total_vm_kb", 0ULL)));
     out += fmt::format("      memory cgroup {}: usage {} of limit {}\n", printable(k.value("memcg", "")),
-                       k["memcg_usage_kb"].is_number() ? format_kb(k["memcg_usage_kb"].get<uint64_t>()) : "-",
-                       format_optional_kb(k["memcg_limit_kb"]));
+                       k.value("memcg_usage_kb", json()).is_number() ? format_kb(k["memcg_usage_kb"].get<uint64_t>()) : "-",
+                       format_optional_kb(k.value("memcg_limit_kb", json())));
     out += fmt::format("      constraint {} ({}); allocating when it happened: {} ({})\n", k.value("constraint", ""),
                        printable(k.value("constraint_source", "")), printable(k.value("trigger_comm", "")),
                        k.value("trigger_pid", 0));

@@ -56,11 +56,17 @@ std::optional<double> offset_of(const std::string &text, const WindowBounds &w) 
   const double start_unix = static_cast<double>(w.start_realtime_ns) / kNsPerS;
   if (auto unix_s = parse_iso(text)) return static_cast<double>(*unix_s) - start_unix;
   if (auto clock = parse_clock(text)) {
-    // The clock time on the window's first day, or the next day's when the window crossed midnight.
+    // The clock time on the day before, of, or after the window's start, whichever lies nearest
+    // the window (one that crossed midnight has its end on the next day).
+    const double length_s = static_cast<double>(w.end_mono_ns - std::min(w.end_mono_ns, w.start_mono_ns)) / kNsPerS;
     const int64_t start_day = static_cast<int64_t>(w.start_realtime_ns / 1'000'000'000) / kSecondsPerDay;
-    double offset = static_cast<double>(start_day * kSecondsPerDay + *clock) - start_unix;
-    if (offset < -1.0) offset += kSecondsPerDay;
-    return offset;
+    double best = 0, best_distance = INFINITY;
+    for (int64_t day : {start_day - 1, start_day, start_day + 1}) {
+      double offset = static_cast<double>(day * kSecondsPerDay + *clock) - start_unix;
+      double distance = offset < 0 ? -offset : offset > length_s ? offset - length_s : 0;
+      if (distance < best_distance) best = offset, best_distance = distance;
+    }
+    return best;
   }
   return std::nullopt;
 }
