@@ -85,6 +85,9 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   json transitions = json::array();
   auto transition_table = read_table<TransitionRow>(r, "tcp", "transitions");
   for (const auto &t : transition_table.rows) transitions.push_back(t);
+  // An interval with more distinct transitions than it keeps whole: the rest, summed, so the
+  // counts still add up to the kernel's.
+  if (transition_table.other) transitions.push_back({{"from", "(other)"}, {"to", "(other)"}, {"count", transition_table.other->count}});
   s["transitions"] = transitions;
 
   json ports = json::array();
