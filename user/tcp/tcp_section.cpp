@@ -116,10 +116,11 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // that hold close_wait. Gauges are written at sample times too (the last one, at the window's
   // end, even after a too-short interval for a series row).
   std::vector<uint64_t> sample_times, walk_times;
+  std::pair<uint64_t, uint64_t> last_walk_count{0, 0};  // (time, CLOSE_WAIT sockets), young ones too
   json socket_series = json::array();
   r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
     sample_times.push_back(t);
-    if (d.contains("close_wait")) walk_times.push_back(t);
+    if (d.contains("close_wait")) walk_times.push_back(t), last_walk_count = {t, d["close_wait"].get<uint64_t>()};
     json row = d;
     row["t"] = seconds_since_start(t);
     socket_series.push_back(row);
@@ -149,13 +150,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                             {"netns", cw.netns}});
   }
   s["close_wait"] = close_wait;
-  uint64_t close_wait_count = close_wait_listed;
-  for (auto it = socket_series.rbegin(); it != socket_series.rend(); ++it)
-    if (it->contains("close_wait")) {
-      close_wait_count = std::max<uint64_t>(close_wait_listed, (*it)["close_wait"].get<uint64_t>());
-      break;
-    }
-  s["close_wait_count"] = close_wait_count;
+  // The last walk's count, unless the last walk wrote no series row (the window's end after a
+  // too-short interval): then what it listed is all that is known.
+  s["close_wait_count"] = last_walk_count.first == end_t ? std::max(close_wait_listed, last_walk_count.second)
+                                                         : close_wait_listed;
   s["close_wait_total"] = close_wait_listed;
   s["close_wait_leaks"] = close_wait_leaks(walk_times, close_wait_rows, start_mono);
 
