@@ -14,6 +14,7 @@
 #include "report/report.h"
 #include "sched/sched_report.h"
 #include "sched_rows_util.h"
+#include "tcp/tcp_rows.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -149,8 +150,13 @@ std::string write_renamed(const ScratchDir &dir) {
               {{"pid", 500}, {"tid", 500}, {"comm", "rt_spin"}, {"dev", "8:0"}, {"name", "sda"}, {"sector", 2048},
                {"size", 4096}, {"op", "write"}, {"latency_ns", 15 * kMs}, {"queue_ns", 0}, {"error", 0}});
 
-  w.put_state("tcp", "counters", {{"method", "tp_btf"}});
-  w.put_state("tcp", "listeners", json::array({{{"addr", "0.0.0.0"}, {"port", 80}, {"pid", 700}, {"comm", "nginx"}}}));
+  w.set_meta("tcp.config", tcp::TcpConfig{"tp_btf"});
+  tcp::ListenerLevel nginx;
+  nginx.addr = "0.0.0.0";
+  nginx.port = 80;
+  nginx.pid = 700;
+  nginx.comm = "nginx";
+  w.add_gauge(kStart + 1'000 * kMs, "tcp", "listeners", tcp::ListenersGauge{{nginx}});
   REQUIRE(w.flush().ok());
   return dir.file("renamed.db");
 }

@@ -6,8 +6,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
+#include <optional>
+
+#include "core/delta_table.h"
 #include "core/histogram.h"
 #include "record/recording.h"
 #include "scratch_dir.h"
@@ -15,6 +19,7 @@
 #include "tcp/tcp_model.h"
 #include "tcp/tcp_netns.h"
 #include "tcp/tcp_report.h"
+#include "tcp/tcp_rows.h"
 
 using namespace triage;
 using namespace triage::tcp;
@@ -36,9 +41,60 @@ struct TempRecording {
   ~TempRecording() { std::filesystem::remove(path); }
 };
 
-json counters(uint64_t retrans = 0, uint64_t syn = 0, uint64_t synack = 0) {
-  return {{"method", "tp_btf"},  {"hz", 250},           {"retrans_segs", retrans}, {"retrans_events", retrans},
-          {"syn_retrans", syn},  {"synack_retrans", synack}, {"events_lost", 0},    {"events_produced", 0}};
+// The family's totals since attach, as the sampler hands them to its counters table.
+CounterRow counters(uint64_t retrans = 0, uint64_t syn = 0, uint64_t synack = 0) {
+  CounterRow c;
+  c.retrans_segs = c.retrans_events = retrans;
+  c.syn_retrans = syn;
+  c.synack_retrans = synack;
+  return c;
+}
+
+// What the sampler writes, through the same tables and row structs (tcp_rows.h).
+struct TcpRows {
+  RecordingWriter &w;
+  DeltaTable<CounterRow> counter_table{"tcp", "counters"};
+  DeltaTable<FlowRow> flow_table{"tcp", "flows"};
+  DeltaTable<ListenerCountRow> listener_table{"tcp", "listener_counts"};
+  DeltaTable<NetnsRow> netns_table{"tcp", "netstat"};
+  explicit TcpRows(RecordingWriter &writer) : w(writer) {
+    TcpConfig config;
+    config.method = "tp_btf";
+    config.hz = 250;
+    w.set_meta("tcp.config", config);
+  }
+  // One sample at `t_s` seconds into the window: its sockets row (a walk when close_wait is given).
+  void sample(double t_s, std::optional<uint64_t> close_wait = std::nullopt, uint64_t time_wait = 0) {
+    json row = {{"dt_s", 1.0}, {"time_wait", time_wait}, {"accept_backlog", 0}};
+    if (close_wait) row["close_wait"] = *close_wait, row["syn_recv"] = 0;
+    w.add_series(at(t_s), "tcp", "sockets", row);
+  }
+  static uint64_t at(double t_s) { return kStart + static_cast<uint64_t>(t_s * 1e9); }
+};
+
+ListenerLevel listener(const char *addr, uint16_t port, uint32_t backlog_max, uint32_t pid = 0, const char *comm = "") {
+  ListenerLevel l;
+  l.netns = 1;
+  l.addr = addr;
+  l.port = port;
+  l.backlog_max = backlog_max;
+  l.pid = pid;
+  l.comm = comm;
+  return l;
+}
+
+CloseWaitSocket close_wait_socket(uint32_t pid, const char *comm, uint16_t lport, uint16_t rport, uint64_t entered_ns) {
+  CloseWaitSocket cw;
+  cw.netns = 1;
+  cw.laddr = "10.0.0.1";
+  cw.lport = lport;
+  cw.raddr = "10.0.0.5";
+  cw.rport = rport;
+  cw.entered_ns = entered_ns;
+  cw.exact = true;
+  cw.pid = pid;
+  cw.comm = comm;
+  return cw;
 }
 
 json report_of(const RecordingReader &r) {
@@ -189,7 +245,6 @@ TEST_CASE("tcp: the unattributed-overflow finding says several were full only wh
                                                {"delta", {{"ListenOverflows", 5}}},
                                                {"unattributed_overflows", 5},
                                                {"overflows_several_full", several_full}}})},
-                     {"close_wait", json::array()},
                      {"time_wait", {{"by_port", json::array()}}},
                      {"retransmits", {{"count", 0}, {"flows", json::array()}}},
                      {"read_timeouts", json::array()},
@@ -204,7 +259,31 @@ TEST_CASE("tcp: the unattributed-overflow finding says several were full only wh
   CHECK(title_for(5).find("several listeners were full at the same sample") != std::string::npos);
   CHECK(title_for(0).find("several") == std::string::npos);
   CHECK(title_for(0).find("no single listener was seen full") != std::string::npos);
-  CHECK(title_for(2).find("2 while several listeners were full at the same sample, 3 with no single") != std::string::npos);
+  CHECK(title_for(2).find("2 while several listeners were full at the same sample, 0 with no listener seen") !=
+        std::string::npos);
+}
+
+TEST_CASE("tcp: overflows with no listener seen at all are said to come from one that lived less than a sample") {
+  auto a = attribute_overflows(6, {});
+  CHECK(a.no_listener);
+  CHECK(a.unattributed == 6);
+  CHECK_FALSE(attribute_overflows(6, {ListenerSignal{}, ListenerSignal{}}).no_listener);
+  json report;
+  report["tcp"] = {{"listeners", json::array()},
+                   {"netstat", json::array({{{"netns", 4026532000ULL},
+                                             {"delta", {{"ListenOverflows", 6}}},
+                                             {"unattributed_overflows", 6},
+                                             {"overflows_no_listener", 6}}})},
+                   {"spans", {{netns_span_key(4026532000ULL), {{"first_t", 3.0}, {"last_t", 4.0}, {"peak_t", 4.0}}}}},
+                   {"time_wait", {{"by_port", json::array()}}},
+                   {"retransmits", {{"count", 0}, {"flows", json::array()}}}};
+  json findings = json::array();
+  add_findings(report, findings);
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0]["title"].get<std::string>().find("it lived less than one sample") != std::string::npos);
+  CHECK(findings[0]["evidence"]["no_listener_seen"] == 6);
+  CHECK(findings[0]["first_t"] == 3.0);
+  CHECK(findings[0]["last_t"] == 4.0);
 }
 
 TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a ceiling") {
@@ -296,14 +375,14 @@ TEST_CASE("tcp: TIME_WAIT is attributed to the side that closed first") {
   ns.sockets.push_back(sock(TCP_ST_LISTEN, "0.0.0.0", 80, "0.0.0.0", 0));
   for (int i = 0; i < 3; i++) ns.sockets.push_back(sock(TCP_ST_TIME_WAIT, "10.0.0.1", 80, "10.0.0.2", 40000 + i));
   ns.sockets.push_back(sock(TCP_ST_TIME_WAIT, "10.0.0.1", 51000, "10.0.0.9", 5432));
-  json tw = time_wait_summary({ns});
-  CHECK(tw["count"] == 4);
-  CHECK(tw["server"] == 3);
-  CHECK(tw["client"] == 1);
-  CHECK(tw["active_closer"] == "mostly server");
-  CHECK(tw["by_port"][0]["port"] == 80);
-  CHECK(tw["by_port"][0]["side"] == "server");
-  CHECK(tw["by_port"][1]["port"] == 5432);  // the remote service port on the client side
+  TimeWaitGauge tw = time_wait_summary({ns});
+  CHECK(tw.count == 4);
+  CHECK(tw.server == 3);
+  CHECK(tw.client == 1);
+  CHECK(active_closer(tw.server, tw.client) == "mostly server");
+  CHECK(tw.by_port[0].port == 80);
+  CHECK(tw.by_port[0].side == "server");
+  CHECK(tw.by_port[1].port == 5432);  // the remote service port on the client side
   CHECK(active_closer(10, 0) == "server");
   CHECK(active_closer(0, 0) == "none");
   CHECK(active_closer(5, 5) == "both");
@@ -316,12 +395,16 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
     REQUIRE(writer);
     (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
     auto &w = **writer;
-    json c = counters();
-    c["recursion_misses"] = 7;
-    w.put_state("tcp", "counters", c);
-    w.put_state("tcp", "listeners",
-                json::array({{{"addr", "0.0.0.0"}, {"port", 22}, {"backlog_max", 128}, {"backlog", 0}, {"overflows", 0}}}));
-    w.put_state("tcp", "time_wait", {{"count", 3}, {"server", 3}, {"client", 0}, {"by_port", json::array()}});
+    TcpRows rows(w);
+    CounterRow c = counters();
+    c.recursion_misses = 7;
+    rows.counter_table.write(TcpRows::at(1), {c}, w);
+    w.add_gauge(TcpRows::at(1), "tcp", "listeners", ListenersGauge{{listener("0.0.0.0", 22, 128)}});
+    TimeWaitGauge tw;
+    tw.count = tw.server = 3;
+    w.add_gauge(TcpRows::at(1), "tcp", "time_wait", tw);
+    rows.sample(1, 0, 3);
+    rows.sample(2, 0, 3);
     REQUIRE(w.flush());
   }
   auto reader = RecordingReader::open(tmp.path);
@@ -332,6 +415,10 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
     CHECK(s.contains(key));
   CHECK(s["retransmits"]["count"] == 0);
   CHECK(s["retransmits"]["rto_ms"]["unit"] == "ms");
+  CHECK(s["listeners"][0]["samples"] == 2);  // the level holds until read again: both samples saw it
+  CHECK(s["listeners"][0]["backlog_max"] == 128);
+  CHECK(s["time_wait"]["count"] == 3);
+  CHECK(s["time_wait"]["active_closer"] == "server");
   CHECK(report["findings"].empty());
   std::string text;
   render_text(s, text);
@@ -361,35 +448,39 @@ TEST_CASE("tcp: every problem of the contract yields its finding") {
     REQUIRE(writer);
     (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
     auto &w = **writer;
-    w.put_state("tcp", "counters", counters(120, 3, 1));
+    TcpRows rows(w);
+    rows.counter_table.write(TcpRows::at(1), {counters(20, 0, 0)}, w);
+    rows.counter_table.write(TcpRows::at(2), {counters(120, 3, 1)}, w);
+    w.add_series(TcpRows::at(2), "tcp", "rates", {{"dt_s", 1.0}, {"retrans_segs", 100}, {"syn_retrans", 4}});
+    w.add_series(TcpRows::at(1), "tcp", "rates", {{"dt_s", 1.0}, {"retrans_segs", 20}, {"syn_retrans", 0}});
     Log2Histogram rto;
     for (int i = 0; i < 100; i++) rto.add(i < 90 ? 204 : 1000);
-    w.put_state("tcp", "hist_rto_ms", rto.to_json("ms"));
-    w.put_state("tcp", "flows",
-                json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.2"}, {"dport", 443},
-                              {"count", 100}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}},
-                             {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 5432},
-                              {"count", 3}, {"syn_count", 3}, {"state", "TCP_SYN_SENT"}, {"max_backoff", 2}}}));
-    w.put_state("tcp", "listeners",
-                json::array({{{"addr", "127.0.0.1"}, {"port", 9100}, {"backlog_max", 2}, {"backlog", 3},
-                              {"backlog_peak", 3}, {"overflows", 68}, {"pid", 4242}, {"comm", "server"},
-                              {"syn_recv_peak", 0}}}));
-    w.put_state("tcp", "netstat",
-                json::array({{{"netns", 1}, {"delta", {{"TcpOutSegs", 1000}, {"ListenOverflows", 68}}},
-                              {"unattributed_overflows", 0}}}));
-    w.put_state("tcp", "close_wait",
-                json::array({{{"pid", 777}, {"comm", "leaky"}, {"laddr", "10.0.0.1"}, {"lport", 8080},
-                              {"raddr", "10.0.0.5"}, {"rport", 50000}, {"age_ms", 65000}, {"age_exact", true}},
-                             {{"pid", 778}, {"comm", "healthy"}, {"laddr", "10.0.0.1"}, {"lport", 8081},
-                              {"raddr", "10.0.0.5"}, {"rport", 50001}, {"age_ms", 5}, {"age_exact", true}}}));
-    w.put_state("tcp", "time_wait",
-                {{"count", 1500},
-                 {"peak", 1600},
-                 {"server", 1500},
-                 {"client", 0},
-                 {"by_port", json::array({{{"netns", 1}, {"side", "server"}, {"port", 80}, {"count", 1500}}})},
-                 {"active_closer", "server"},
-                 {"active_closer_window", "server"}});
+    w.add_hist(TcpRows::at(2), "tcp", "rto_ms", rto.to_json("ms"));
+    FlowRow big{1, "10.0.0.1", 40000, "10.0.0.2", 443, 100, 0, 1, 0, "TCP_ESTABLISHED"};
+    FlowRow syn{1, "10.0.0.1", 40001, "10.0.0.3", 5432, 3, 3, 2, 0, "TCP_SYN_SENT"};
+    rows.flow_table.write(TcpRows::at(2), {big, syn}, w);
+    ListenerLevel server = listener("127.0.0.1", 9100, 2, 4242, "server");
+    server.backlog = 3;
+    server.full = true;
+    w.add_gauge(TcpRows::at(1), "tcp", "listeners", ListenersGauge{{server}});
+    ListenerCountRow overflowed{1, "127.0.0.1", 9100, 68};
+    rows.listener_table.write(TcpRows::at(3), {overflowed}, w);
+    NetnsRow ns;
+    ns.netns = 1;
+    ns.TcpOutSegs = 1000;
+    ns.ListenOverflows = 68;
+    rows.netns_table.write(TcpRows::at(3), {ns}, w);
+    // leaky's socket entered CLOSE_WAIT before the window and stays; healthy's shows at one walk only.
+    CloseWaitSocket leaky = close_wait_socket(777, "leaky", 8080, 50000, kStart - 60 * kSecond);
+    CloseWaitSocket healthy = close_wait_socket(778, "healthy", 8081, 50001, TcpRows::at(2.5));
+    w.add_gauge(TcpRows::at(1), "tcp", "close_wait", CloseWaitGauge{{leaky}, 1});
+    w.add_gauge(TcpRows::at(4), "tcp", "close_wait", CloseWaitGauge{{leaky, healthy}, 2});
+    w.add_gauge(TcpRows::at(5), "tcp", "close_wait", CloseWaitGauge{{leaky}, 1});
+    for (int t = 1; t <= 5; t++) rows.sample(t, t == 4 ? 2 : 1, t == 3 ? 1600 : 1500);
+    TimeWaitGauge tw;
+    tw.count = tw.server = 1500;
+    tw.by_port = {{1, "server", 80, 1500}};
+    w.add_gauge(TcpRows::at(1), "tcp", "time_wait", tw);
     w.add_event(kStart + kSecond, "tcp", "reset_sent", {{"sport", 80}});
     REQUIRE(w.flush());
   }
@@ -408,9 +499,19 @@ TEST_CASE("tcp: every problem of the contract yields its finding") {
   CHECK(overflow->at("evidence")["overflows"] == 68);
   CHECK(overflow->at("severity") == "warning");
 
+  CHECK(overflow->at("first_t") == Approx(3.0));
+  CHECK(s["time_wait"]["peak"] == 1600);
+  CHECK(s["time_wait"]["count"] == 1500);
+
   const json *leak = finding(report, "close-wait-leak");
   REQUIRE(leak);
-  CHECK(leak->at("evidence")["pid"] == 777);  // the 5 ms one is a close in progress, not a leak
+  CHECK(leak->at("evidence")["pid"] == 777);  // the one seen at one walk only is a close in progress
+  CHECK(leak->at("evidence")["ports"] == json::array({8080}));
+  CHECK(leak->at("first_t") == Approx(1.0));
+  CHECK(leak->at("last_t") == Approx(5.0));
+  CHECK(leak->at("evidence")["still_open"] == 1);
+  CHECK(s["close_wait"].size() == 1);
+  CHECK(s["close_wait"][0]["age_ms"] == 65000);  // from before the window to the last walk
   size_t leaks = 0;
   for (const auto &f : report["findings"]) leaks += f["id"] == "close-wait-leak";
   CHECK(leaks == 1);
@@ -423,12 +524,15 @@ TEST_CASE("tcp: every problem of the contract yields its finding") {
   REQUIRE(retrans);
   CHECK(retrans->at("severity") == "critical");  // 12% of segments sent
   CHECK(retrans->at("evidence")["worst_flow"].get<std::string>().find("10.0.0.2:443") != std::string::npos);
+  CHECK(retrans->at("first_t") == Approx(1.0));
+  CHECK(retrans->at("peak_t") == Approx(2.0));
 
   const json *connect = finding(report, "connect-timeout-risk");
   REQUIRE(connect);
   CHECK(connect->at("evidence")["max_backoff"] == 2);
   CHECK(connect->at("evidence")["target"] == "10.0.0.3:5432");
   CHECK(connect->at("evidence")["min_safe_connect_timeout_s"].get<double>() >= 3.0);  // 1 s + 2 s, plus an RTT
+  CHECK(connect->at("first_t") == Approx(2.0));
 
   CHECK(finding(report, "syn-flood") == nullptr);
 
@@ -445,10 +549,18 @@ TEST_CASE("tcp: SYN cookies make a syn-flood finding") {
     REQUIRE(writer);
     (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
     auto &w = **writer;
-    w.put_state("tcp", "counters", counters());
-    w.put_state("tcp", "listeners",
-                json::array({{{"addr", "0.0.0.0"}, {"port", 443}, {"syn_recv_peak", 4096}, {"syncookies", 900}}}));
-    w.put_state("tcp", "netstat", json::array({{{"netns", 1}, {"delta", {{"SyncookiesSent", 900}}}}}));
+    TcpRows rows(w);
+    rows.counter_table.write(TcpRows::at(1), {counters()}, w);
+    ListenerLevel flooded = listener("0.0.0.0", 443, 4096);
+    flooded.syn_recv = 4096;
+    w.add_gauge(TcpRows::at(1), "tcp", "listeners", ListenersGauge{{flooded}});
+    rows.sample(1);
+    ListenerCountRow cookies{1, "0.0.0.0", 443, 0, 0, 900};
+    rows.listener_table.write(TcpRows::at(2), {cookies}, w);
+    NetnsRow ns;
+    ns.netns = 1;
+    ns.SyncookiesSent = 900;
+    rows.netns_table.write(TcpRows::at(2), {ns}, w);
     REQUIRE(w.flush());
   }
   auto reader = RecordingReader::open(tmp.path);
@@ -458,6 +570,8 @@ TEST_CASE("tcp: SYN cookies make a syn-flood finding") {
   REQUIRE(flood);
   CHECK(flood->at("evidence")["syncookies_sent"] == 900);
   CHECK(flood->at("evidence")["listener"] == "0.0.0.0:443");
+  CHECK(flood->at("first_t") == Approx(1.0));  // half-open connections seen first, then the cookies
+  CHECK(flood->at("last_t") == Approx(2.0));
 }
 
 namespace {
@@ -494,15 +608,17 @@ json reused_after_close(uint16_t sport, uint64_t idle_ms, const char *role = "cl
 }
 
 // A report from a recording of these reset events and tcp states (a state given replaces the default).
-json report_with_events(const std::vector<json> &events, const json &states = json::object()) {
+json report_with_events(const std::vector<json> &events,
+                        const std::function<void(TcpRows &)> &more = [](TcpRows &) {}) {
   TempRecording tmp;
   {
     auto writer = RecordingWriter::create(tmp.path);
     REQUIRE(writer);
     (*writer)->set_meta("start_ns", kStart);
     auto &w = **writer;
-    w.put_state("tcp", "counters", counters());
-    for (const auto &[name, value] : states.items()) w.put_state("tcp", name, value);
+    TcpRows rows(w);
+    rows.counter_table.write(TcpRows::at(1), {counters()}, w);
+    more(rows);
     for (const auto &e : events) {
       json data = e;
       std::string kind = data["kind"];
@@ -609,11 +725,12 @@ TEST_CASE("tcp: a cut list of read timeouts says first N of M and keeps the long
 
 TEST_CASE("tcp: finding evidence is computed from the rows the flow table shows") {
   // The connect whose SYN was retransmitted twice got through: its row is ESTABLISHED now.
-  json flows = json::array({{{"saddr", "10.0.0.1"}, {"sport", 40000}, {"daddr", "10.0.0.9"}, {"dport", 443},
-                             {"count", 38}, {"syn_count", 2}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 2}},
-                            {{"saddr", "10.0.0.1"}, {"sport", 40001}, {"daddr", "10.0.0.3"}, {"dport", 80},
-                             {"count", 2}, {"syn_count", 0}, {"state", "TCP_ESTABLISHED"}, {"max_backoff", 1}}});
-  json report = report_with_events({}, {{"counters", counters(40, 2, 0)}, {"flows", flows}});
+  json report = report_with_events({}, [](TcpRows &rows) {
+    rows.counter_table.write(TcpRows::at(2), {counters(40, 2, 0)}, rows.w);
+    FlowRow connected{1, "10.0.0.1", 40000, "10.0.0.9", 443, 38, 2, 2, 0, "TCP_ESTABLISHED"};
+    FlowRow other{1, "10.0.0.1", 40001, "10.0.0.3", 80, 2, 0, 1, 0, "TCP_ESTABLISHED"};
+    rows.flow_table.write(TcpRows::at(2), {connected, other}, rows.w);
+  });
   const json *retrans = finding(report, "retransmits");
   REQUIRE(retrans);
   CHECK(retrans->at("evidence")["max_backoff"] == 2);
@@ -652,4 +769,126 @@ TEST_CASE("tcp: the reset event and the per-socket owner keep their layout") {
   CHECK(sizeof(tcp_reset_event) == 120);
   CHECK(sizeof(tcp_sock_state) == 56);
   CHECK(sizeof(tcp_fin_info) == 48);
+}
+
+namespace {
+
+json report_of_slice(RecordingReader &r, double from_s, double to_s) {
+  r.set_slice({TcpRows::at(from_s), TcpRows::at(to_s)});
+  return report_of(r);
+}
+
+}  // namespace
+
+// issue #20: a server held CLOSE_WAIT sockets for 8 s and exited before the window ended. The
+// leak is judged over the slice: named with its owner (known while it lived), its sockets' count
+// and ports, and when; a slice after it shows nothing.
+TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span, in the slices that saw it") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    auto &w = **writer;
+    w.set_meta("start_ns", kStart);
+    TcpRows rows(w);
+    std::vector<CloseWaitSocket> leaked;
+    for (uint16_t i = 0; i < 3; i++) leaked.push_back(close_wait_socket(4242, "leaker", 9200, 50000 + i, TcpRows::at(2)));
+    // Listed from 3 s (a second in CLOSE_WAIT), owner found; the owner exits at 10.5 s and its
+    // sockets go with it.
+    w.add_gauge(TcpRows::at(1), "tcp", "close_wait", CloseWaitGauge{});
+    w.add_gauge(TcpRows::at(3), "tcp", "close_wait", CloseWaitGauge{leaked, 3});
+    w.add_gauge(TcpRows::at(11), "tcp", "close_wait", CloseWaitGauge{});
+    w.add_gauge(TcpRows::at(15), "tcp", "close_wait", CloseWaitGauge{});  // the window's end
+    for (int t = 1; t <= 15; t++) rows.sample(t, t >= 3 && t <= 10 ? 3 : 0);
+    REQUIRE(w.flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  auto &r = **reader;
+  json whole = report_of(r);
+  CHECK(whole["tcp"]["close_wait"].empty());  // nothing left at the end
+  const json *leak = finding(whole, "close-wait-leak");
+  REQUIRE(leak);
+  CHECK(leak->at("evidence")["pid"] == 4242);
+  CHECK(leak->at("evidence")["comm"] == "leaker");
+  CHECK(leak->at("evidence")["count"] == 3);
+  CHECK(leak->at("evidence")["ports"] == json::array({9200}));
+  CHECK(leak->at("evidence")["peer_ports"] == json::array({50000, 50001, 50002}));
+  CHECK(leak->at("evidence")["still_open"] == 0);
+  CHECK(leak->at("first_t") == Approx(3.0));
+  CHECK(leak->at("last_t") == Approx(10.0));
+  CHECK(leak->at("title").get<std::string>().find("gone by the end") != std::string::npos);
+  std::string text;
+  render_text(whole["tcp"], text);
+  CHECK(text.find("3.0s-10.0s  3 socket(s) on port 9200  leaker (4242)  oldest 8.00s, 0 open at the end\n") !=
+        std::string::npos);
+
+  json middle = report_of_slice(r, 5, 8);  // the sockets were listed before the slice: the level holds
+  leak = finding(middle, "close-wait-leak");
+  REQUIRE(leak);
+  CHECK(leak->at("first_t") == Approx(6.0));
+  CHECK(leak->at("last_t") == Approx(8.0));
+  CHECK(middle["tcp"]["close_wait"].size() == 3);
+  CHECK(middle["tcp"]["close_wait"][0]["age_ms"] == 6000);
+
+  CHECK(finding(report_of_slice(r, 10.5, 15), "close-wait-leak") == nullptr);
+  CHECK(finding(report_of_slice(r, 0, 4), "close-wait-leak") == nullptr);  // two walks are not yet stuck
+}
+
+// issue #20: a listener born inside the window, in a namespace born inside it, overflowed: the
+// per-listener counts and the namespace's ListenOverflows add up over any split into slices.
+TEST_CASE("tcp: listener overflows of consecutive slices add up to the namespace's counter") {
+  TempRecording tmp;
+  {
+    auto writer = RecordingWriter::create(tmp.path);
+    REQUIRE(writer);
+    auto &w = **writer;
+    w.set_meta("start_ns", kStart);
+    TcpRows rows(w);
+    uint64_t overflows = 0, attributed = 0;
+    ListenerLevel l = listener("127.0.0.1", 9100, 2, 99, "server");
+    for (int t = 1; t <= 9; t++) {
+      rows.sample(t);
+      if (t < 3) continue;  // born at 3 s
+      l.backlog = t >= 4 && t <= 6 ? 3 : 0;
+      l.full = l.backlog == 3;
+      w.add_gauge(TcpRows::at(t), "tcp", "listeners", ListenersGauge{{l}});
+      if (l.full) overflows += 10 + t, attributed += 10 + t;
+      rows.listener_table.write(TcpRows::at(t), {ListenerCountRow{1, "127.0.0.1", 9100, attributed}}, w);
+      NetnsRow ns;
+      ns.netns = 1;
+      ns.ListenOverflows = overflows;
+      rows.netns_table.write(TcpRows::at(t), {ns}, w);
+    }
+    REQUIRE(w.flush());
+  }
+  auto reader = RecordingReader::open(tmp.path);
+  REQUIRE(reader);
+  auto &r = **reader;
+  json whole = report_of(r);
+  REQUIRE(whole["tcp"]["listeners"].size() == 1);
+  const json &l = whole["tcp"]["listeners"][0];
+  CHECK(l["overflows"] == 14 + 15 + 16);
+  CHECK(l["backlog_peak"] == 3);
+  CHECK(l["full_samples"] == 3);
+  CHECK(l["samples"] == 7);
+  CHECK(whole["tcp"]["netstat"][0]["delta"]["ListenOverflows"] == 45);
+  const json *f = finding(whole, "listen-overflow");
+  REQUIRE(f);
+  CHECK(f->at("first_t") == Approx(4.0));
+  CHECK(f->at("last_t") == Approx(6.0));
+  CHECK(f->at("peak_t") == Approx(6.0));
+  uint64_t per_listener = 0, per_namespace = 0;
+  for (auto [from, to] : {std::pair{0.0, 4.5}, std::pair{4.5, 5.5}, std::pair{5.5, 20.0}}) {
+    json slice = report_of_slice(r, from, to);
+    for (const auto &x : slice["tcp"]["listeners"]) per_listener += x["overflows"].get<uint64_t>();
+    for (const auto &x : slice["tcp"]["netstat"]) per_namespace += x["delta"].value("ListenOverflows", uint64_t{0});
+  }
+  CHECK(per_listener == 45);
+  CHECK(per_namespace == 45);
+  json late = report_of_slice(r, 7.5, 9);  // the listener, idle now, still listed from the level in force
+  REQUIRE(late["tcp"]["listeners"].size() == 1);
+  CHECK(late["tcp"]["listeners"][0]["overflows"] == 0);
+  CHECK(late["tcp"]["listeners"][0]["backlog_peak"] == 0);
+  CHECK(finding(late, "listen-overflow") == nullptr);
 }

@@ -199,6 +199,10 @@ class RecordingReader {
   // The last reading at or before the slice's end (it may predate the slice: a level holds until
   // read again), with its time.
   std::optional<std::pair<uint64_t, json>> last_gauge(const std::string &family, const std::string &name) const;
+  // The last reading at or before `t_ns`, whatever the slice: the level in force at a slice's start
+  // (or at any sample time inside it) when gauges are written only when they change.
+  std::optional<std::pair<uint64_t, json>> gauge_at(const std::string &family, const std::string &name,
+                                                    uint64_t t_ns) const;
   // TRANSITIONAL (issue #20): removed once every family writes deltas and gauges.
   std::optional<json> state(const std::string &family, const std::string &name) const;
   std::optional<json> snapshot(const std::string &which) const;

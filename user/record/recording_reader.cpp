@@ -288,6 +288,19 @@ std::optional<std::pair<uint64_t, json>> RecordingReader::last_gauge(const std::
   return out;
 }
 
+std::optional<std::pair<uint64_t, json>> RecordingReader::gauge_at(const std::string &family, const std::string &name,
+                                                                   uint64_t t_ns) const {
+  std::optional<std::pair<uint64_t, json>> out;
+  Slice up_to{0, t_ns};
+  query_slice(handle(),
+              "SELECT t_ns, data FROM aggregates WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
+              "AND t_ns <= ? ORDER BY t_ns DESC, rowid DESC LIMIT 1",
+              {family, name}, up_to, [&](sqlite3_stmt *s) {
+                out.emplace(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
+              });
+  return out;
+}
+
 std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {
   std::optional<json> out;
   query(handle(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},

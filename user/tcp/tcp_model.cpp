@@ -54,6 +54,7 @@ Attribution give_to_single(uint64_t delta, size_t listeners, size_t full_test, T
   } else {
     a.unattributed = delta;
     a.several_full = full_at_sample > 1;
+    a.no_listener = listeners == 0;
   }
   return a;
 }
@@ -95,9 +96,9 @@ std::string active_closer(uint64_t server, uint64_t client) {
   return server > client ? "mostly server" : "mostly client";
 }
 
-nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces) {
+TimeWaitGauge time_wait_summary(const std::vector<NetnsSnapshot> &namespaces) {
   std::map<std::tuple<uint32_t, std::string, uint16_t>, uint64_t> by_port;
-  uint64_t server = 0, client = 0;
+  TimeWaitGauge tw;
   for (const auto &ns : namespaces) {
     std::set<uint16_t> listening;
     for (const auto &s : ns.sockets)
@@ -107,15 +108,15 @@ nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces) {
       bool on_server = listening.count(s.lport) > 0;
       // The service port names the traffic on either side: local on the server, remote on a client.
       by_port[{ns.inode, on_server ? "server" : "client", on_server ? s.lport : s.rport}]++;
-      (on_server ? server : client)++;
+      (on_server ? tw.server : tw.client)++;
     }
   }
-  nlohmann::json ports = nlohmann::json::array();
   for (const auto &[key, count] : by_port)
-    ports.push_back({{"netns", std::get<0>(key)}, {"side", std::get<1>(key)}, {"port", std::get<2>(key)}, {"count", count}});
-  std::sort(ports.begin(), ports.end(), [](const auto &a, const auto &b) { return a["count"] > b["count"]; });
-  return {{"count", server + client}, {"server", server}, {"client", client}, {"by_port", ports},
-          {"active_closer", active_closer(server, client)}};
+    tw.by_port.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), count});
+  std::stable_sort(tw.by_port.begin(), tw.by_port.end(),
+                   [](const TimeWaitPort &a, const TimeWaitPort &b) { return a.count > b.count; });
+  tw.count = tw.server + tw.client;
+  return tw;
 }
 
 uint32_t port_slots_for(int cpus) {

@@ -13,6 +13,7 @@
 #include "core/counter_delta.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_netns.h"
+#include "tcp/tcp_rows.h"
 
 namespace triage::tcp {
 
@@ -32,6 +33,8 @@ struct Attribution {
   std::vector<uint64_t> shares;  // per listener, in the order of the signals
   uint64_t unattributed = 0;     // what no single listener could be shown to own
   bool several_full = false;     // why: several listeners were full at the same sample
+  bool no_listener = false;      // why: no listener of the namespace was seen at all (one that lived
+                                 // less than a sample, between two reads of the namespace)
 };
 
 // Splits a namespace-wide delta among the listeners that were there during the interval: all of
@@ -57,10 +60,10 @@ struct NetnsCounters {
   std::map<std::string, uint64_t> advance(const std::map<std::string, uint64_t> &now, CounterDeltas &deltas);
 };
 
-// TIME_WAIT sockets of one snapshot: {count, by_port: [{netns, port, side, count}], server, client}.
-// A TIME_WAIT socket sits on the side that closed first; its local port being one the namespace
-// listens on says that side is the server.
-nlohmann::json time_wait_summary(const std::vector<NetnsSnapshot> &namespaces);
+// TIME_WAIT sockets of one snapshot by side and service port, most first. A TIME_WAIT socket sits
+// on the side that closed first; its local port being one the namespace listens on says that side
+// is the server.
+TimeWaitGauge time_wait_summary(const std::vector<NetnsSnapshot> &namespaces);
 // "server", "client", "both" (each side at least a quarter), "mostly server", "mostly client", "none".
 std::string active_closer(uint64_t server, uint64_t client);
 

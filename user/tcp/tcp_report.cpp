@@ -10,27 +10,12 @@
 #include <tuple>
 
 #include "core/histogram.h"
+#include "report/finding_span.h"
 #include "report/text_util.h"
 
 namespace triage::tcp {
 namespace {
 
-// A full accept queue refuses connections silently (the client sees a SYN retransmit, seconds of
-// delay): one overflow is already a user-visible stall; a hundred is an outage in progress.
-constexpr uint64_t kListenOverflowCritical = 100;
-// SYN cookies are sent only when a SYN queue is full; thousands of half-open connections on one
-// listener are far above what legitimate clients leave behind (each lasts one RTT).
-constexpr uint64_t kSynRecvFloodPeak = 1024;
-// A healthy application closes its end within milliseconds of reading EOF. Seconds in CLOSE_WAIT
-// mean nobody will: a descriptor (and its buffers) leaked until the process exits.
-constexpr uint64_t kCloseWaitLeakAgeMs = 2000;
-constexpr size_t kCloseWaitCritical = 100;  // enough leaked descriptors to hit ulimit -n soon
-// A TIME_WAIT socket lasts 60 s, so 1000 of them means 16+ connections a second closed first by
-// one side: worth knowing who (it is usually the side that should reuse connections).
-constexpr uint64_t kTimeWaitChurn = 1000;
-// On a client, TIME_WAIT holds an ephemeral port: a quarter of the default range (28232 ports)
-// towards one service is where connect() starts to fail with EADDRNOTAVAIL under bursts.
-constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
 // Above 1% of segments retransmitted TCP throughput drops noticeably (loss-based congestion
 // control halves the window per loss event); fewer than 10 segments is noise on any link.
 constexpr double kRetransRatioWarning = 0.01;
@@ -53,9 +38,11 @@ constexpr size_t kKeepaliveRaceCritical = 10;
 
 uint64_t u64(const json &j, const char *key) { return j.is_object() ? j.value(key, uint64_t{0}) : 0; }
 
-json hist_or_empty(const RecordingReader &r, const std::string &name, const char *unit) {
-  auto h = r.state("tcp", name);
-  return h ? *h : Log2Histogram().to_json(unit);
+// A finding's span from tcp.spans (build_section judged it over the slice's rows).
+void stamp_span(const json &s, const std::string &key, json &finding) {
+  const json spans = s.value("spans", json::object());
+  const json span = spans.is_object() ? spans.value(key, json::object()) : json::object();
+  for (const char *k : {"first_t", "last_t", "peak_t"}) finding[k] = span.is_object() ? span.value(k, 0.0) : 0.0;
 }
 
 json flow_of(const json &e) {
@@ -129,63 +116,7 @@ json keepalive_races(const json &reset_events) {
   return rows;
 }
 
-json build_section(const RecordingReader &r, uint64_t start_mono) {
-  auto counters = r.state("tcp", "counters");
-  if (!counters) return nullptr;
-  const json &c = *counters;
-  json s;
-  s["method"] = c.value("method", "");
-  s["transitions"] = r.state("tcp", "transitions").value_or(json::array());
-  s["by_port"] = r.state("tcp", "ports").value_or(json::array());
-  s["connect_latency"] = hist_or_empty(r, "hist_connect_us", "us");
-  s["lifetime"] = hist_or_empty(r, "hist_lifetime_us", "us");
-  s["close_wait"] = r.state("tcp", "close_wait").value_or(json::array());
-  s["close_wait_count"] = r.state("tcp", "close_wait_count").value_or(json(0));
-  s["close_wait_total"] = s["close_wait_count"];  // the list holds the oldest; INTERFACE.md's <name>_total
-  // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
-  // budget, so under heavy churn it ran less often than every interval.
-  s["connection_walks"] = {{"count", u64(c, "connection_walks")},
-                           {"cpu_ms", static_cast<double>(u64(c, "connection_walk_cpu_ns")) / 1e6},
-                           {"longest_gap_s", static_cast<double>(u64(c, "connection_walk_longest_gap_ns")) / 1e9},
-                           {"interval_s", r.meta("interval_s").value_or(json(1.0))},
-                           {"cpu_share", c.value("connection_walk_cpu_share", 0.0)},
-                           {"request", c.value("connection_walk_request", "")}};
-  json tw = r.state("tcp", "time_wait").value_or(json::object());
-  s["time_wait"] = {{"count", u64(tw, "count")},
-                    {"peak", u64(tw, "peak")},
-                    {"server", u64(tw, "server")},
-                    {"client", u64(tw, "client")},
-                    {"by_port", tw.value("by_port", json::array())},
-                    {"active_closer", tw.value("active_closer_window", tw.value("active_closer", "none"))}};
-  s["retransmits"] = {{"count", u64(c, "retrans_segs")},
-                      {"syn_count", u64(c, "syn_retrans") + u64(c, "synack_retrans")},
-                      {"syn", u64(c, "syn_retrans")},
-                      {"synack", u64(c, "synack_retrans")},
-                      {"events", u64(c, "retrans_events")},
-                      {"failed", u64(c, "retrans_failed_segs")},
-                      {"rto_ms", hist_or_empty(r, "hist_rto_ms", "ms")},
-                      {"srtt_us", hist_or_empty(r, "hist_srtt_us", "us")},
-                      {"flows", r.state("tcp", "flows").value_or(json::array())},
-                      {"flow_count", r.state("tcp", "flow_count").value_or(json(0))}};
-  s["retransmits"]["flows_total"] = s["retransmits"]["flow_count"];
-  s["listeners"] = r.state("tcp", "listeners").value_or(json::array());
-  s["netstat"] = r.state("tcp", "netstat").value_or(json::array());
-
-  auto seconds_since_start = [&](uint64_t t_ns) {
-    return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
-  };
-  json resets = json::array();
-  r.for_each_event("tcp", "", [&](uint64_t t, const std::string &kind, const json &d) {
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    row["t_ns"] = t;
-    row["kind"] = kind;
-    resets.push_back(row);
-  });
-  s["resets"] = {{"sent", u64(c, "resets_sent")},
-                 {"received", u64(c, "resets_received")},
-                 {"events", resets},
-                 {"events_total", resets.size()}};
+void classify_resets(json &s, const json &resets) {
   s["read_timeouts"] = read_timeouts(resets);
   s["keepalive_races"] = keepalive_races(resets);
   // Seen from both ends, one incident shows on each side in the other's shape: a server that
@@ -212,29 +143,6 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["keepalive_races"] = kept;
   s["read_timeouts_total"] = s["read_timeouts"].size();
   s["keepalive_races_total"] = s["keepalive_races"].size();
-  json series = json::array();
-  r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    series.push_back(row);
-  });
-  s["socket_series"] = series;
-  json rates = json::array();
-  r.for_each_series("tcp", "rates", [&](uint64_t t, const json &d) {
-    json row = d;
-    row["t"] = seconds_since_start(t);
-    rates.push_back(row);
-  });
-  s["rate_series"] = rates;
-  s["hz"] = c.value("hz", 0);
-  s["lost_events"] = u64(c, "events_lost");
-  s["events_produced"] = u64(c, "events_produced");
-  s["untracked_sockets"] = u64(c, "sock_map_full");
-  s["dropped_ports"] = u64(c, "port_map_full");
-  s["dropped_flows"] = u64(c, "flow_map_full");
-  s["recursion_misses"] = u64(c, "recursion_misses");
-  s["counter_resets"] = u64(c, "counter_resets");
-  return s;
 }
 
 namespace {
@@ -332,6 +240,18 @@ void render_text(const json &s, std::string &out) {
                        cw.value("raddr", ""), cw.value("rport", 0), printable(cw.value("comm", "")), cw.value("pid", 0),
                        format_duration_ns(cw.value("age_ms", 0ULL) * 1000000), cw.value("age_exact", false) ? "" : "+");
   }
+  const json leaks = s.value("close_wait_leaks", json::array());
+  if (!leaks.empty()) {
+    out += "CLOSE_WAIT stuck during the window (3 walks in a row and 2 s or more), per owner\n";
+    for (const auto &leak : leaks) {
+      std::string ports;
+      for (const auto &p : leak.value("ports", json::array())) ports += (ports.empty() ? "" : ",") + p.dump();
+      out += fmt::format("  {:>7.1f}s-{:.1f}s  {} socket(s) on port {}  {} ({})  oldest {}, {} open at the end\n",
+                         leak.value("first_t", 0.0), leak.value("last_t", 0.0), u64(leak, "count"), ports,
+                         printable(leak.value("comm", "")), u64(leak, "pid"),
+                         format_duration_ns(u64(leak, "oldest_ms") * 1000000), u64(leak, "still_open"));
+    }
+  }
   render_socket_series(s, out);
   const auto &resets = s["resets"];
   out += fmt::format("\nresets: {} sent, {} received\n", resets.value("sent", 0ULL), resets.value("received", 0ULL));
@@ -383,8 +303,8 @@ void add_findings(const json &report, json &findings) {
   for (const auto &l : s["listeners"]) {
     uint64_t overflows = u64(l, "overflows");
     if (!overflows) continue;
-    findings.push_back(
-        {{"id", "listen-overflow"},
+    json &f = findings.emplace_back(json{
+        {"id", "listen-overflow"},
          {"severity", overflows >= kListenOverflowCritical ? "critical" : "warning"},
          {"title", fmt::format("Accept queue of {} overflowed {} times (backlog {}, held by {} ({}))",
                                endpoint(l, "addr", "port"), overflows, l.value("backlog_max", 0), l.value("comm", "?"),
@@ -403,25 +323,36 @@ void add_findings(const json &report, json &findings) {
           "The application does not accept() fast enough for its backlog: connections are dropped and clients "
           "retry after 1 s, 3 s, 7 s. Accept faster (more acceptor threads, a non-blocking accept loop), and raise "
           "the listen() backlog together with net.core.somaxconn (the kernel caps the backlog at it)."}});
+    stamp_span(s, listener_span_key(u64(l, "netns"), l.value("addr", ""), u64(l, "port")), f);
   }
   for (const auto &ns : s["netstat"]) {
     uint64_t rest = u64(ns, "unattributed_overflows");
     if (!rest) continue;
     // Only what the sampler saw may be claimed: "several full" needs several full at one sample.
     uint64_t several_full = std::min(rest, u64(ns, "overflows_several_full"));
+    // A listener that lived less than one sample (opened and closed between two reads of its
+    // namespace) is never seen: the only overflows that may stay unattributed, said so.
+    uint64_t no_listener = std::min(rest - several_full, u64(ns, "overflows_no_listener"));
     std::string why = several_full == rest ? "several listeners were full at the same sample"
-                      : several_full      ? fmt::format("{} while several listeners were full at the same sample, {} "
-                                                        "with no single listener seen full",
-                                                        several_full, rest - several_full)
-                                          : "no single listener was seen full when they happened";
-    findings.push_back({{"id", "listen-overflow"},
+                      : no_listener == rest
+                          ? "no listener of the namespace was seen: it lived less than one sample"
+                      : several_full || no_listener
+                          ? fmt::format("{} while several listeners were full at the same sample, {} with no listener "
+                                        "seen (it lived less than one sample), {} with no single listener seen full",
+                                        several_full, no_listener, rest - several_full - no_listener)
+                          : "no single listener was seen full when they happened";
+    json &f = findings.emplace_back(json{{"id", "listen-overflow"},
                         {"severity", rest >= kListenOverflowCritical ? "critical" : "warning"},
                         {"title", fmt::format("{} accept-queue overflows in network namespace {} not attributable to "
                                               "one listener ({})",
                                               rest, ns.value("netns", 0ULL), why)},
                         {"evidence",
-                         {{"netns", ns.value("netns", 0ULL)}, {"overflows", rest}, {"several_full", several_full}}},
+                         {{"netns", ns.value("netns", 0ULL)},
+                          {"overflows", rest},
+                          {"several_full", several_full},
+                          {"no_listener_seen", no_listener}}},
                         {"advice", "Check the listeners whose accept queue peaked at its maximum in the listeners table."}});
+    stamp_span(s, netns_span_key(u64(ns, "netns")), f);
   }
 
   // syn-flood: the SYN queue itself filled (cookies or drops), or an implausible number of half-open connections.
@@ -431,8 +362,8 @@ void add_findings(const json &report, json &findings) {
   for (const auto &l : s["listeners"])
     if (u64(l, "syn_recv_peak") > syn_recv_peak) syn_recv_peak = u64(l, "syn_recv_peak"), flooded = endpoint(l, "addr", "port");
   if (cookies || reqq_drops || syn_recv_peak >= kSynRecvFloodPeak) {
-    findings.push_back(
-        {{"id", "syn-flood"},
+    json &f = findings.emplace_back(json{
+        {"id", "syn-flood"},
          {"severity", reqq_drops ? "critical" : "warning"},
          {"title", fmt::format("SYN queue overflow: {} SYN cookies sent, {} SYNs dropped, up to {} half-open on {}", cookies,
                                reqq_drops, syn_recv_peak, flooded)},
@@ -442,28 +373,38 @@ void add_findings(const json &report, json &findings) {
           "Either a SYN flood (many sources that never complete the handshake: filter upstream, keep "
           "net.ipv4.tcp_syncookies=1) or a legitimate burst larger than the SYN queue: raise "
           "net.ipv4.tcp_max_syn_backlog and the listen() backlog."}});
+    stamp_span(s, "syn-flood", f);
   }
 
-  // close-wait-leak: per process.
-  std::map<std::pair<uint64_t, std::string>, std::pair<size_t, uint64_t>> leaks;  // (pid, comm) -> (count, max age)
-  for (const auto &cw : s["close_wait"]) {
-    if (u64(cw, "age_ms") < kCloseWaitLeakAgeMs) continue;
-    auto &[count, max_age] = leaks[{u64(cw, "pid"), cw.value("comm", "")}];
-    count++;
-    max_age = std::max(max_age, u64(cw, "age_ms"));
-  }
-  for (const auto &[owner, stats] : leaks) {
-    const auto &[pid, comm] = owner;
-    findings.push_back(
-        {{"id", "close-wait-leak"},
-         {"severity", stats.first >= kCloseWaitCritical ? "critical" : "warning"},
-         {"title", fmt::format("{} socket(s) stuck in CLOSE_WAIT in {} ({}), oldest {}", stats.first,
-                               pid ? comm : "no process (orphaned)", pid, format_duration_ns(stats.second * 1000000))},
-         {"evidence", {{"pid", pid}, {"comm", comm}, {"count", stats.first}, {"oldest_ms", stats.second}}},
-         {"advice",
-          "The peer closed and this process never closed its end: a missing close() on an error or EOF path, or a "
-          "connection pool that does not notice dead connections. Each one holds a descriptor until the process "
-          "exits; find the code path with ls -l /proc/<pid>/fd and fix the close."}});
+  // close-wait-leak: per owner, judged over the slice (tcp.close_wait_leaks), named while it was
+  // alive even if it and its sockets were gone by the end.
+  for (const auto &leak : s.value("close_wait_leaks", json::array())) {
+    uint64_t pid = u64(leak, "pid"), count = u64(leak, "count"), still_open = u64(leak, "still_open");
+    std::string comm = leak.value("comm", "");
+    std::string ports;
+    for (const auto &p : leak.value("ports", json::array())) ports += (ports.empty() ? "" : ",") + p.dump();
+    json &f = findings.emplace_back(json{
+        {"id", "close-wait-leak"},
+        {"severity", count >= kCloseWaitCritical ? "critical" : "warning"},
+        {"title", fmt::format("{} socket(s) on port {} stuck in CLOSE_WAIT in {} ({}) from {:.1f} s to {:.1f} s, oldest {}{}",
+                              count, ports, pid ? comm : "no process (orphaned)", pid, leak.value("first_t", 0.0),
+                              leak.value("last_t", 0.0), format_duration_ns(u64(leak, "oldest_ms") * 1000000),
+                              still_open ? fmt::format(", {} still open at the end", still_open)
+                                         : "; gone by the end")},
+        {"evidence",
+         {{"pid", pid},
+          {"comm", comm},
+          {"count", count},
+          {"ports", leak.value("ports", json::array())},
+          {"peer_ports", leak.value("peer_ports", json::array())},
+          {"oldest_ms", u64(leak, "oldest_ms")},
+          {"still_open", still_open},
+          {"netns", u64(leak, "netns")}}},
+        {"advice",
+         "The peer closed and this process never closed its end: a missing close() on an error or EOF path, or a "
+         "connection pool that does not notice dead connections. Each one holds a descriptor until the process "
+         "exits; find the code path with ls -l /proc/<pid>/fd and fix the close."}});
+    for (const char *k : {"first_t", "last_t", "peak_t"}) f[k] = leak.value(k, 0.0);
   }
 
   // time-wait-churn.
@@ -477,8 +418,8 @@ void add_findings(const json &report, json &findings) {
     std::string top_port = "-";
     if (!tw["by_port"].empty())
       top_port = fmt::format("{} side of port {}", tw["by_port"][0].value("side", ""), tw["by_port"][0].value("port", 0));
-    findings.push_back(
-        {{"id", "time-wait-churn"},
+    json &f = findings.emplace_back(
+        json{{"id", "time-wait-churn"},
          {"severity", worst_client_port >= kTimeWaitPortExhaustion ? "critical" : "warning"},
          {"title", fmt::format("{} sockets in TIME_WAIT (peak); the {} closes first ({})", tw_peak, closer, top_port)},
          {"evidence",
@@ -495,6 +436,7 @@ void add_findings(const json &report, json &findings) {
               : "Clients open a new connection per request and close it first: reuse connections (keep-alive, "
                 "pooling); TIME_WAIT holds ephemeral ports, so net.ipv4.tcp_tw_reuse=1 and a wider "
                 "ip_local_port_range buy time."}});
+    stamp_span(s, "time-wait-churn", f);
   }
 
   // retransmits: against the segments sent, when the namespaces' counters are known.
@@ -513,8 +455,8 @@ void add_findings(const json &report, json &findings) {
     // From the rows the section's flow table shows, so the two cannot disagree.
     for (size_t i = 0; i < rt["flows"].size() && i < kFlowsShown; i++)
       max_backoff = std::max(max_backoff, u64(rt["flows"][i], "max_backoff"));
-    findings.push_back(
-        {{"id", "retransmits"},
+    json &f = findings.emplace_back(
+        json{{"id", "retransmits"},
          {"severity", ratio >= kRetransRatioCritical ? "critical" : "warning"},
          {"title", fmt::format("{} TCP segments retransmitted ({:.1f}% of segments sent); worst flow {}", retrans,
                                ratio * 100, worst)},
@@ -531,6 +473,7 @@ void add_findings(const json &report, json &findings) {
           "Packets are lost on the path: check interface errors and drops (ip -s link, ethtool -S), a saturated "
           "link or queue (tc -s qdisc), firewall rate limits, and the flows' remote ends. Retransmits spread over "
           "many peers point at this host's link; concentrated on one peer, at that path."}});
+    stamp_span(s, "retransmits", f);
   }
 
   // read-timeout: per service (the remote end the timed-out requests went to).
@@ -539,6 +482,7 @@ void add_findings(const json &report, json &findings) {
       size_t count = 0;
       uint64_t timeout_max = 0, late_max = 0, processing_max = 0, rtt_us = 0, pid = 0;
       std::string comm;
+      ConditionSpan span;  // each timed-out request at its reset
     };
     std::map<std::tuple<uint64_t, std::string, uint64_t>, Agg> by_target;
     for (const auto &r : s.value("read_timeouts", json::array())) {
@@ -549,14 +493,15 @@ void add_findings(const json &report, json &findings) {
       // The answer left the server timeout + late_by after the request: its processing time.
       a.processing_max = std::max(a.processing_max, u64(r, "timeout_ms") + u64(r, "late_by_ms"));
       a.rtt_us = std::max(a.rtt_us, u64(r, "rtt_us"));
+      a.span.observe(r.value("t", 0.0), static_cast<double>(u64(r, "timeout_ms")), true);
       a.pid = u64(r, "pid");
       a.comm = r.value("comm", "");
     }
     for (const auto &[key, a] : by_target) {
       std::string target = fmt::format("{}:{}", std::get<1>(key), std::get<2>(key));
       uint64_t safe_ms = a.processing_max + kRtoMinMs + (a.rtt_us + 999) / 1000;
-      findings.push_back(
-          {{"id", "read-timeout"},
+      json &f = findings.emplace_back(
+          json{{"id", "read-timeout"},
            {"severity", a.count >= kReadTimeoutCritical ? "critical" : "warning"},
            {"title", fmt::format("{} request(s) to {} timed out after {} ms; the answer came {} ms later and was reset "
                                  "({} ({}))",
@@ -578,6 +523,7 @@ void add_findings(const json &report, json &findings) {
                         "adding load). A read timeout must exceed processing time + RTO (200 ms minimum) + RTT: "
                         "here at least {} ms; or make the server answer faster.",
                         a.timeout_max, a.processing_max, safe_ms)}});
+      a.span.stamp(f);
     }
   }
 
@@ -587,6 +533,7 @@ void add_findings(const json &report, json &findings) {
       size_t count = 0;
       uint64_t idle_min = UINT64_MAX, idle_max = 0, peer_close_min = UINT64_MAX, pid = 0;
       std::string comm;
+      ConditionSpan span;  // each race at its reset
     };
     std::map<std::tuple<uint64_t, std::string, uint64_t>, Agg> by_target;
     for (const auto &r : s.value("keepalive_races", json::array())) {
@@ -595,14 +542,15 @@ void add_findings(const json &report, json &findings) {
       a.idle_min = std::min(a.idle_min, u64(r, "idle_ms"));
       a.idle_max = std::max(a.idle_max, u64(r, "idle_ms"));
       if (u64(r, "peer_idle_close_ms")) a.peer_close_min = std::min(a.peer_close_min, u64(r, "peer_idle_close_ms"));
+      a.span.observe(r.value("t", 0.0), static_cast<double>(u64(r, "idle_ms")), true);
       a.pid = u64(r, "pid");
       a.comm = r.value("comm", "");
     }
     for (const auto &[key, a] : by_target) {
       std::string target = fmt::format("{}:{}", std::get<1>(key), std::get<2>(key));
       uint64_t server_ms = a.peer_close_min == UINT64_MAX ? 0 : a.peer_close_min;
-      findings.push_back(
-          {{"id", "keepalive-race"},
+      json &f = findings.emplace_back(
+          json{{"id", "keepalive-race"},
            {"severity", a.count >= kKeepaliveRaceCritical ? "critical" : "warning"},
            {"title", fmt::format("{} request(s) on idle keep-alive connections to {} met a reset: the server closes "
                                  "after ~{} ms idle, the client reused connections idle {}-{} ms ({} ({}))",
@@ -624,6 +572,7 @@ void add_findings(const json &report, json &findings) {
                         "margin for an RTT (e.g. {} ms here); retrying idempotent requests that fail on a reused "
                         "connection hides the rest.",
                         server_ms, server_ms * 3 / 4)}});
+      a.span.stamp(f);
     }
   }
 
@@ -648,8 +597,8 @@ void add_findings(const json &report, json &findings) {
     // answer needs one more RTT. A connect timeout below that fails every connect that needed it.
     int retransmits = static_cast<int>(std::max<uint64_t>(max_backoff, 1));
     double safe_s = (std::pow(2.0, retransmits) - 1) * kInitialRtoS + std::max(srtt_s, 0.0);
-    findings.push_back(
-        {{"id", "connect-timeout-risk"},
+    json &f = findings.emplace_back(
+        json{{"id", "connect-timeout-risk"},
          {"severity", "warning"},
          {"title", fmt::format("{} SYN retransmit(s): connects to {} took {}+ s; a connect timeout below {:.1f} s fails them",
                                syn, target, static_cast<int>(std::pow(2.0, retransmits) - 1), safe_s)},
@@ -664,6 +613,7 @@ void add_findings(const json &report, json &findings) {
                       "wait from the initial RTO of 1 s (1 s, 3 s, 7 s, 15 s after connect()). Keep client connect "
                       "timeouts above {:.1f} s or they fail exactly these connects; fix the loss or the listener.",
                       safe_s)}});
+    stamp_span(s, "connect-timeout-risk", f);
   }
 }
 

@@ -1,18 +1,52 @@
 // The tcp section of the report: built from the recording, rendered as text, and its findings.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "record/recording.h"
+#include "tcp/tcp_rows.h"
 
 namespace triage::tcp {
 
-// `tcp` as INTERFACE.md defines it (plus by_port, lifetime, netstat, resets), or null when the
-// family was not recorded.
+// A full accept queue refuses connections silently (the client sees a SYN retransmit, seconds of
+// delay): one overflow is already a user-visible stall; a hundred is an outage in progress.
+inline constexpr uint64_t kListenOverflowCritical = 100;
+// SYN cookies are sent only when a SYN queue is full; thousands of half-open connections on one
+// listener are far above what legitimate clients leave behind (each lasts one RTT).
+inline constexpr uint64_t kSynRecvFloodPeak = 1024;
+// A healthy application closes its end within milliseconds of reading EOF. Seconds in CLOSE_WAIT
+// mean nobody will: a descriptor (and its buffers) leaked until the process exits.
+// "Stuck" is judged over the slice: seen at this many connection walks in a row, and this long.
+inline constexpr uint64_t kCloseWaitLeakAgeMs = 2000;
+inline constexpr uint64_t kCloseWaitLeakSamples = 3;
+inline constexpr size_t kCloseWaitCritical = 100;  // enough leaked descriptors to hit ulimit -n soon
+// A TIME_WAIT socket lasts 60 s, so 1000 of them means 16+ connections a second closed first by
+// one side: worth knowing who (it is usually the side that should reuse connections).
+inline constexpr uint64_t kTimeWaitChurn = 1000;
+// On a client, TIME_WAIT holds an ephemeral port: a quarter of the default range (28232 ports)
+// towards one service is where connect() starts to fail with EADDRNOTAVAIL under bursts.
+inline constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
+
+
+// `tcp` as INTERFACE.md defines it (plus by_port, lifetime, netstat, resets), built from the rows
+// of the reader's slice (tcp_section.cpp), or null when the family was not recorded.
 json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
+// tcp.close_wait_leaks: sockets seen in CLOSE_WAIT at kCloseWaitLeakSamples walks in a row and
+// for kCloseWaitLeakAgeMs, per owner (named while it was alive), with when they were stuck
+// (first_t, last_t, peak_t) and how many were still open at the end. `rows` are the close_wait
+// gauges in force during the slice, `walk_times` the slice's connection walks.
+json close_wait_leaks(const std::vector<uint64_t> &walk_times,
+                      const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t window_start_mono_ns);
+// Keys of tcp.spans: when a listener's overflows, and a namespace's unattributed ones, happened.
+std::string listener_span_key(uint64_t netns, const std::string &addr, uint64_t port);
+std::string netns_span_key(uint64_t netns);
+// Fills read_timeouts and keepalive_races (and their totals) from the reset events.
+void classify_resets(json &section, const json &reset_events);
 // Classifies the reset events (rows of tcp.resets.events: kind, t_ns, the 4-tuple and the
 // per-socket stamps) into tcp.read_timeouts and tcp.keepalive_races rows.
 json read_timeouts(const json &reset_events);
