@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "block/block_rows.h"
+#include "oom/oom_rows.h"
 #include "sched_rows_util.h"
 #include "scratch_dir.h"
 #include "record/recording.h"
@@ -84,7 +85,7 @@ json full_report(const ScratchDir &dir) {
                 op_row("write", 5, 20480, hist({{512, 5}}), hist({{4, 5}}))},
                w);
 
-    w.put_state("oom", "counters", {{"method", "tp_btf"}, {"events_lost", 0}});
+    w.set_meta(oom::kOomConfigMeta, {{"method", "tp_btf"}, {"kmsg", "read"}});
     w.add_event(kStart + 2'500'000'000ULL, "oom", "kill",
                 {{"victim_pid", 4242}, {"victim_comm", "<img src=x onerror=alert(2)>"}, {"victim_rss_kb", 65536},
                  {"oom_score_adj", 0}, {"trigger_pid", 4242}, {"trigger_comm", "hog"}, {"memcg", kHostileCgroup},

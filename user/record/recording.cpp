@@ -29,7 +29,6 @@ CREATE TABLE event_blocks(family TEXT NOT NULL, layout TEXT NOT NULL, t_first IN
                           t_last INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE aggregates(t_ns INTEGER NOT NULL, family TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
                         data TEXT NOT NULL);
-CREATE TABLE state(family TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY(family, name));
 CREATE TABLE snapshots(which TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE INDEX series_by_name ON series(family, name, t_ns);
 CREATE INDEX hist_by_name ON hist(family, name, t_ns);
@@ -92,7 +91,7 @@ Result<void> RecordingWriter::continue_in_memory() {
   }
   // Statements belong to the file's connection.
   for (auto *slot : {&meta_stmt_, &probe_stmt_, &series_stmt_, &hist_stmt_, &event_stmt_, &event_block_stmt_,
-                     &aggregate_stmt_, &state_stmt_, &snapshot_stmt_, &page_count_stmt_, &page_size_stmt_})
+                     &aggregate_stmt_, &snapshot_stmt_, &page_count_stmt_, &page_size_stmt_})
     slot->reset();
   uint64_t file_bytes = file_size_bytes();
   UniqueSqlite file = std::move(db_);
@@ -110,7 +109,7 @@ Result<void> RecordingWriter::continue_in_memory() {
   sqlite3_free(quoted);
   if (attached) {
     exec("BEGIN");
-    for (const char *table : {"meta", "probes", "series", "hist", "aggregates", "state", "snapshots"})
+    for (const char *table : {"meta", "probes", "series", "hist", "aggregates", "snapshots"})
       exec(fmt::format("INSERT INTO main.{0} SELECT * FROM disk.{0}", table).c_str());
     if (file_bytes <= kMemoryCapBytes) exec("INSERT INTO main.events SELECT * FROM disk.events");
     exec("COMMIT");
@@ -317,17 +316,6 @@ void RecordingWriter::add_aggregate(uint64_t t_ns, const std::string &family, co
   if (!stmt) return;
   insert_row(stmt, t_ns, family, name, kind);
   bind_text(stmt, 5, text);
-  step(stmt);
-}
-
-void RecordingWriter::put_state(const std::string &family, const std::string &name, const json &data) {
-  begin_if_needed();
-  if (failed()) return;
-  auto *stmt = prepare(state_stmt_, "INSERT OR REPLACE INTO state(family, name, data) VALUES(?,?,?)");
-  if (!stmt) return;
-  bind_text(stmt, 1, family);
-  bind_text(stmt, 2, name);
-  bind_text(stmt, 3, dump(data));
   step(stmt);
 }
 

@@ -101,8 +101,6 @@ class RecordingWriter {
   // written, past the size cap too: they are bounded per interval, and every total depends on them.
   void add_delta(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
   void add_gauge(uint64_t t_ns, const std::string &family, const std::string &name, const json &data);
-  // TRANSITIONAL (issue #20): removed once every family writes deltas and gauges.
-  void put_state(const std::string &family, const std::string &name, const json &data);
   void put_snapshot(const std::string &which, const json &data);
 
   // Commits everything written since the last flush in one transaction. An error (disk full)
@@ -159,7 +157,7 @@ class RecordingWriter {
   std::string disk_error_;  // the error that sent the writer to memory
 
   friend class RecordingReader;
-  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_, state_stmt_,
+  UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_,
       snapshot_stmt_, page_count_stmt_, page_size_stmt_;
 };
 
@@ -203,8 +201,7 @@ class RecordingReader {
   // (or at any sample time inside it) when gauges are written only when they change.
   std::optional<std::pair<uint64_t, json>> gauge_at(const std::string &family, const std::string &name,
                                                     uint64_t t_ns) const;
-  // TRANSITIONAL (issue #20): removed once every family writes deltas and gauges.
-  std::optional<json> state(const std::string &family, const std::string &name) const;
+
   std::optional<json> snapshot(const std::string &which) const;
   const std::string &path() const { return path_; }
 

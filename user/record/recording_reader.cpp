@@ -301,13 +301,6 @@ std::optional<std::pair<uint64_t, json>> RecordingReader::gauge_at(const std::st
   return out;
 }
 
-std::optional<json> RecordingReader::state(const std::string &family, const std::string &name) const {
-  std::optional<json> out;
-  query(handle(), "SELECT data FROM state WHERE family = ? AND name = ?", {family, name},
-        [&](sqlite3_stmt *s) { out = parse_stored(sqlite3_column_text(s, 0)); });
-  return out;
-}
-
 std::optional<json> RecordingReader::snapshot(const std::string &which) const {
   std::optional<json> out;
   query(handle(), "SELECT data FROM snapshots WHERE which = ?", {which},
