@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fault_support.h"
+#include "test_binary.h"
 
 TEST_CASE("runtime: after SIGKILL no program or link of triage is left in the kernel") {
   live::require_tool("bpftool");
