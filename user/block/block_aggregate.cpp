@@ -59,10 +59,7 @@ void add_cached_processes(std::vector<ProcessDeviceTotals> &processes, const std
 }
 
 void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWriter &out) {
-  if (!config_written_) {
-    out.set_meta(kConfigMeta, BlockConfig{in.method, in.outlier_threshold_ns});
-    config_written_ = true;
-  }
+  write_config({in.method, in.outlier_threshold_ns}, out);
   double dt_s = now_ns > last_t_ns_ ? static_cast<double>(now_ns - last_t_ns_) / 1e9 : 0;
   bool timeline_row = dt_s >= kMinIntervalS;
 

@@ -71,6 +71,13 @@ class BlockSampler {
   explicit BlockSampler(NameOf name_of) : name_of_(std::move(name_of)) {}
 
   void start(uint64_t now_ns) { last_t_ns_ = now_ns; }
+  // The window's constants, once (also done by the first sample): their presence tells a report
+  // that block was recorded.
+  void write_config(const BlockConfig &config, RecordingWriter &out) {
+    if (config_written_) return;
+    out.set_meta(kConfigMeta, config);
+    config_written_ = true;
+  }
   void sample(uint64_t now_ns, const SampleInput &input, RecordingWriter &out);
 
  private:

@@ -86,6 +86,8 @@ class BlockFamily final : public Family {
   int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
 
   void drain(RecordingWriter &out) override {
+    // At the first drain, 100 ms in: a window killed before its first sample still has it.
+    if (hooks_) sampler_.write_config({hooks_->method, options_.block_outlier_threshold_ns}, out);
     if (!ring_) return;
     drain_ring(ring_.get());
     for (const auto &e : pending_) out.add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, name_of(e.dev)));

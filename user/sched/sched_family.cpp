@@ -122,6 +122,7 @@ class SchedFamily final : public Family {
   std::vector<ProbeStatus> probes() const override { return probes_; }
 
   void drain(RecordingWriter &out) override {
+    write_config(out);  // at the first drain, 100 ms in: a window killed before its first sample still has it
     if (!ring_) return;
     events_.begin(out);
     drain_ring(ring_.get());
@@ -155,10 +156,7 @@ class SchedFamily final : public Family {
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);
 
-    if (!config_written_) {
-      out.set_meta(kConfigMeta, SchedConfig{hooks_->method, options_.outlier_threshold_ns});
-      config_written_ = true;
-    }
+    write_config(out);
     sample_histograms(now_ns, out);
     sample_processes(now_ns, dt_s, out);
     SchedCounters counters;
@@ -204,6 +202,13 @@ class SchedFamily final : public Family {
   }
 
  private:
+  // The window's constants, once: their presence tells a report that sched was recorded.
+  void write_config(RecordingWriter &out) {
+    if (config_written_ || !hooks_) return;
+    out.set_meta(kConfigMeta, SchedConfig{hooks_->method, options_.outlier_threshold_ns});
+    config_written_ = true;
+  }
+
   static const char *hook_of(const std::string &probe) {
     if (probe == "sched_switch") return "tracepoint sched:sched_switch";
     if (probe == "sched_wakeup") return "tracepoint sched:sched_wakeup";

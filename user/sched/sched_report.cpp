@@ -302,7 +302,9 @@ void render_top(const json &s, const char *list, const char *title, std::string 
     const auto &p = rows[i];
     out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(process_label(p)), width,
                        format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
-                       format_duration_ns(p.value("max_ns", 0ULL)), printable(p.value("cgroup", "")));
+                       // 0 with waits: the longest was before the slice (the kernel keeps the longest since attach).
+                       p.value("max_ns", 0ULL) || !p.value("count", 0ULL) ? format_duration_ns(p.value("max_ns", 0ULL)) : "-",
+                       printable(p.value("cgroup", "")));
   }
 }
 
