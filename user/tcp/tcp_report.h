@@ -38,10 +38,12 @@ inline constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
 json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
 // tcp.close_wait_leaks: sockets seen in CLOSE_WAIT at kCloseWaitLeakSamples walks in a row and
 // for kCloseWaitLeakAgeMs, per owner (named while it was alive), with when they were stuck
-// (first_t, last_t, peak_t) and how many were still open at the end. `rows` are the close_wait
+// (first_t: the earliest came into CLOSE_WAIT, within the slice; last_t: the last walk that saw
+// one; peak_t) and how many were still open at the end. `rows` are the close_wait
 // gauges in force during the slice, `walk_times` the slice's connection walks.
 json close_wait_leaks(const std::vector<uint64_t> &walk_times,
-                      const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t window_start_mono_ns);
+                      const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t window_start_mono_ns,
+                      uint64_t slice_from_ns);
 // Keys of tcp.spans: when a listener's overflows, and a namespace's unattributed ones, happened.
 std::string listener_span_key(uint64_t netns, const std::string &addr, uint64_t port);
 std::string netns_span_key(uint64_t netns);

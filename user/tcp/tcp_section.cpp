@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
@@ -155,7 +156,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["close_wait_count"] = last_walk_count.first == end_t ? std::max(close_wait_listed, last_walk_count.second)
                                                          : close_wait_listed;
   s["close_wait_total"] = close_wait_listed;
-  s["close_wait_leaks"] = close_wait_leaks(walk_times, close_wait_rows, start_mono);
+  s["close_wait_leaks"] = close_wait_leaks(walk_times, close_wait_rows, start_mono, r.slice().from_ns);
 
   // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
   // budget, so under heavy churn it ran less often than every interval.
@@ -372,7 +373,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 }
 
 json close_wait_leaks(const std::vector<uint64_t> &walk_times,
-                      const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t start_mono) {
+                      const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t start_mono,
+                      uint64_t slice_from_ns) {
   auto seconds_since_start = [&](uint64_t t_ns) {
     return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
   };
@@ -421,6 +423,7 @@ json close_wait_leaks(const std::vector<uint64_t> &walk_times,
     std::set<Key> sockets;
     std::set<uint16_t> ports, peer_ports;
     uint64_t oldest_ns = 0, still_open = 0;
+    uint64_t entered_ns = UINT64_MAX;  // the earliest of them into CLOSE_WAIT
     uint32_t netns = 0;
     std::map<uint64_t, uint64_t> stuck_at;  // walk time -> sockets stuck then
   };
@@ -434,6 +437,7 @@ json close_wait_leaks(const std::vector<uint64_t> &walk_times,
     o.netns = tr.socket.netns;
     o.oldest_ns = std::max(o.oldest_ns, tr.leaked_at.back() - std::min(tr.leaked_at.back(), tr.socket.entered_ns));
     o.still_open += at_end.count(key);
+    o.entered_ns = std::min(o.entered_ns, tr.socket.entered_ns);
     for (uint64_t t : tr.leaked_at) o.stuck_at[t]++;
   }
   json out = json::array();
@@ -450,6 +454,11 @@ json close_wait_leaks(const std::vector<uint64_t> &walk_times,
                 {"still_open", o.still_open},
                 {"peak", static_cast<uint64_t>(span.peak())}};
     span.stamp(row);
+    // Stuck since they came into CLOSE_WAIT, not since a walk first listed them (a second later
+    // at the least): from the kernel's stamp of the peer's FIN, within the slice and the window.
+    uint64_t since = std::max({o.entered_ns, slice_from_ns, start_mono});
+    double since_s = std::round(seconds_since_start(since) * 100) / 100;
+    if (since_s < row["first_t"].get<double>()) row["first_t"] = since_s;
     out.push_back(row);
   }
   return out;
