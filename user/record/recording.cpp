@@ -115,6 +115,11 @@ Result<void> RecordingWriter::continue_in_memory() {
     exec("COMMIT");
     exec("DETACH DATABASE disk");
   }
+  // What the failed transaction rolled back, or what no transaction could take.
+  std::vector<PendingAggregate> replay = std::move(uncommitted_aggregates_);
+  uncommitted_aggregates_.clear();
+  for (const auto &[key, value] : std::map<std::string, std::string>(meta_values_)) set_meta(key, json::parse(value));
+  for (const auto &row : replay) add_aggregate(row.t_ns, row.family, row.name, row.kind, json::parse(row.data));
   // The copy in memory is bounded on its own.
   max_bytes_ = max_bytes_ ? std::min(max_bytes_, kMemoryCapBytes) : kMemoryCapBytes;
   bytes_at_flush_ = database_bytes();
@@ -158,6 +163,7 @@ void RecordingWriter::begin_if_needed() {
 
 
 void RecordingWriter::set_meta(const std::string &key, const json &value) {
+  meta_values_[key] = dump(value);
   begin_if_needed();
   if (failed()) return;
   auto *stmt = prepare(meta_stmt_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
@@ -308,9 +314,10 @@ void RecordingWriter::add_event_block(const std::string &family, const std::stri
 
 void RecordingWriter::add_aggregate(uint64_t t_ns, const std::string &family, const std::string &name,
                                     const char *kind, const json &data) {
+  std::string text = dump(data);
+  uncommitted_aggregates_.push_back({t_ns, family, name, kind, text});
   begin_if_needed();
   if (failed()) return;
-  std::string text = dump(data);
   bytes_since_flush_ += text.size() + kRowOverheadBytes;  // never refused, but it fills the cap
   auto *stmt = prepare(aggregate_stmt_, "INSERT INTO aggregates(t_ns, family, name, kind, data) VALUES(?,?,?,?,?)");
   if (!stmt) return;
@@ -342,7 +349,11 @@ Result<void> RecordingWriter::flush() {
     in_transaction_ = false;
     if (!failed() && !exec("COMMIT")) exec("ROLLBACK");
   }
-  if (failed()) return runtime_error(fmt::format("{}: {}", path_, first_error_));
+  if (failed()) {
+    if (in_memory()) uncommitted_aggregates_.clear();  // nowhere left to replay them
+    return runtime_error(fmt::format("{}: {}", path_, first_error_));
+  }
+  uncommitted_aggregates_.clear();
   if (max_bytes_) {
     bytes_at_flush_ = database_bytes();
     bytes_since_flush_ = 0;

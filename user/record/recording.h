@@ -155,6 +155,17 @@ class RecordingWriter {
   std::map<std::string, uint64_t> events_not_written_;
   uint64_t rows_not_written_ = 0;
   std::string disk_error_;  // the error that sent the writer to memory
+  // What a failed commit would lose and the in-memory copy must still hold: every meta value
+  // (families write their constants once), and the aggregate rows since the last commit (a delta
+  // row is written once; without it a slice's totals would miss that interval).
+  struct PendingAggregate {
+    uint64_t t_ns;
+    std::string family, name;
+    const char *kind;
+    std::string data;
+  };
+  std::map<std::string, std::string> meta_values_;
+  std::vector<PendingAggregate> uncommitted_aggregates_;
 
   friend class RecordingReader;
   UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_,
