@@ -1,5 +1,7 @@
 #include "block/block_aggregate.h"
 
+#include "core/compact_json.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -101,7 +103,7 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
                       {"mbps", round_hundredth(static_cast<double>(bytes) / 1e6 / dt_s)},
                       {"p50_us", delta.count() ? round_hundredth(delta.percentile(0.50)) : 0.0},
                       {"p99_us", delta.count() ? round_hundredth(delta.percentile(0.99)) : 0.0}});
-      if (delta.count()) out.add_hist(now_ns, "block", "latency:" + dev_string(d.dev), delta.to_json("us"));
+      if (delta.count()) out.add_hist(now_ns, "block", "latency:" + dev_string(d.dev), compact_histogram(delta));
     }
     if (timeline_row) last_[d.dev] = d;
   }

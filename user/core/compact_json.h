@@ -53,6 +53,10 @@ inline void load(const nlohmann::json &j, Log2Histogram &h) { h = Log2Histogram:
 
 }  // namespace compact_detail
 
+// A histogram as an interval's `hist` row stores it: non-empty buckets, sum, min and max
+// (Log2Histogram::from_json reads it back; count and percentiles are computed again).
+inline nlohmann::json compact_histogram(const Log2Histogram &h) { return compact_detail::stored(h); }
+
 template <typename Row, typename Fields>
 void compact_to_json(nlohmann::json &j, const Row &row, const Fields &fields) {
   j = nlohmann::json::object();

@@ -330,7 +330,7 @@ class SchedFamily final : public Family {
       for (const auto &h : per_cpu) total.merge(h.by_kind[kind]);
       Log2Histogram delta = total.minus(last_hists_[kind]);
       // The interval's waits: a slice merges its rows (no cumulative copy is kept).
-      if (delta.count()) out.add_hist(now_ns, "sched", wait_kind_name(kind), delta.to_json("us"));
+      if (delta.count()) out.add_hist(now_ns, "sched", wait_kind_name(kind), compact_histogram(delta));
       last_hists_[kind] = total;
     }
   }
@@ -361,10 +361,6 @@ class SchedFamily final : public Family {
       if (r.stats.oncpu_ns > was) deltas.push_back({r.stats.oncpu_ns - was, r.tgid});
     }
     std::sort(deltas.begin(), deltas.end(), std::greater<>());
-    json interval = json::array();
-    for (size_t i = 0; i < deltas.size() && i < kTopCpuDetailed; i++)
-      interval.push_back({{"pid", deltas[i].second}, {"cpu_ns", deltas[i].first}});
-    if (!interval.empty()) out.add_series(now_ns, "sched", "top_cpu", {{"rows", interval}, {"total", deltas.size()}});
     last_cpu_totals_ = std::move(now_totals);
 
     const auto min_ns = static_cast<uint64_t>(dt_s * 1e9 * kDetailedCpuShare);

@@ -188,9 +188,20 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   }
   s["top_cpu_total"] = cpu_total;
   s["top_cpu"] = top_cpu;
+  // Per interval, from the same rows: the processes that used the most CPU in it.
   json cpu_series = json::array();
-  r.for_each_series("sched", "top_cpu", [&](uint64_t t, const json &d) {
-    cpu_series.push_back({{"t", seconds_since_start(t)}, {"rows", d.value("rows", json::array())}});
+  r.for_each_delta("sched", kProcessesTable, [&](uint64_t t, const json &interval) {
+    std::vector<std::pair<uint64_t, uint32_t>> used;
+    for (const auto &stored : interval.at("rows")) {
+      const auto row = stored.get<ProcessRow>();
+      if (row.oncpu_ns) used.emplace_back(row.oncpu_ns, row.pid);
+    }
+    if (used.empty()) return;
+    std::sort(used.begin(), used.end(), std::greater<>());
+    json rows = json::array();
+    for (size_t i = 0; i < used.size() && i < kTopCpuDetailed; i++)
+      rows.push_back({{"pid", used[i].second}, {"cpu_ns", used[i].first}});
+    cpu_series.push_back({{"t", seconds_since_start(t)}, {"rows", std::move(rows)}});
   });
   s["top_cpu_series"] = cpu_series;
 
@@ -228,7 +239,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   r.for_each_hist("sched", "runq", [&](uint64_t t, const json &h) {
     heatmap.push_back({{"t", seconds_since_start(t)},
                        {"buckets", h.value("buckets", json::array())},
-                       {"p99_us", h.value("p99", 0.0)}});
+                       {"p99_us", round_hundredth(Log2Histogram::from_json(h).percentile(0.99))}});
   });
   s["runq_heatmap"] = heatmap;
 

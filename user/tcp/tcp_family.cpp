@@ -34,6 +34,7 @@
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
 #include "tcp/tcp_netns.h"
+#include "core/compact_json.h"
 #include "tcp/tcp_rows.h"
 #include "tcp/tcp_sockets.h"
 
@@ -332,7 +333,7 @@ class TcpFamily final : public Family {
           // Two cumulative copies bound the interval's smallest value by its lowest slot; every
           // value of the interval is also at least the cumulative minimum (exact when it fell in
           // this interval), so a window merged from intervals keeps its true minimum.
-          json row = delta.to_json(names[k].second);
+          json row = compact_histogram(delta);
           row["min"] = std::max(delta.min(), total.min());
           out.add_hist(now_ns, "tcp", names[k].first, row);
         }
