@@ -2,13 +2,15 @@
 """What a recording costs on disk per hour at -i 1 (issue #20's budget: an idle hour <= 10 MiB,
 an hour of the bench's busiest workload <= 100 MiB), and how long its reports take.
 
-Each case records two windows, SHORT and LONG seconds, all families at -i 1; the size grows
-linearly with time after the fixed part (schema, the two /proc checklists), so the slope of the
-two sizes is the cost per second and an hour is intercept + 3600 * slope. Busy = the bench's mixed
+Each case records one window of SECONDS, all families at -i 1. The file is a fixed part (schema,
+meta, probes, the two /proc checklists) plus what every interval adds (series, histograms,
+events, aggregates and their indexes, measured page by page with SQLite's dbstat); an hour is the
+fixed part plus 3600 / SECONDS times the rest. (Two windows and a slope were tried first: the busy
+load is not steady enough between two runs for that.) Busy = the bench's mixed
 load at once: perf's context-switch pipe, fio random reads on a loop device, and the TCP
 connection churn in its own network namespace (tcp_churn, as bench.py runs it).
 
-    sudo bench/slice_budget.py [--short 20] [--long 60]
+    sudo bench/slice_budget.py [--seconds 60]
 """
 import argparse
 import json
@@ -55,33 +57,37 @@ def record(work, seconds, busy):
     if stop:
         stop()
     size = os.path.getsize(db)
+    import sqlite3
+    con = sqlite3.connect(db)
+    per_interval = con.execute(
+        "SELECT sum(pgsize) FROM dbstat WHERE name IN ('series', 'hist', 'events', 'event_blocks', 'aggregates', "
+        "'series_by_name', 'hist_by_name', 'events_by_family', 'aggregates_by_name')").fetchone()[0]
+    con.close()
     times = {}
     for name, args in (("whole", []), ("slice", ["--from", str(seconds // 2), "--to", str(seconds // 2 + 10)])):
         t0 = time.monotonic()
         subprocess.run([TRIAGE, "report", db, "--format", "json", *args], check=True, stdout=subprocess.DEVNULL)
         times[name] = time.monotonic() - t0
     os.unlink(db)
-    return size, times
+    return size, per_interval, times
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--short", type=int, default=20)
-    parser.add_argument("--long", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=60)
     a = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("slice_budget: needs root")
     out = {}
     with tempfile.TemporaryDirectory() as work:
         for case, busy in (("idle", False), ("busy", True)):
-            short, _ = record(work, a.short, busy)
-            long_, times = record(work, a.long, busy)
-            slope = (long_ - short) / (a.long - a.short)
-            hour = short - slope * a.short + 3600 * slope
-            out[case] = {"bytes_short": short, "bytes_long": long_, "bytes_per_s": slope,
+            size, growing, times = record(work, a.seconds, busy)
+            per_s = growing / a.seconds
+            hour = size - growing + 3600 * per_s
+            out[case] = {"bytes": size, "interval_bytes": growing, "bytes_per_s": per_s,
                          "mib_per_hour": hour / 2**20, "report_s": times}
-            print(f"{case}: {short} B in {a.short} s, {long_} B in {a.long} s -> {slope:.0f} B/s, "
-                  f"{hour / 2**20:.1f} MiB per hour at -i 1; report of {a.long} s: {times['whole']:.2f} s, "
+            print(f"{case}: {size} B in {a.seconds} s, of which intervals {growing} B -> {per_s:.0f} B/s, "
+                  f"{hour / 2**20:.1f} MiB per hour at -i 1; report of {a.seconds} s: {times['whole']:.2f} s, "
                   f"10 s slice {times['slice']:.2f} s", flush=True)
     print(json.dumps(out))
 
