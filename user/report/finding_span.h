@@ -3,6 +3,7 @@
 // the slice counts even if it was gone by its end, and the on-call sees when.
 #pragma once
 
+#include <cmath>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -29,7 +30,8 @@ class ConditionSpan {
   double peak() const { return peak_; }
   // Adds first_t, last_t, peak_t to a finding (to 0.01 s).
   void stamp(nlohmann::json &finding) const {
-    auto round = [](double t) { return static_cast<double>(static_cast<long long>(t * 100 + 0.5)) / 100; };
+    // In doubles throughout: a damaged row's time may lie past any integer type.
+    auto round = [](double t) { return std::round(t * 100) / 100; };
     finding["first_t"] = round(first_t());
     finding["last_t"] = round(last_t());
     finding["peak_t"] = round(peak_t());

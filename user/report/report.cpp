@@ -27,7 +27,8 @@ namespace {
 void round_evidence(json &value) {
   if (value.is_number_float()) {
     double rounded = round_hundredth(value.get<double>());
-    if (rounded == static_cast<double>(static_cast<int64_t>(rounded)) && std::abs(rounded) < 9e15)
+    // The range first: converting a double past int64 (a damaged row's 1e19) is undefined.
+    if (std::abs(rounded) < 9e15 && rounded == static_cast<double>(static_cast<int64_t>(rounded)))
       value = static_cast<int64_t>(rounded);
     else
       value = rounded;
