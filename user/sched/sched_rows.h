@@ -9,7 +9,7 @@
 //                                 CpuDetails: what /proc said of a process at the CPU top
 //   hist  "sched" / runq, d_io, d_mem, d_other
 //                                 the interval's waits (already per interval)
-//   series "sched" / load, cpus, top_cpu
+//   series "sched" / load, cpus     (top_cpu_series is derived from the process rows)
 #pragma once
 
 #include <algorithm>
