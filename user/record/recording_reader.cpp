@@ -277,15 +277,7 @@ void RecordingReader::for_each_gauge(const std::string &family, const std::strin
 
 std::optional<std::pair<uint64_t, json>> RecordingReader::last_gauge(const std::string &family,
                                                                      const std::string &name) const {
-  std::optional<std::pair<uint64_t, json>> out;
-  Slice up_to_end{0, slice_.to_ns};
-  query_slice(handle(),
-              "SELECT t_ns, data FROM aggregates WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
-              "AND t_ns <= ? ORDER BY t_ns DESC, rowid DESC LIMIT 1",
-              {family, name}, up_to_end, [&](sqlite3_stmt *s) {
-                out.emplace(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
-              });
-  return out;
+  return gauge_at(family, name, slice_.to_ns);
 }
 
 std::optional<std::pair<uint64_t, json>> RecordingReader::gauge_at(const std::string &family, const std::string &name,
