@@ -61,7 +61,7 @@ def record(work, seconds, busy):
     con = sqlite3.connect(db)
     per_interval = con.execute(
         "SELECT sum(pgsize) FROM dbstat WHERE name IN ('series', 'hist', 'events', 'event_blocks', 'aggregates', "
-        "'series_by_name', 'hist_by_name', 'events_by_family', 'aggregates_by_name')").fetchone()[0]
+        "'series_by_stream', 'hist_by_stream', 'events_by_family', 'aggregates_by_stream', 'series_by_name', 'hist_by_name', 'aggregates_by_name')").fetchone()[0]
     con.close()
     times = {}
     for name, args in (("whole", []), ("slice", ["--from", str(seconds // 2), "--to", str(seconds // 2 + 10)])):

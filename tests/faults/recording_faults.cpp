@@ -68,15 +68,18 @@ struct StoredRow {
   json data;
 };
 
+// A series, hist or aggregates row's stream, by name (schema 4 rows hold its number).
+constexpr const char *kStreamName = "(SELECT family || '/' || name || '/' || kind FROM streams WHERE id = stream)";
+
 std::vector<StoredRow> json_rows(const std::string &path) {
   std::vector<StoredRow> rows;
   sqlite3 *db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   const std::vector<std::array<std::string, 3>> tables = {{"meta", "value", "key"},
-                                                          {"series", "data", "family || '/' || name"},
-                                                          {"hist", "data", "family || '/' || name"},
+                                                          {"series", "data", kStreamName},
+                                                          {"hist", "data", kStreamName},
                                                           {"events", "data", "family || '/' || kind"},
-                                                          {"aggregates", "data", "family || '/' || name || '/' || kind"},
+                                                          {"aggregates", "data", kStreamName},
                                                           {"snapshots", "data", "which"}};
   for (const auto &[table, column, identity] : tables) {
     std::string sql = "SELECT rowid, " + identity + ", " + column + " FROM " + table + " ORDER BY rowid";
@@ -201,6 +204,7 @@ TEST_CASE("recording faults: foreign, newer, older and gutted files are exit 2 n
       {"future.db", "PRAGMA user_version=" + std::to_string(kRecordingSchemaVersion + 1), "newer"},
       {"old.db", "PRAGMA user_version=2", "schema 2 holds whole-window totals only"},
       {"no_aggregates.db", "DROP TABLE aggregates", "aggregates"},
+      {"no_streams.db", "DROP TABLE streams", "series_named"},
       {"late_aggregate.db", "UPDATE aggregates SET t_ns = t_ns + 3600000000000", "outside the window"},
       {"unversioned.db", "PRAGMA user_version=0", "schema version"},
       {"no_events.db", "DROP TABLE events", "events"},
@@ -250,7 +254,10 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "UPDATE aggregates SET data = '0'",
       "UPDATE aggregates SET data = '{\"rows\":[0,\"x\",null,{}],\"other\":[],\"other_keys\":-1}'",
       "UPDATE aggregates SET data = '\"' || hex(zeroblob(20000)) || '\"'",
-      "UPDATE aggregates SET kind = 'gauge' WHERE kind = 'delta'",
+      "UPDATE OR IGNORE streams SET kind = 'gauge' WHERE kind = 'delta'",
+      "UPDATE aggregates SET stream = 9999",
+      "UPDATE series SET stream = (SELECT id FROM streams WHERE kind = 'delta' LIMIT 1)",
+      "UPDATE streams SET name = x'1b5b324a' || id, family = hex(zeroblob(2000))",
       "UPDATE aggregates SET t_ns = 'later'",
       "UPDATE snapshots SET data = '[]'",
       "UPDATE snapshots SET data = '{\"tasks\":{\"zombies\":[{\"pid\":-1,\"comm\":{}}]}}'",
@@ -260,7 +267,7 @@ TEST_CASE("recording faults: rows of the wrong SQL type, not JSON, or out of ord
       "UPDATE meta SET value = '[]' WHERE key = 'filters'",
       "UPDATE meta SET value = '1e19' WHERE key = 'requested_duration_s'",
       "DELETE FROM meta WHERE key <> 'start_ns'",
-      "INSERT INTO aggregates SELECT t_ns, family, name, kind, data FROM aggregates",  // every interval twice
+      "INSERT INTO aggregates SELECT * FROM aggregates",  // every interval twice
       "UPDATE hist SET data = (SELECT '{\"count\":1,\"buckets\":[' || group_concat('{\"le\":1,\"count\":1}') || ']}' "
       "FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n))",
   };

@@ -1,7 +1,12 @@
 // The slice model's keyed tables: totals in, per-interval deltas stored, any slice summed back.
 #include <catch2/catch.hpp>
 
+#include "block/block_rows.h"
 #include "core/delta_table.h"
+#include "core/loss_rows.h"
+#include "oom/oom_rows.h"
+#include "sched/sched_rows.h"
+#include "tcp/tcp_rows.h"
 #include "record/recording.h"
 #include "scratch_dir.h"
 
@@ -145,4 +150,118 @@ TEST_CASE("recording: gauges read at or before the slice's end, events and serie
   CHECK(gauges == 1);
   CHECK(series == 1);
   CHECK(events == 1);
+}
+
+namespace {
+// WaitRow with its name declared a label: stored apart, when it changes.
+struct NamedWaitRow {
+  uint32_t pid = 0;
+  std::string comm;
+  uint64_t total_ns = 0;
+  auto key() const { return pid; }
+  uint64_t rank() const { return total_ns; }
+  static constexpr auto labels() { return std::tuple{&NamedWaitRow::comm}; }
+  static constexpr auto counters() { return std::tuple{&NamedWaitRow::total_ns}; }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NamedWaitRow, pid, comm, total_ns)
+
+NamedWaitRow named(uint32_t pid, const std::string &comm, uint64_t total) { return {pid, comm, total}; }
+
+int label_rows_written(const RecordingReader &r) {
+  int n = 0;
+  r.for_each_gauge_until("sched", "waits/labels", UINT64_MAX,
+                         [&](uint64_t, const json &gauge) { n += static_cast<int>(gauge.at("rows").size()); });
+  return n;
+}
+}  // namespace
+
+TEST_CASE("delta table: labels are stored when they change, and a slice gets those in force at its end") {
+  ScratchDir dir;
+  auto writer = RecordingWriter::create(dir.file("t.db"));
+  REQUIRE(writer);
+  auto &w = **writer;
+  w.set_meta("start_ns", kSecond);
+  DeltaTable<NamedWaitRow> table("sched", "waits");
+  table.write(2 * kSecond, {named(1, "a", 10), named(2, "b", 10)}, w);
+  table.write(3 * kSecond, {named(1, "a", 20), named(2, "b", 20)}, w);  // same names: no label row
+  table.write(4 * kSecond, {named(1, "a2", 30), named(2, "b", 30)}, w);  // pid 1 renamed
+  table.write(5 * kSecond, {named(1, "a2", 40), named(2, "b", 40)}, w);
+  REQUIRE(w.flush());
+  auto reader = RecordingReader::open(dir.file("t.db"));
+  REQUIRE(reader);
+  auto &r = **reader;
+  CHECK(label_rows_written(r) == 3);  // a and b at 2 s, a2 at 4 s
+
+  // A slice after the names were written still has them.
+  r.set_slice({static_cast<uint64_t>(4.5 * kSecond), 6 * kSecond});
+  auto late = read_table<NamedWaitRow>(r, "sched", "waits");
+  REQUIRE(late.rows.size() == 2);
+  for (const auto &row : late.rows) {
+    CHECK(row.total_ns == 10);
+    CHECK(row.comm == (row.pid == 1 ? "a2" : "b"));
+  }
+  // Before the rename, the old name.
+  r.set_slice({static_cast<uint64_t>(2.5 * kSecond), static_cast<uint64_t>(3.5 * kSecond)});
+  auto early = read_table<NamedWaitRow>(r, "sched", "waits");
+  REQUIRE(early.rows.size() == 2);
+  CHECK(std::find_if(early.rows.begin(), early.rows.end(), [](const auto &x) { return x.pid == 1; })->comm == "a");
+
+  // The delta rows are arrays under the table's column list, without the labels.
+  auto columns = r.meta(ColumnCodec::meta_key("sched", "waits"));
+  REQUIRE(columns);
+  r.set_slice({});
+  r.for_each_delta("sched", "waits", [&](uint64_t, const json &interval) {
+    for (const auto &stored : interval.at("rows")) {
+      REQUIRE(stored.is_array());
+      CHECK(ColumnCodec::decode(stored, columns->get<std::vector<std::string>>()).value("comm", "") == "");
+    }
+  });
+}
+
+TEST_CASE("delta table: a row's array and its object read back the same, schema 3's objects too") {
+  ColumnCodec codec;
+  json full = {{"pid", 7}, {"comm", "java"}, {"total_ns", 5}, {"latency", json::array({3, 1, 2, 2, 1})}};
+  json sparse = {{"pid", 8}, {"total_ns", 0}, {"comm", ""}};
+  json stored_full = codec.encode(full), stored_sparse = codec.encode(sparse);
+  CHECK(stored_sparse == json::array({0, 0, 8}));  // comm, latency, pid: blanks stand as 0, trailing ones left out
+  const auto &columns = codec.columns();
+  CHECK(ColumnCodec::decode(stored_full, columns) == full);
+  CHECK(ColumnCodec::decode(stored_sparse, columns) == json{{"pid", 8}});
+  CHECK(ColumnCodec::decode(full, columns) == full);  // an object (schema 3) is read as it is
+  // A damaged row with more values than columns loses the extra, not the report.
+  CHECK(ColumnCodec::decode(json::array({1, 2, 3, 4, 5, 6}), columns).size() == columns.size());
+}
+
+namespace {
+// A stored 0 reads back as the field's default: true only while every default is 0, "" or empty.
+template <typename Row>
+void check_defaults_are_blank(const char *name) {
+  INFO(name);
+  json defaults = Row{};
+  for (const auto &[field, value] : defaults.items()) {
+    INFO(field);
+    bool blank = value.is_null() || (value.is_number() && value == 0) || (value.is_string() && value == "") ||
+                 (value.is_structured() && value.empty()) || value == json::array({0, 0, 0});  // an empty histogram
+    CHECK(blank);
+  }
+}
+}  // namespace
+
+TEST_CASE("delta table: every stored row's defaults are blank, so a stored 0 reads back exactly") {
+  check_defaults_are_blank<sched::ProcessRow>("sched processes");
+  check_defaults_are_blank<sched::SchedCounters>("sched counters");
+  check_defaults_are_blank<block::DeviceOpRow>("block devices");
+  check_defaults_are_blank<block::ProcessDeviceRow>("block processes");
+  check_defaults_are_blank<block::BlockCounters>("block counters");
+  check_defaults_are_blank<tcp::CounterRow>("tcp counters");
+  check_defaults_are_blank<tcp::TransitionRow>("tcp transitions");
+  check_defaults_are_blank<tcp::PortRow>("tcp ports");
+  check_defaults_are_blank<tcp::FlowRow>("tcp flows");
+  check_defaults_are_blank<tcp::ListenerCountRow>("tcp listener counts");
+  check_defaults_are_blank<tcp::NetnsRow>("tcp netstat");
+  check_defaults_are_blank<oom::OomCounters>("oom counters");
+  check_defaults_are_blank<LossRow>("loss");
+  check_defaults_are_blank<DroppedRow>("dropped");
 }

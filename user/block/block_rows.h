@@ -84,6 +84,7 @@ struct DeviceOpRow {
   Log2Histogram size_bytes;
   std::pair<uint32_t, std::string> key() const { return {dev, op}; }
   uint64_t rank() const { return count; }
+  static constexpr auto labels() { return std::tuple{&DeviceOpRow::name}; }
   static constexpr auto counters() { return std::tuple{&DeviceOpRow::count, &DeviceOpRow::bytes}; }
   static constexpr auto peaks() { return std::tuple{}; }
   static constexpr auto histograms() {
@@ -113,6 +114,7 @@ struct ProcessDeviceRow {
   uint64_t total_ns = 0, count = 0, bytes = 0;
   std::pair<uint32_t, uint32_t> key() const { return {pid, dev}; }
   uint64_t rank() const { return total_ns; }
+  static constexpr auto labels() { return std::tuple{&ProcessDeviceRow::comm, &ProcessDeviceRow::name}; }
   static constexpr auto counters() {
     return std::tuple{&ProcessDeviceRow::total_ns, &ProcessDeviceRow::count, &ProcessDeviceRow::bytes};
   }

@@ -1,6 +1,6 @@
 // A table row's JSON as the recording stores it, compact: the fields at their default are left
-// out (most processes have no D-state wait, most devices no discards) and a histogram keeps only
-// its non-empty buckets, sum, min and max (the report computes count and percentiles again). Each
+// out (most processes have no D-state wait, most devices no discards) and a histogram is stored
+// as Log2Histogram::to_stored_array (non-empty slots, sum, min and max). Each
 // row lists its fields once, for both directions, so a renamed field cannot drift:
 //
 //   static constexpr auto fields() { return std::tuple{Field{"pid", &Row::pid}, ...}; }
@@ -38,12 +38,7 @@ template <typename T>
 nlohmann::json stored(const T &value) {
   return value;
 }
-inline nlohmann::json stored(const Log2Histogram &h) {
-  nlohmann::json buckets = nlohmann::json::array();
-  for (int slot = 0; slot < Log2Histogram::kSlots; slot++)
-    if (h.slot_count(slot)) buckets.push_back({{"le", Log2Histogram::upper_bound(slot)}, {"count", h.slot_count(slot)}});
-  return {{"buckets", std::move(buckets)}, {"sum", h.sum()}, {"min", h.min()}, {"max", h.max()}};
-}
+inline nlohmann::json stored(const Log2Histogram &h) { return h.to_stored_array(); }
 
 template <typename T>
 void load(const nlohmann::json &j, T &value) {
@@ -53,9 +48,10 @@ inline void load(const nlohmann::json &j, Log2Histogram &h) { h = Log2Histogram:
 
 }  // namespace compact_detail
 
-// A histogram as an interval's `hist` row stores it: non-empty buckets, sum, min and max
-// (Log2Histogram::from_json reads it back; count and percentiles are computed again).
-inline nlohmann::json compact_histogram(const Log2Histogram &h) { return compact_detail::stored(h); }
+// A histogram as an interval's `hist` row stores it (Log2Histogram::to_stored_array).
+inline nlohmann::json compact_histogram(const Log2Histogram &h, std::optional<uint64_t> min_override = std::nullopt) {
+  return h.to_stored_array(min_override);
+}
 
 template <typename Row, typename Fields>
 void compact_to_json(nlohmann::json &j, const Row &row, const Fields &fields) {

@@ -36,10 +36,10 @@
 #include "record/recording.h"
 
 namespace nlohmann {
-// Histograms inside table rows; the unit is the section's to say when it renders them.
+// Histograms inside table rows, stored as the hist table stores them (to_stored_array).
 template <>
 struct adl_serializer<triage::Log2Histogram> {
-  static void to_json(json &j, const triage::Log2Histogram &h) { j = h.to_json(""); }
+  static void to_json(json &j, const triage::Log2Histogram &h) { j = h.to_stored_array(); }
   static void from_json(const json &j, triage::Log2Histogram &h) { h = triage::Log2Histogram::from_json(j); }
 };
 }  // namespace nlohmann
@@ -54,6 +54,12 @@ concept TableRow = requires(const Row &row) {
   Row::peaks();
   Row::histograms();
 };
+
+// A row may name its labels: what describes a key rather than counts it (a process's name and
+// cgroup, a disk's name). They are stored apart, as a gauge written only when they change:
+//   static constexpr auto labels() { return std::tuple{&ProcessRow::comm, &ProcessRow::cgroup}; }
+template <typename Row>
+concept LabelledRow = TableRow<Row> && requires { Row::labels(); };
 
 // Keys beyond this, in one interval, are summed into the interval's 'other' row.
 inline constexpr size_t kRowsPerInterval = 64;
@@ -117,12 +123,94 @@ void accumulate(Row &total, const Row &later) {
 }
 
 template <TableRow Row>
+void clear_labels(Row &row) {
+  if constexpr (LabelledRow<Row>)
+    delta_detail::for_each_member(Row::labels(), [&](auto m) { row.*m = std::decay_t<decltype(row.*m)>{}; });
+}
+
+template <TableRow Row>
+bool same_labels(const Row &a, const Row &b) {
+  bool same = true;
+  if constexpr (LabelledRow<Row>)
+    delta_detail::for_each_member(Row::labels(), [&](auto m) { same = same && a.*m == b.*m; });
+  return same;
+}
+
+template <TableRow Row>
+void copy_labels(Row &to, const Row &from) {
+  if constexpr (LabelledRow<Row>) delta_detail::for_each_member(Row::labels(), [&](auto m) { to.*m = from.*m; });
+}
+
+// The key and labels of a row: its counters, peaks and histograms at zero.
+template <TableRow Row>
+Row identity_of(const Row &row) {
+  Row out = row;
+  delta_detail::for_each_member(Row::counters(), [&](auto m) { out.*m = 0; });
+  delta_detail::for_each_member(Row::peaks(), [&](auto m) { out.*m = 0; });
+  delta_detail::for_each_member(Row::histograms(), [&](auto m) { out.*m = std::decay_t<decltype(out.*m)>{}; });
+  return out;
+}
+
+// How a table's rows are stored since schema 4: each row is an array of its JSON values in the
+// order of the table's columns, listed once in meta "<family>.<table>.columns" (the names the
+// row's JSON uses). A 0 stands for a value at its default (0, "", an empty histogram) and
+// trailing ones are left out; columns are only ever appended, so earlier arrays stay valid. The
+// names, written 64 times an interval, were half of an idle hour's bytes. Schema 3 stored objects.
+class ColumnCodec {
+ public:
+  static std::string meta_key(const std::string &family, const std::string &table) {
+    return family + "." + table + ".columns";
+  }
+  // `object`: a row's JSON. Returns its array; grew() says a column was added.
+  nlohmann::json encode(const nlohmann::json &object) {
+    nlohmann::json out = nlohmann::json::array();
+    std::vector<const nlohmann::json *> values(columns_.size(), nullptr);
+    for (const auto &[name, value] : object.items()) {
+      auto it = std::find(columns_.begin(), columns_.end(), name);
+      size_t at = static_cast<size_t>(it - columns_.begin());
+      if (it == columns_.end()) {
+        columns_.push_back(name);
+        values.push_back(nullptr);
+        grew_ = true;
+      }
+      values[at] = &value;
+    }
+    size_t used = values.size();
+    while (used > 0 && (!values[used - 1] || is_blank(*values[used - 1]))) used--;
+    for (size_t i = 0; i < used; i++) out.push_back(!values[i] || is_blank(*values[i]) ? nlohmann::json(0) : *values[i]);
+    return out;
+  }
+  bool take_grew() { return std::exchange(grew_, false); }
+  const std::vector<std::string> &columns() const { return columns_; }
+
+  // A stored row back to its JSON object: an array by `columns`, an object (schema 3) as it is.
+  // A 0 leaves its key out, so the field takes its default; a value past the known columns (a
+  // damaged file) is ignored.
+  static nlohmann::json decode(const nlohmann::json &stored, const std::vector<std::string> &columns) {
+    if (!stored.is_array()) return stored;
+    nlohmann::json object = nlohmann::json::object();
+    for (size_t i = 0; i < stored.size() && i < columns.size(); i++)
+      if (!(stored[i].is_number() && stored[i] == 0)) object[columns[i]] = stored[i];
+    return object;
+  }
+
+ private:
+  static bool is_blank(const nlohmann::json &v) {
+    return v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get_ref<const std::string &>().empty()) ||
+           (v.is_structured() && v.empty());
+  }
+  std::vector<std::string> columns_;
+  bool grew_ = false;
+};
+
+template <TableRow Row>
 bool rank_before(const Row &a, const Row &b) {
   if (a.rank() != b.rank()) return a.rank() > b.rank();
   return a.key() < b.key();
 }
 
-// The writer's side: one per table, fed the kernel's totals each interval.
+// The writer's side: one per table, fed the kernel's totals each interval. Labels go to the gauge
+// "<table>/labels", for a key only when they differ from what was last written for it.
 template <TableRow Row>
 class DeltaTable {
  public:
@@ -142,24 +230,89 @@ class DeltaTable {
       baseline.insert_or_assign(now.key(), next_baseline(now, before));
     }
     last_ = std::move(baseline);
+    if constexpr (LabelledRow<Row>)
+      std::erase_if(labels_written_, [&](const auto &entry) { return !last_.contains(entry.first); });
     if (changes.empty()) return;
     std::sort(changes.begin(), changes.end(), rank_before<Row>);
-    nlohmann::json rows = nlohmann::json::array();
-    for (size_t i = 0; i < changes.size() && i < kRowsPerInterval; i++) rows.push_back(changes[i]);
+    nlohmann::json rows = nlohmann::json::array(), labels = nlohmann::json::array();
+    for (size_t i = 0; i < changes.size() && i < kRowsPerInterval; i++) {
+      Row &row = changes[i];
+      Row identity = identity_of(row);
+      clear_labels(row);
+      // The counters first: a new table's columns then put the labels after them, where a row's
+      // trailing blanks are left out.
+      rows.push_back(codec_.encode(row));
+      if constexpr (LabelledRow<Row>) {
+        auto [written, fresh] = labels_written_.try_emplace(identity.key(), identity);
+        if (fresh || !same_labels(written->second, identity)) {
+          labels.push_back(codec_.encode(identity));
+          written->second = identity;
+        }
+      }
+    }
     nlohmann::json row = {{"rows", std::move(rows)}};
     if (changes.size() > kRowsPerInterval) {
       Row other{};
       for (size_t i = kRowsPerInterval; i < changes.size(); i++) accumulate(other, changes[i]);
-      row["other"] = other;
+      clear_labels(other);
+      row["other"] = codec_.encode(other);
       row["other_keys"] = changes.size() - kRowsPerInterval;
     }
+    if (codec_.take_grew()) out.set_meta(ColumnCodec::meta_key(family_, name_), codec_.columns());
+    if (!labels.empty()) out.add_gauge(t_ns, family_, name_ + "/labels", {{"rows", std::move(labels)}});
     out.add_delta(t_ns, family_, name_, row);
   }
 
  private:
   std::string family_, name_;
   std::map<Key, Row> last_;
+  std::map<Key, Row> labels_written_;  // the labels last stored per key (LabelledRow only)
+  ColumnCodec codec_;
 };
+
+// One interval of a table as stored (labels not applied: read_table applies them).
+template <TableRow Row>
+struct IntervalRows {
+  std::vector<Row> rows;
+  std::optional<Row> other;
+  uint64_t other_keys = 0;
+};
+
+// The table's intervals in the reader's slice, decoded, in time order.
+template <TableRow Row, typename Fn>
+void for_each_interval(const RecordingReader &recording, const std::string &family, const std::string &name, Fn &&fn) {
+  const auto columns =
+      recording.meta(ColumnCodec::meta_key(family, name)).value_or(nlohmann::json::array()).template get<std::vector<std::string>>();
+  recording.for_each_delta(family, name, [&](uint64_t t, const nlohmann::json &interval) {
+    IntervalRows<Row> decoded;
+    for (const auto &stored : interval.at("rows")) decoded.rows.push_back(ColumnCodec::decode(stored, columns).template get<Row>());
+    if (interval.contains("other")) {
+      decoded.other = ColumnCodec::decode(interval.at("other"), columns).template get<Row>();
+      decoded.other_keys = interval.value("other_keys", uint64_t{0});
+    }
+    fn(t, decoded);
+  });
+}
+
+// Every key's labels as last written at or before the slice's end (it may predate the slice).
+template <TableRow Row>
+std::map<typename DeltaTable<Row>::Key, Row> read_labels(const RecordingReader &recording, const std::string &family,
+                                                         const std::string &name) {
+  std::map<typename DeltaTable<Row>::Key, Row> labels;
+  if constexpr (LabelledRow<Row>) {
+    const auto columns = recording.meta(ColumnCodec::meta_key(family, name))
+                             .value_or(nlohmann::json::array())
+                             .template get<std::vector<std::string>>();
+    recording.for_each_gauge_until(family, name + "/labels", recording.slice().to_ns,
+                                   [&](uint64_t, const nlohmann::json &gauge) {
+                                     for (const auto &stored : gauge.at("rows")) {
+                                       Row row = ColumnCodec::decode(stored, columns).template get<Row>();
+                                       labels.insert_or_assign(row.key(), std::move(row));
+                                     }
+                                   });
+  }
+  return labels;
+}
 
 // The reader's side: a table summed over the reader's slice.
 template <TableRow Row>
@@ -177,20 +330,21 @@ SlicedTable<Row> read_table(const RecordingReader &recording, const std::string 
   using Key = typename DeltaTable<Row>::Key;
   std::map<Key, Row> by_key;
   SlicedTable<Row> table;
-  recording.for_each_delta(family, name, [&](uint64_t, const nlohmann::json &interval) {
+  for_each_interval<Row>(recording, family, name, [&](uint64_t, IntervalRows<Row> &interval) {
     table.intervals++;
-    for (const auto &stored : interval.at("rows")) {
-      Row row = stored.template get<Row>();
+    for (auto &row : interval.rows) {
       auto [it, fresh] = by_key.try_emplace(row.key(), row);
       if (!fresh) accumulate(it->second, row);
     }
-    if (interval.contains("other")) {
-      Row other = interval.at("other").template get<Row>();
-      if (table.other) accumulate(*table.other, other);
-      else table.other = std::move(other);
-      table.other_keys = std::max(table.other_keys, interval.value("other_keys", uint64_t{0}));
+    if (interval.other) {
+      if (table.other) accumulate(*table.other, *interval.other);
+      else table.other = std::move(interval.other);
+      table.other_keys = std::max(table.other_keys, interval.other_keys);
     }
   });
+  // Schema 3 kept labels in the rows (the newest interval's won); since 4 they are a gauge.
+  for (const auto &[key, labelled] : read_labels<Row>(recording, family, name))
+    if (auto it = by_key.find(key); it != by_key.end()) copy_labels(it->second, labelled);
   for (auto &[key, row] : by_key) table.rows.push_back(std::move(row));
   std::sort(table.rows.begin(), table.rows.end(), rank_before<Row>);
   return table;

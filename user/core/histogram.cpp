@@ -95,6 +95,7 @@ nlohmann::json Log2Histogram::to_json(const std::string &unit) const {
 
 Log2Histogram Log2Histogram::from_json(const nlohmann::json &j) {
   Log2Histogram h;
+  if (j.is_array()) return from_stored_array(j);
   if (!j.is_object()) return h;
   if (j.contains("buckets") && j["buckets"].is_array()) {
     for (const auto &b : j["buckets"]) {
@@ -109,6 +110,31 @@ Log2Histogram Log2Histogram::from_json(const nlohmann::json &j) {
   h.max_ = j.value("max", uint64_t{0});
   h.min_ = h.count_ ? j.value("min", uint64_t{0}) : UINT64_MAX;
   return h;
+}
+
+Log2Histogram Log2Histogram::from_stored_array(const nlohmann::json &j) {
+  Log2Histogram h;
+  auto number = [&](size_t i) { return i < j.size() && j[i].is_number_unsigned() ? j[i].get<uint64_t>() : 0; };
+  for (size_t i = 3; i + 1 < j.size(); i += 2) {
+    uint64_t le = number(i), count = number(i + 1);
+    int slot = le == 0 ? 0 : std::min<int>(std::bit_width(le) - 1, kSlots - 1);
+    h.slots_[slot] += count;
+    h.count_ += count;
+  }
+  h.sum_ = number(0);
+  h.max_ = number(2);
+  h.min_ = h.count_ ? number(1) : UINT64_MAX;
+  return h;
+}
+
+nlohmann::json Log2Histogram::to_stored_array(std::optional<uint64_t> min_override) const {
+  nlohmann::json out = {sum_, min_override.value_or(min()), max_};
+  for (int slot = 0; slot < kSlots; slot++)
+    if (slots_[slot]) {
+      out.push_back(upper_bound(slot));
+      out.push_back(slots_[slot]);
+    }
+  return out;
 }
 
 }  // namespace triage

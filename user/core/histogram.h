@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -38,9 +39,15 @@ class Log2Histogram {
   double percentile(double fraction) const;
 
   nlohmann::json to_json(const std::string &unit) const;
+  // Reads the report's form, and the recording's (to_stored_array).
   static Log2Histogram from_json(const nlohmann::json &j);
+  // As a recording stores it since schema 4: [sum, min, max, le, count, le, count, ...] with the
+  // non-empty slots only; count and percentiles are computed again on reading. `min_override`:
+  // a better-known minimum than the slots give (see tcp's interval histograms).
+  nlohmann::json to_stored_array(std::optional<uint64_t> min_override = std::nullopt) const;
 
  private:
+  static Log2Histogram from_stored_array(const nlohmann::json &j);
   std::array<uint64_t, kSlots> slots_{};
   uint64_t count_ = 0, sum_ = 0, min_ = UINT64_MAX, max_ = 0;
 };

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,10 @@ using json = nlohmann::json;
 // Bumped whenever a reader of the old schema would misread a new file.
 // 2: event_blocks. 3: per-interval aggregates instead of one cumulative state row per table, so
 // that any slice of the window can be reported; older files hold whole-window totals only and
-// are refused with both versions named.
-inline constexpr int kRecordingSchemaVersion = 3;
+// are refused with both versions named. 4: table rows as arrays under a column list, labels as
+// gauges written when they change, histograms as arrays (core/delta_table.h); schema 3 files are
+// still read.
+inline constexpr int kRecordingSchemaVersion = 4;
 inline constexpr int kOldestReadableSchemaVersion = 3;
 // PRAGMA application_id: tells a triage recording from any other SQLite file ("TRIA").
 inline constexpr int kRecordingApplicationId = 0x54524941;
@@ -136,6 +139,11 @@ class RecordingWriter {
   bool step(sqlite3_stmt *stmt);
   void add_aggregate(uint64_t t_ns, const std::string &family, const std::string &name, const char *kind,
                      const json &data);
+  // Series, histogram and aggregate rows name their (family, name, kind) by a number in `streams`:
+  // the three names written in every row and again in its index were a quarter of an idle hour.
+  std::optional<int64_t> stream_id(const std::string &family, const std::string &name, const char *kind);
+  void insert_interval_row(UniqueStatement &slot, const char *sql, uint64_t t_ns, int64_t stream,
+                           const std::string &text);
   void begin_if_needed();
   sqlite3_stmt *prepare(UniqueStatement &slot, const char *sql);
 
@@ -166,10 +174,11 @@ class RecordingWriter {
   };
   std::map<std::string, std::string> meta_values_;
   std::vector<PendingAggregate> uncommitted_aggregates_;
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> stream_ids_;
 
   friend class RecordingReader;
   UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_,
-      snapshot_stmt_, page_count_stmt_, page_size_stmt_;
+      snapshot_stmt_, page_count_stmt_, page_size_stmt_, stream_insert_stmt_, stream_select_stmt_;
 };
 
 class RecordingReader {
@@ -205,6 +214,10 @@ class RecordingReader {
                       const std::function<void(uint64_t, const json &)> &fn) const;
   void for_each_gauge(const std::string &family, const std::string &name,
                       const std::function<void(uint64_t, const json &)> &fn) const;
+  // Gauge rows from the recording's start to `t_ns` (whatever the slice), in time order: labels
+  // and other levels written only when they change.
+  void for_each_gauge_until(const std::string &family, const std::string &name, uint64_t t_ns,
+                            const std::function<void(uint64_t, const json &)> &fn) const;
   // The last reading at or before the slice's end (it may predate the slice: a level holds until
   // read again), with its time.
   std::optional<std::pair<uint64_t, json>> last_gauge(const std::string &family, const std::string &name) const;

@@ -121,6 +121,9 @@ Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string
         "aggregates, any slice of the window): render it with the triage that recorded it",
         path, version, kRecordingSchemaVersion));
 
+  if (version < 4 && sqlite3_exec(raw, sqlite_rows::kSchema3NamedViewsSql, nullptr, nullptr, nullptr) != SQLITE_OK)
+    return usage_error(fmt::format("{}: damaged recording: {}", path, sqlite_message(raw)));
+
   // Every table must be readable end to end: a truncated or damaged file fails here, with one
   // line, instead of halfway through a report.
   int integrity_ok = 0;
@@ -139,7 +142,8 @@ Result<std::unique_ptr<RecordingReader>> RecordingReader::open(const std::string
       return usage_error(fmt::format("{}: damaged recording (truncated or corrupt): {}", path, why));
     }
   }
-  for (const char *table : {"meta", "probes", "series", "hist", "events", "event_blocks", "aggregates", "snapshots"}) {
+  for (const char *table : {"meta", "probes", "series", "hist", "events", "event_blocks", "aggregates", "snapshots",
+                            "series_named", "hist_named", "aggregates_named"}) {
     std::string sql = fmt::format("SELECT count(*) FROM {}", table);
     sqlite3_stmt *stmt = nullptr;
     if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
@@ -208,8 +212,8 @@ std::vector<ProbeStatus> RecordingReader::probes() const {
 void RecordingReader::for_each_series(const std::string &family, const std::string &name,
                                       const std::function<void(uint64_t, const json &)> &fn) const {
   query_slice(handle(),
-              "SELECT t_ns, data FROM series WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
-              "ORDER BY t_ns, rowid",
+              "SELECT t_ns, data FROM series_named WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
+              "ORDER BY t_ns, row_order",
               {family, name}, slice_, [&](sqlite3_stmt *s) {
           fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
         });
@@ -218,8 +222,8 @@ void RecordingReader::for_each_series(const std::string &family, const std::stri
 void RecordingReader::for_each_hist(const std::string &family, const std::string &name,
                                     const std::function<void(uint64_t, const json &)> &fn) const {
   query_slice(handle(),
-              "SELECT t_ns, data FROM hist WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
-              "ORDER BY t_ns, rowid",
+              "SELECT t_ns, data FROM hist_named WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
+              "ORDER BY t_ns, row_order",
               {family, name}, slice_, [&](sqlite3_stmt *s) {
           fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
         });
@@ -258,8 +262,8 @@ void RecordingReader::for_each_event_block(const std::string &family,
 void RecordingReader::for_each_aggregate(const std::string &family, const std::string &name, const char *kind,
                                          const std::function<void(uint64_t, const json &)> &fn) const {
   query_slice(handle(),
-              "SELECT t_ns, data FROM aggregates WHERE family = ? AND name = ? AND kind = ? AND t_ns > ? AND "
-              "t_ns <= ? ORDER BY t_ns, rowid",
+              "SELECT t_ns, data FROM aggregates_named WHERE family = ? AND name = ? AND kind = ? AND t_ns > ? AND "
+              "t_ns <= ? ORDER BY t_ns, row_order",
               {family, name, kind}, slice_, [&](sqlite3_stmt *s) {
                 fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
               });
@@ -275,6 +279,16 @@ void RecordingReader::for_each_gauge(const std::string &family, const std::strin
   for_each_aggregate(family, name, "gauge", fn);
 }
 
+void RecordingReader::for_each_gauge_until(const std::string &family, const std::string &name, uint64_t t_ns,
+                                           const std::function<void(uint64_t, const json &)> &fn) const {
+  query_slice(handle(),
+              "SELECT t_ns, data FROM aggregates_named WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
+              "AND t_ns <= ? ORDER BY t_ns, row_order",
+              {family, name}, Slice{0, t_ns}, [&](sqlite3_stmt *s) {
+                fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
+              });
+}
+
 std::optional<std::pair<uint64_t, json>> RecordingReader::last_gauge(const std::string &family,
                                                                      const std::string &name) const {
   return gauge_at(family, name, slice_.to_ns);
@@ -285,8 +299,8 @@ std::optional<std::pair<uint64_t, json>> RecordingReader::gauge_at(const std::st
   std::optional<std::pair<uint64_t, json>> out;
   Slice up_to{0, t_ns};
   query_slice(handle(),
-              "SELECT t_ns, data FROM aggregates WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
-              "AND t_ns <= ? ORDER BY t_ns DESC, rowid DESC LIMIT 1",
+              "SELECT t_ns, data FROM aggregates_named WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
+              "AND t_ns <= ? ORDER BY t_ns DESC, row_order DESC LIMIT 1",
               {family, name}, up_to, [&](sqlite3_stmt *s) {
                 out.emplace(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
               });

@@ -12,6 +12,22 @@ namespace triage::sqlite_rows {
 
 using json = nlohmann::json;
 
+// The interval rows with their stream's names, as the reader queries them (and as anyone with a
+// sqlite3 shell can): since schema 4 a row names its stream by number (table `streams`). A reader
+// of a schema 3 file, whose rows hold the names, makes TEMP views of the same names over them.
+#define RECORDING_NAMED_VIEWS_SQL                                                                            \
+  "CREATE VIEW series_named AS SELECT series.rowid AS row_order, t_ns, family, name, data FROM series "  \
+  "JOIN streams ON streams.id = series.stream AND streams.kind = 'series';\n"                             \
+  "CREATE VIEW hist_named AS SELECT hist.rowid AS row_order, t_ns, family, name, data FROM hist "        \
+  "JOIN streams ON streams.id = hist.stream AND streams.kind = 'hist';\n"                                 \
+  "CREATE VIEW aggregates_named AS SELECT aggregates.rowid AS row_order, t_ns, family, name, kind, data " \
+  "FROM aggregates JOIN streams ON streams.id = aggregates.stream;\n"
+inline constexpr const char *kSchema3NamedViewsSql =
+    "CREATE TEMP VIEW series_named AS SELECT rowid AS row_order, t_ns, family, name, data FROM main.series;"
+    "CREATE TEMP VIEW hist_named AS SELECT rowid AS row_order, t_ns, family, name, data FROM main.hist;"
+    "CREATE TEMP VIEW aggregates_named AS SELECT rowid AS row_order, t_ns, family, name, kind, data "
+    "FROM main.aggregates;";
+
 // How long a reader or the writer waits for the other's lock before giving up.
 inline constexpr int kBusyTimeoutMs = 2000;
 

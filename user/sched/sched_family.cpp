@@ -148,10 +148,16 @@ class SchedFamily final : public Family {
                       {"blocked_io", load.blocked_io},
                       {"blocked_mem", load.blocked_mem},
                       {"blocked_other", load.blocked_other}});
-      json cpus = json::array();
-      for (const auto &c : load.cpus)
-        cpus.push_back({{"cpu", c.cpu}, {"busy_pct", c.busy_pct}, {"runnable", c.runnable}, {"blocked", c.blocked}});
-      out.add_series(now_ns, "sched", "cpus", {{"dt_s", dt_s}, {"cpus", cpus}});
+      // By column, one array per measure: a 64-CPU host would write its four names 64 times a second.
+      json cpu = json::array(), busy = json::array(), runnable = json::array(), blocked = json::array();
+      for (const auto &c : load.cpus) {
+        cpu.push_back(c.cpu);
+        busy.push_back(c.busy_pct);
+        runnable.push_back(c.runnable);
+        blocked.push_back(c.blocked);
+      }
+      out.add_series(now_ns, "sched", "cpus",
+                     {{"dt_s", dt_s}, {"cpu", cpu}, {"busy_pct", busy}, {"runnable", runnable}, {"blocked", blocked}});
     }
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);
@@ -384,8 +390,9 @@ class SchedFamily final : public Family {
       std::ifstream comm_file(fmt::format("/proc/{}/comm", row.pid));
       std::string comm;
       if (std::getline(comm_file, comm)) {
+        // Stamped when /proc first shows this name: a label, stored again only when it changes.
+        if (comm != id.comm || !id.comm_seen_ns) id.comm_seen_ns = now_ns;
         id.comm = comm;
-        id.comm_seen_ns = now_ns;
         id.cgroup = read_cgroup_path(row.pid);
       }
     }
@@ -468,7 +475,7 @@ class SchedFamily final : public Family {
   EventBatch events_{"sched", kSchedEventLayout, sizeof(sched_event)};
   struct ProcessIdentity {
     std::string comm, cgroup;
-    uint64_t comm_seen_ns = 0;  // the sample at which /proc last showed `comm`; 0: never (BPF's name)
+    uint64_t comm_seen_ns = 0;  // the sample at which /proc first showed `comm`; 0: never (BPF's name)
   };
   std::unordered_map<uint32_t, ProcessIdentity> identities_;
   std::unordered_map<uint32_t, uint64_t> last_ranks_;       // ProcessRow::rank() per process at the last sample

@@ -62,6 +62,19 @@ Log2Histogram merged_hist(const RecordingReader &r, const char *kind) {
   return total;
 }
 
+// One "cpus" series row as objects {cpu, busy_pct, runnable, blocked}: stored by column since
+// schema 4, as a list of such objects before.
+json cpus_of_row(const json &d) {
+  if (d.contains("cpus")) return d.value("cpus", json::array());
+  json out = json::array();
+  const json cpu = d.value("cpu", json::array()), busy = d.value("busy_pct", json::array()),
+             runnable = d.value("runnable", json::array()), blocked = d.value("blocked", json::array());
+  auto at = [](const json &column, size_t i) { return i < column.size() && column[i].is_number() ? column[i].get<double>() : 0.0; };
+  for (size_t i = 0; i < cpu.size(); i++)
+    out.push_back({{"cpu", cpu[i]}, {"busy_pct", at(busy, i)}, {"runnable", at(runnable, i)}, {"blocked", at(blocked, i)}});
+  return out;
+}
+
 // A process row's name, cgroup and when /proc showed the name, as every top list has them.
 json identity_json(const ProcessRow &p, const std::function<double(uint64_t)> &seconds_since_start) {
   json row = {{"pid", p.pid}, {"comm", p.comm}, {"cgroup", p.cgroup}};
@@ -137,7 +150,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                 {"busy_pct", json::array()},
                 {"runnable", json::array()},
                 {"blocked", json::array()}};
-    for (const auto &c : d.value("cpus", json::array())) {
+    for (const auto &c : cpus_of_row(d)) {
       size_t cpu = c.value("cpu", 0);
       // A damaged row's CPU number must not size the vectors (cpu 4e9 would ask for 32 GB).
       if (cpu >= static_cast<size_t>(kMaxRecordedCpus)) throw std::out_of_range(fmt::format("cpu {} in the per-CPU series", cpu));
@@ -190,12 +203,10 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["top_cpu"] = top_cpu;
   // Per interval, from the same rows: the processes that used the most CPU in it.
   json cpu_series = json::array();
-  r.for_each_delta("sched", kProcessesTable, [&](uint64_t t, const json &interval) {
+  for_each_interval<ProcessRow>(r, "sched", kProcessesTable, [&](uint64_t t, const IntervalRows<ProcessRow> &interval) {
     std::vector<std::pair<uint64_t, uint32_t>> used;
-    for (const auto &stored : interval.at("rows")) {
-      const auto row = stored.get<ProcessRow>();
+    for (const auto &row : interval.rows)
       if (row.oncpu_ns) used.emplace_back(row.oncpu_ns, row.pid);
-    }
     if (used.empty()) return;
     std::sort(used.begin(), used.end(), std::greater<>());
     json rows = json::array();
@@ -237,9 +248,14 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
   json heatmap = json::array();
   r.for_each_hist("sched", "runq", [&](uint64_t t, const json &h) {
+    const Log2Histogram interval = Log2Histogram::from_json(h);
+    json buckets = json::array();  // the non-empty ones
+    for (int slot = 0; slot < Log2Histogram::kSlots; slot++)
+      if (interval.slot_count(slot))
+        buckets.push_back({{"le", Log2Histogram::upper_bound(slot)}, {"count", interval.slot_count(slot)}});
     heatmap.push_back({{"t", seconds_since_start(t)},
-                       {"buckets", h.value("buckets", json::array())},
-                       {"p99_us", round_hundredth(Log2Histogram::from_json(h).percentile(0.99))}});
+                       {"buckets", std::move(buckets)},
+                       {"p99_us", round_hundredth(interval.percentile(0.99))}});
   });
   s["runq_heatmap"] = heatmap;
 

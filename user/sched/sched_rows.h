@@ -74,9 +74,9 @@ inline void from_json(const nlohmann::json &j, SchedCounters &row) { compact_fro
 // waiting or running in it (rank()), the rest in its 'other' row.
 struct ProcessRow {
   uint32_t pid = 0;
-  // Labels (the newest interval's win): the name and cgroup /proc showed, the sample (monotonic
-  // ns) at which it showed that name (0: never; BPF's name), and BPF's name when it differs (the
-  // process exec'd or renamed itself after its first event).
+  // Labels (the last written at or before a slice's end win): the name and cgroup /proc showed,
+  // the sample (monotonic ns) at which it first showed that name (0: never; BPF's name), BPF's name
+  // when it differs (the process exec'd or renamed itself after its first event).
   std::string comm, cgroup, prev_comm;
   uint64_t comm_seen_ns = 0;
   uint64_t runq_total_ns = 0, runq_count = 0, runq_max_ns = 0;
@@ -90,6 +90,9 @@ struct ProcessRow {
   uint64_t d_count() const { return d_io_count + d_mem_count + d_other_count; }
   uint64_t d_max_ns() const { return std::max({d_io_max_ns, d_mem_max_ns, d_other_max_ns}); }
   uint64_t rank() const { return runq_total_ns + d_total_ns() + oncpu_ns; }
+  static constexpr auto labels() {
+    return std::tuple{&ProcessRow::comm, &ProcessRow::cgroup, &ProcessRow::prev_comm, &ProcessRow::comm_seen_ns};
+  }
   static constexpr auto counters() {
     return std::tuple{&ProcessRow::runq_total_ns,    &ProcessRow::runq_count,   &ProcessRow::d_io_total_ns,
                       &ProcessRow::d_io_count,       &ProcessRow::d_mem_total_ns, &ProcessRow::d_mem_count,

@@ -333,9 +333,7 @@ class TcpFamily final : public Family {
           // Two cumulative copies bound the interval's smallest value by its lowest slot; every
           // value of the interval is also at least the cumulative minimum (exact when it fell in
           // this interval), so a window merged from intervals keeps its true minimum.
-          json row = compact_histogram(delta);
-          row["min"] = std::max(delta.min(), total.min());
-          out.add_hist(now_ns, "tcp", names[k].first, row);
+          out.add_hist(now_ns, "tcp", names[k].first, compact_histogram(delta, std::max(delta.min(), total.min())));
         }
         last_hists_[k] = total;
       }

@@ -186,6 +186,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetnsFields, netns, name, pid, L
 struct NetnsRow : NetnsFields {
   auto key() const { return netns; }
   uint64_t rank() const { return TcpOutSegs + ListenOverflows + TcpRetransSegs; }
+  static constexpr auto labels() { return std::tuple{&NetnsFields::name, &NetnsFields::pid}; }
   static constexpr auto counters() {
     return std::tuple{&NetnsFields::ListenOverflows,        &NetnsFields::ListenDrops,           &NetnsFields::TCPReqQFullDrop,
                       &NetnsFields::TCPReqQFullDoCookies,   &NetnsFields::SyncookiesSent,        &NetnsFields::SyncookiesRecv,

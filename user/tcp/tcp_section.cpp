@@ -281,9 +281,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     v.counts = row;
     if (v.last.addr.empty()) std::tie(v.last.netns, v.last.addr, v.last.port) = row.key();
   }
-  r.for_each_delta("tcp", "listener_counts", [&](uint64_t t, const json &interval) {
-    for (const auto &stored : interval.at("rows")) {
-      auto row = stored.get<ListenerCountRow>();
+  for_each_interval<ListenerCountRow>(r, "tcp", "listener_counts", [&](uint64_t t, const IntervalRows<ListenerCountRow> &interval) {
+    for (const auto &row : interval.rows) {
       listeners[row.key()].overflow_span.observe(seconds_since_start(t), static_cast<double>(row.overflows),
                                                  row.overflows > 0);
     }
@@ -315,9 +314,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
   // Per namespace: its own counters over the slice, and what no single listener could be shown to own.
   std::map<uint32_t, ConditionSpan> unattributed_spans;
-  r.for_each_delta("tcp", "netstat", [&](uint64_t t, const json &interval) {
-    for (const auto &stored : interval.at("rows")) {
-      auto row = stored.get<NetnsRow>();
+  for_each_interval<NetnsRow>(r, "tcp", "netstat", [&](uint64_t t, const IntervalRows<NetnsRow> &interval) {
+    for (const auto &row : interval.rows) {
       double t_s = seconds_since_start(t);
       unattributed_spans[row.netns].observe(t_s, static_cast<double>(row.unattributed_overflows),
                                             row.unattributed_overflows > 0);
