@@ -239,6 +239,16 @@ TEST_CASE("html: TCP series are drawn when the report has them") {
   CHECK(count(rates, "<polyline") == 2);  // retransmits and transitions; absent series are skipped
   CHECK(count(sockets, "<polyline") == 2);
   CHECK(html.find("TCP_SYN_SENT") != std::string::npos);
+  CHECK(html.find("CLOSE_WAIT stuck during the window") == std::string::npos);  // no leak, no table
+  // A leak whose owner was gone by the end is still listed, with its span.
+  report["tcp"]["close_wait_leaks"] = json::array({{{"pid", 4242}, {"comm", "<leaky>"}, {"count", 20},
+                                                    {"ports", {8080, 8081}}, {"oldest_ms", 8000}, {"still_open", 0},
+                                                    {"first_t", 2.0}, {"last_t", 10.0}}});
+  html = render_html(report);
+  CHECK(html.find("CLOSE_WAIT stuck during the window") != std::string::npos);
+  CHECK(html.find("&lt;leaky&gt; (4242)") != std::string::npos);
+  CHECK(html.find("8080, 8081") != std::string::npos);
+  CHECK(html.find("2.0-10.0 s") != std::string::npos);
   // A tcp section without series renders its tables and no chart.
   report["tcp"] = {{"lost_events", 0}};
   html = render_html(report);

@@ -870,6 +870,19 @@ void render_tcp(const json &report, std::string &out) {
     out += "<h3>Sockets in CLOSE_WAIT at the end" +
            caption(tcp::top_caption(rows.size(), to_u64(num(t, "close_wait_total", arr(t, "close_wait").size())), "age")) +
            "</h3>" + table({"process", "local", "remote", "age"}, rows);
+  // The leaks over the slice: owners whose sockets stayed in CLOSE_WAIT, even if gone by the end.
+  rows.clear();
+  for (const auto &leak : arr(t, "close_wait_leaks")) {
+    std::string ports;
+    for (const auto &p : arr(leak, "ports")) ports += (ports.empty() ? "" : ", ") + fmt_id(p.is_number() ? p.get<double>() : 0);
+    rows.push_back({fmt::format("{:.1f}-{:.1f} s", num(leak, "first_t"), num(leak, "last_t")),
+                    fmt::format("{} ({})", html_escape(str(leak, "comm")), fmt_id(num(leak, "pid"))),
+                    fmt_num(num(leak, "count")), html_escape(ports), fmt_latency(num(leak, "oldest_ms"), "ms"),
+                    fmt_num(num(leak, "still_open"))});
+  }
+  if (!rows.empty())
+    out += "<h3>CLOSE_WAIT stuck during the window (3 walks in a row and 2 s or more), per owner</h3>" +
+           table({"when", "process", "sockets", "local ports", "oldest", "open at the end"}, rows);
   // Reset incidents: the first by time, the largest always among them, as the text report.
   auto incidents = [&](const char *list, const char *size_key, const char *size_name, const char *peer_key,
                        const std::string &title, const std::vector<std::string> &header) {
