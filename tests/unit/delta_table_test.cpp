@@ -40,14 +40,20 @@ WaitRow row(uint32_t pid, const std::string &comm, uint64_t total, uint64_t coun
 
 constexpr uint64_t kSecond = 1'000'000'000;
 
+// A recording in `dir` whose window starts at 1 s.
+std::unique_ptr<RecordingWriter> new_recording(const ScratchDir &dir) {
+  auto writer = RecordingWriter::create(dir.file("t.db"));
+  REQUIRE(writer);
+  (*writer)->set_meta("start_ns", kSecond);
+  return std::move(*writer);
+}
+
 }  // namespace
 
 TEST_CASE("delta table: consecutive slices add up to the whole window, labels from the latest") {
   ScratchDir dir;
-  auto writer = RecordingWriter::create(dir.file("t.db"));
-  REQUIRE(writer);
-  auto &w = **writer;
-  w.set_meta("start_ns", kSecond);
+  auto writer = new_recording(dir);
+  auto &w = *writer;
   DeltaTable<WaitRow> table("sched", "waits");
   // Totals since attach, as the kernel would report them at t = 2, 3, 4, 5 s.
   table.write(2 * kSecond, {row(1, "a", 100, 1, 100)}, w);
@@ -90,10 +96,8 @@ TEST_CASE("delta table: consecutive slices add up to the whole window, labels fr
 
 TEST_CASE("delta table: past the per-interval row limit the rest is one 'other' row, totals exact") {
   ScratchDir dir;
-  auto writer = RecordingWriter::create(dir.file("t.db"));
-  REQUIRE(writer);
-  auto &w = **writer;
-  w.set_meta("start_ns", kSecond);
+  auto writer = new_recording(dir);
+  auto &w = *writer;
   DeltaTable<WaitRow> table("sched", "waits");
   std::vector<WaitRow> totals;
   uint64_t expected = 0;
@@ -118,10 +122,8 @@ TEST_CASE("delta table: past the per-interval row limit the rest is one 'other' 
 
 TEST_CASE("recording: gauges read at or before the slice's end, events and series by slice") {
   ScratchDir dir;
-  auto writer = RecordingWriter::create(dir.file("t.db"));
-  REQUIRE(writer);
-  auto &w = **writer;
-  w.set_meta("start_ns", kSecond);
+  auto writer = new_recording(dir);
+  auto &w = *writer;
   w.add_gauge(2 * kSecond, "tcp", "backlog", {{"queued", 3}});
   w.add_gauge(4 * kSecond, "tcp", "backlog", {{"queued", 9}});
   w.add_series(2 * kSecond, "sched", "load", {{"runnable", 1}});
@@ -179,10 +181,8 @@ int label_rows_written(const RecordingReader &r) {
 
 TEST_CASE("delta table: labels are stored when they change, and a slice gets those in force at its end") {
   ScratchDir dir;
-  auto writer = RecordingWriter::create(dir.file("t.db"));
-  REQUIRE(writer);
-  auto &w = **writer;
-  w.set_meta("start_ns", kSecond);
+  auto writer = new_recording(dir);
+  auto &w = *writer;
   DeltaTable<NamedWaitRow> table("sched", "waits");
   table.write(2 * kSecond, {named(1, "a", 10), named(2, "b", 10)}, w);
   table.write(3 * kSecond, {named(1, "a", 20), named(2, "b", 20)}, w);  // same names: no label row
