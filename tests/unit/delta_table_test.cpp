@@ -265,3 +265,21 @@ TEST_CASE("delta table: every stored row's defaults are blank, so a stored 0 rea
   check_defaults_are_blank<LossRow>("loss");
   check_defaults_are_blank<DroppedRow>("dropped");
 }
+
+TEST_CASE("recording: a series row is stored by column and reads back as the object written") {
+  ScratchDir dir;
+  auto writer = new_recording(dir);
+  auto &w = *writer;
+  const std::vector<json> written = {
+      {{"dt_s", 1.0}, {"time_wait", 0}, {"close_wait", 3}, {"name", "vda"}},
+      {{"dt_s", 1.0}, {"time_wait", 7}},  // between walks close_wait is unknown: absent, not 0
+      {{"dt_s", 0.5}, {"time_wait", 0}, {"close_wait", 0}, {"new_key", json::array({1, 2})}, {"name", ""}}};
+  for (size_t i = 0; i < written.size(); i++) w.add_series((2 + i) * kSecond, "tcp", "sockets", written[i]);
+  REQUIRE(w.flush());
+  auto reader = RecordingReader::open(dir.file("t.db"));
+  REQUIRE(reader);
+  std::vector<json> read;
+  (*reader)->for_each_series("tcp", "sockets", [&](uint64_t, const json &row) { read.push_back(row); });
+  CHECK(read == written);
+  CHECK((*reader)->columns("tcp", "sockets").size() == 5);
+}

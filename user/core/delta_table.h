@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/column_codec.h"
 #include "core/histogram.h"
 #include "record/recording.h"
 
@@ -151,58 +152,6 @@ Row identity_of(const Row &row) {
   return out;
 }
 
-// How a table's rows are stored since schema 4: each row is an array of its JSON values in the
-// order of the table's columns, listed once in meta "<family>.<table>.columns" (the names the
-// row's JSON uses). A 0 stands for a value at its default (0, "", an empty histogram) and
-// trailing ones are left out; columns are only ever appended, so earlier arrays stay valid. The
-// names, written 64 times an interval, were half of an idle hour's bytes. Schema 3 stored objects.
-class ColumnCodec {
- public:
-  static std::string meta_key(const std::string &family, const std::string &table) {
-    return family + "." + table + ".columns";
-  }
-  // `object`: a row's JSON. Returns its array; grew() says a column was added.
-  nlohmann::json encode(const nlohmann::json &object) {
-    nlohmann::json out = nlohmann::json::array();
-    std::vector<const nlohmann::json *> values(columns_.size(), nullptr);
-    for (const auto &[name, value] : object.items()) {
-      auto it = std::find(columns_.begin(), columns_.end(), name);
-      size_t at = static_cast<size_t>(it - columns_.begin());
-      if (it == columns_.end()) {
-        columns_.push_back(name);
-        values.push_back(nullptr);
-        grew_ = true;
-      }
-      values[at] = &value;
-    }
-    size_t used = values.size();
-    while (used > 0 && (!values[used - 1] || is_blank(*values[used - 1]))) used--;
-    for (size_t i = 0; i < used; i++) out.push_back(!values[i] || is_blank(*values[i]) ? nlohmann::json(0) : *values[i]);
-    return out;
-  }
-  bool take_grew() { return std::exchange(grew_, false); }
-  const std::vector<std::string> &columns() const { return columns_; }
-
-  // A stored row back to its JSON object: an array by `columns`, an object (schema 3) as it is.
-  // A 0 leaves its key out, so the field takes its default; a value past the known columns (a
-  // damaged file) is ignored.
-  static nlohmann::json decode(const nlohmann::json &stored, const std::vector<std::string> &columns) {
-    if (!stored.is_array()) return stored;
-    nlohmann::json object = nlohmann::json::object();
-    for (size_t i = 0; i < stored.size() && i < columns.size(); i++)
-      if (!(stored[i].is_number() && stored[i] == 0)) object[columns[i]] = stored[i];
-    return object;
-  }
-
- private:
-  static bool is_blank(const nlohmann::json &v) {
-    return v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get_ref<const std::string &>().empty()) ||
-           (v.is_structured() && v.empty());
-  }
-  std::vector<std::string> columns_;
-  bool grew_ = false;
-};
-
 template <TableRow Row>
 bool rank_before(const Row &a, const Row &b) {
   if (a.rank() != b.rank()) return a.rank() > b.rank();
@@ -281,8 +230,7 @@ struct IntervalRows {
 // The table's intervals in the reader's slice, decoded, in time order.
 template <TableRow Row, typename Fn>
 void for_each_interval(const RecordingReader &recording, const std::string &family, const std::string &name, Fn &&fn) {
-  const auto columns =
-      recording.meta(ColumnCodec::meta_key(family, name)).value_or(nlohmann::json::array()).template get<std::vector<std::string>>();
+  const auto columns = recording.columns(family, name);
   recording.for_each_delta(family, name, [&](uint64_t t, const nlohmann::json &interval) {
     IntervalRows<Row> decoded;
     for (const auto &stored : interval.at("rows")) decoded.rows.push_back(ColumnCodec::decode(stored, columns).template get<Row>());
@@ -300,9 +248,7 @@ std::map<typename DeltaTable<Row>::Key, Row> read_labels(const RecordingReader &
                                                          const std::string &name) {
   std::map<typename DeltaTable<Row>::Key, Row> labels;
   if constexpr (LabelledRow<Row>) {
-    const auto columns = recording.meta(ColumnCodec::meta_key(family, name))
-                             .value_or(nlohmann::json::array())
-                             .template get<std::vector<std::string>>();
+    const auto columns = recording.columns(family, name);
     recording.for_each_gauge_until(family, name + "/labels", recording.slice().to_ns,
                                    [&](uint64_t, const nlohmann::json &gauge) {
                                      for (const auto &stored : gauge.at("rows")) {

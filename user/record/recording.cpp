@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/column_codec.h"
 #include "record/sqlite_rows.h"
 
 namespace triage {
@@ -302,7 +303,13 @@ void RecordingWriter::add_series(uint64_t t_ns, const std::string &family, const
                                  const json &data) {
   begin_if_needed();
   if (failed()) return;
-  std::string text = dump(stored_series(data));
+  json stored = stored_series(data);
+  if (stored.is_object()) {
+    auto &codec = series_codecs_.try_emplace({family, name}, ColumnCodec::Blanks::kept).first->second;
+    stored = codec.encode(stored);
+    if (codec.take_grew()) set_meta(ColumnCodec::meta_key(family, name), codec.columns());
+  }
+  std::string text = dump(stored);
   if (!fits(text.size() + kRowOverheadBytes, max_bytes_)) {
     rows_not_written_++;
     return;

@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/column_codec.h"
 #include "core/result.h"
 
 namespace triage {
@@ -175,6 +176,7 @@ class RecordingWriter {
   std::map<std::string, std::string> meta_values_;
   std::vector<PendingAggregate> uncommitted_aggregates_;
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> stream_ids_;
+  std::map<std::pair<std::string, std::string>, ColumnCodec> series_codecs_;  // (family, name)
 
   friend class RecordingReader;
   UniqueStatement meta_stmt_, probe_stmt_, series_stmt_, hist_stmt_, event_stmt_, event_block_stmt_, aggregate_stmt_,
@@ -198,7 +200,8 @@ class RecordingReader {
   const Slice &slice() const { return slice_; }
   bool in_slice(uint64_t t_ns) const { return slice_.contains(t_ns); }
 
-  // Rows in time order. Each callback gets (t_ns, data).
+  // Rows in time order. Each callback gets (t_ns, data); a series row as the object it was written
+  // as (stored by column, core/column_codec.h).
   void for_each_series(const std::string &family, const std::string &name,
                        const std::function<void(uint64_t, const json &)> &fn) const;
   void for_each_hist(const std::string &family, const std::string &name,
@@ -227,6 +230,8 @@ class RecordingReader {
                                                     uint64_t t_ns) const;
 
   std::optional<json> snapshot(const std::string &which) const;
+  // The column names of a table's or series' stored rows (core/column_codec.h); empty if none.
+  std::vector<std::string> columns(const std::string &family, const std::string &name) const;
   const std::string &path() const { return path_; }
 
  private:

@@ -211,11 +211,13 @@ std::vector<ProbeStatus> RecordingReader::probes() const {
 
 void RecordingReader::for_each_series(const std::string &family, const std::string &name,
                                       const std::function<void(uint64_t, const json &)> &fn) const {
+  const auto columns = this->columns(family, name);
   query_slice(handle(),
               "SELECT t_ns, data FROM series_named WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
               "ORDER BY t_ns, row_order",
               {family, name}, slice_, [&](sqlite3_stmt *s) {
-          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
+          fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
+             ColumnCodec::decode(parse_stored(sqlite3_column_text(s, 1)), columns, ColumnCodec::Blanks::kept));
         });
 }
 
@@ -304,6 +306,13 @@ std::optional<std::pair<uint64_t, json>> RecordingReader::gauge_at(const std::st
               {family, name}, up_to, [&](sqlite3_stmt *s) {
                 out.emplace(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
               });
+  return out;
+}
+
+std::vector<std::string> RecordingReader::columns(const std::string &family, const std::string &name) const {
+  std::vector<std::string> out;
+  if (auto stored = meta(ColumnCodec::meta_key(family, name)); stored && stored->is_array())
+    for (const auto &c : *stored) out.push_back(c.is_string() ? c.get<std::string>() : "");  // keeps positions
   return out;
 }
 
