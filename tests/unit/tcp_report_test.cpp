@@ -831,6 +831,14 @@ TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span,
   CHECK(middle["tcp"]["close_wait"].size() == 3);
   CHECK(middle["tcp"]["close_wait"][0]["age_ms"] == 6000);
 
+  // A slice that holds only two walks (7 and 8 s): the sockets were stuck since before it, and
+  // are judged on that history.
+  json two_walks = report_of_slice(r, 6, 8.5);
+  leak = finding(two_walks, "close-wait-leak");
+  REQUIRE(leak);
+  CHECK(leak->at("first_t") == Approx(6.0));
+  CHECK(leak->at("last_t") == Approx(8.0));
+
   CHECK(finding(report_of_slice(r, 10.5, 15), "close-wait-leak") == nullptr);
   CHECK(finding(report_of_slice(r, 0, 4), "close-wait-leak") == nullptr);  // two walks are not yet stuck
 }

@@ -204,6 +204,10 @@ class RecordingReader {
   // as (stored by column, core/column_codec.h).
   void for_each_series(const std::string &family, const std::string &name,
                        const std::function<void(uint64_t, const json &)> &fn) const;
+  // Series rows from the recording's start to `t_ns`, whatever the slice: a condition judged on
+  // its history (a socket stuck in CLOSE_WAIT since before the slice).
+  void for_each_series_until(const std::string &family, const std::string &name, uint64_t t_ns,
+                             const std::function<void(uint64_t, const json &)> &fn) const;
   void for_each_hist(const std::string &family, const std::string &name,
                      const std::function<void(uint64_t, const json &)> &fn) const;
   // Events of one family (kind empty: every kind), in time order.
@@ -240,6 +244,8 @@ class RecordingReader {
   static Result<void> check_window_meta(const RecordingReader &r);
   UniqueSqlite db_;
   sqlite3 *borrowed_ = nullptr;
+  void series_over(const std::string &family, const std::string &name, const Slice &over,
+                   const std::function<void(uint64_t, const json &)> &fn) const;
   void for_each_aggregate(const std::string &family, const std::string &name, const char *kind,
                           const std::function<void(uint64_t, const json &)> &fn) const;
   std::string path_;

@@ -211,11 +211,21 @@ std::vector<ProbeStatus> RecordingReader::probes() const {
 
 void RecordingReader::for_each_series(const std::string &family, const std::string &name,
                                       const std::function<void(uint64_t, const json &)> &fn) const {
+  series_over(family, name, slice_, fn);
+}
+
+void RecordingReader::for_each_series_until(const std::string &family, const std::string &name, uint64_t t_ns,
+                                            const std::function<void(uint64_t, const json &)> &fn) const {
+  series_over(family, name, Slice{0, t_ns}, fn);
+}
+
+void RecordingReader::series_over(const std::string &family, const std::string &name, const Slice &over,
+                                  const std::function<void(uint64_t, const json &)> &fn) const {
   const auto columns = this->columns(family, name);
   query_slice(handle(),
               "SELECT t_ns, data FROM series_named WHERE family = ? AND name = ? AND t_ns > ? AND t_ns <= ? "
               "ORDER BY t_ns, row_order",
-              {family, name}, slice_, [&](sqlite3_stmt *s) {
+              {family, name}, over, [&](sqlite3_stmt *s) {
           fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
              ColumnCodec::decode(parse_stored(sqlite3_column_text(s, 1)), columns, ColumnCodec::Blanks::kept));
         });

@@ -39,8 +39,9 @@ json build_section(const RecordingReader &recording, uint64_t window_start_mono_
 // tcp.close_wait_leaks: sockets seen in CLOSE_WAIT at kCloseWaitLeakSamples walks in a row and
 // for kCloseWaitLeakAgeMs, per owner (named while it was alive), with when they were stuck
 // (first_t: the earliest came into CLOSE_WAIT, within the slice; last_t: the last walk that saw
-// one; peak_t) and how many were still open at the end. `rows` are the close_wait
-// gauges in force during the slice, `walk_times` the slice's connection walks.
+// one; peak_t) and how many were still open at the end. `rows` are the close_wait gauges and
+// `walk_times` the connection walks from the recording's start to the slice's end: a run of
+// walks is counted on that history, and reported from `slice_from_ns` on.
 json close_wait_leaks(const std::vector<uint64_t> &walk_times,
                       const std::vector<std::pair<uint64_t, CloseWaitGauge>> &rows, uint64_t window_start_mono_ns,
                       uint64_t slice_from_ns);

@@ -156,7 +156,19 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["close_wait_count"] = last_walk_count.first == end_t ? std::max(close_wait_listed, last_walk_count.second)
                                                          : close_wait_listed;
   s["close_wait_total"] = close_wait_listed;
-  s["close_wait_leaks"] = close_wait_leaks(walk_times, close_wait_rows, start_mono, r.slice().from_ns);
+  // Leaks are judged on the sockets' history up to the slice's end, so that a socket stuck since
+  // before the slice counts from its first walk in it (a 5 s slice may hold only 2 walks), and are
+  // reported within the slice.
+  std::vector<uint64_t> history_walks;
+  std::vector<std::pair<uint64_t, CloseWaitGauge>> history_rows;
+  r.for_each_series_until("tcp", "sockets", r.slice().to_ns, [&](uint64_t t, const json &d) {
+    if (d.contains("close_wait")) history_walks.push_back(t);
+  });
+  r.for_each_gauge_until("tcp", "close_wait", r.slice().to_ns, [&](uint64_t t, const json &d) {
+    history_rows.emplace_back(t, d.get<CloseWaitGauge>());
+    history_walks.push_back(t);
+  });
+  s["close_wait_leaks"] = close_wait_leaks(sorted_unique(history_walks), history_rows, start_mono, r.slice().from_ns);
 
   // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
   // budget, so under heavy churn it ran less often than every interval.
@@ -404,9 +416,10 @@ json close_wait_leaks(const std::vector<uint64_t> &walk_times,
       bool qualifies = tr.run >= kCloseWaitLeakSamples && t - std::min(t, cw.entered_ns) >= kCloseWaitLeakAgeMs * 1000000;
       if (qualifies && !tr.leaked) {
         tr.leaked = true;
-        tr.leaked_at.insert(tr.leaked_at.end(), tr.seen.begin(), tr.seen.end() - 1);  // the run so far counts
+        for (auto it = tr.seen.begin(); it + 1 < tr.seen.end(); ++it)  // the run so far counts, within the slice
+          if (*it > slice_from_ns) tr.leaked_at.push_back(*it);
       }
-      if (tr.leaked) tr.leaked_at.push_back(t);
+      if (tr.leaked && t > slice_from_ns) tr.leaked_at.push_back(t);
     }
     for (auto &[key, tr] : tracks)
       if (!now.count(key)) {
