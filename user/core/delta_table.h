@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/column_codec.h"
+#include "core/compact_json.h"
 #include "core/histogram.h"
 #include "record/recording.h"
 
@@ -227,15 +229,54 @@ struct IntervalRows {
   uint64_t other_keys = 0;
 };
 
+// A table's stored rows back to their struct. A row that lists its fields() is filled straight
+// from its array, column by column (an hour's sched table is 230,000 rows: building a JSON object
+// for each first was most of the report's time); any other row, or an object (schema 3), through
+// its JSON object.
+template <TableRow Row>
+class RowDecoder {
+ public:
+  explicit RowDecoder(std::vector<std::string> columns) : columns_(std::move(columns)) {
+    if constexpr (requires { Row::fields(); })
+      for (const auto &column : columns_) {
+        Setter setter = nullptr;
+        std::apply([&](const auto &...field) {
+          ((column == field.name ? void(setter = [member = field.member](const nlohmann::json &j, Row &row) {
+             compact_detail::load(j, row.*member);
+           })
+                                 : void()),
+           ...);
+        }, Row::fields());
+        setters_.push_back(std::move(setter));
+      }
+  }
+
+  Row operator()(const nlohmann::json &stored) const {
+    if constexpr (requires { Row::fields(); })
+      if (stored.is_array()) {
+        Row row{};
+        for (size_t i = 0; i < stored.size() && i < setters_.size(); i++)
+          if (setters_[i] && !(stored[i].is_number() && stored[i] == 0)) setters_[i](stored[i], row);
+        return row;
+      }
+    return ColumnCodec::decode(stored, columns_).template get<Row>();
+  }
+
+ private:
+  using Setter = std::function<void(const nlohmann::json &, Row &)>;
+  std::vector<std::string> columns_;
+  std::vector<Setter> setters_;
+};
+
 // The table's intervals in the reader's slice, decoded, in time order.
 template <TableRow Row, typename Fn>
 void for_each_interval(const RecordingReader &recording, const std::string &family, const std::string &name, Fn &&fn) {
-  const auto columns = recording.columns(family, name);
+  const RowDecoder<Row> decode(recording.columns(family, name));
   recording.for_each_delta(family, name, [&](uint64_t t, const nlohmann::json &interval) {
     IntervalRows<Row> decoded;
-    for (const auto &stored : interval.at("rows")) decoded.rows.push_back(ColumnCodec::decode(stored, columns).template get<Row>());
+    for (const auto &stored : interval.at("rows")) decoded.rows.push_back(decode(stored));
     if (interval.contains("other")) {
-      decoded.other = ColumnCodec::decode(interval.at("other"), columns).template get<Row>();
+      decoded.other = decode(interval.at("other"));
       decoded.other_keys = interval.value("other_keys", uint64_t{0});
     }
     fn(t, decoded);
@@ -248,11 +289,11 @@ std::map<typename DeltaTable<Row>::Key, Row> read_labels(const RecordingReader &
                                                          const std::string &name) {
   std::map<typename DeltaTable<Row>::Key, Row> labels;
   if constexpr (LabelledRow<Row>) {
-    const auto columns = recording.columns(family, name);
+    const RowDecoder<Row> decode(recording.columns(family, name));
     recording.for_each_gauge_until(family, name + "/labels", recording.slice().to_ns,
                                    [&](uint64_t, const nlohmann::json &gauge) {
                                      for (const auto &stored : gauge.at("rows")) {
-                                       Row row = ColumnCodec::decode(stored, columns).template get<Row>();
+                                       Row row = decode(stored);
                                        labels.insert_or_assign(row.key(), std::move(row));
                                      }
                                    });
@@ -271,12 +312,16 @@ struct SlicedTable {
   uint64_t key_count() const { return rows.size() + other_keys; }
 };
 
+// `each_interval`, when given, also sees every interval as stored (labels not applied): a section
+// that needs both reads the table once.
 template <TableRow Row>
-SlicedTable<Row> read_table(const RecordingReader &recording, const std::string &family, const std::string &name) {
+SlicedTable<Row> read_table(const RecordingReader &recording, const std::string &family, const std::string &name,
+                            const std::function<void(uint64_t, const IntervalRows<Row> &)> &each_interval = {}) {
   using Key = typename DeltaTable<Row>::Key;
   std::map<Key, Row> by_key;
   SlicedTable<Row> table;
-  for_each_interval<Row>(recording, family, name, [&](uint64_t, IntervalRows<Row> &interval) {
+  for_each_interval<Row>(recording, family, name, [&](uint64_t t, IntervalRows<Row> &interval) {
+    if (each_interval) each_interval(t, interval);
     table.intervals++;
     for (auto &row : interval.rows) {
       auto [it, fresh] = by_key.try_emplace(row.key(), row);

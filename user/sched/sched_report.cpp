@@ -179,7 +179,20 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // CPU time per process: the slice's sums, each also as a share of one CPU over the slice (top's
   // %CPU: 100 = one CPU busy the whole time), and per interval. The largest carry what /proc said
   // of them at its last reading at or before the slice's end.
-  const auto processes = read_table<ProcessRow>(r, "sched", kProcessesTable);
+  // Per interval, from the same rows (one pass): the processes that used the most CPU in it.
+  json cpu_series = json::array();
+  const auto processes =
+      read_table<ProcessRow>(r, "sched", kProcessesTable, [&](uint64_t t, const IntervalRows<ProcessRow> &interval) {
+        std::vector<std::pair<uint64_t, uint32_t>> used;
+        for (const auto &row : interval.rows)
+          if (row.oncpu_ns) used.emplace_back(row.oncpu_ns, row.pid);
+        if (used.empty()) return;
+        std::sort(used.begin(), used.end(), std::greater<>());
+        json rows = json::array();
+        for (size_t i = 0; i < used.size() && i < kTopCpuDetailed; i++)
+          rows.push_back({{"pid", used[i].second}, {"cpu_ns", used[i].first}});
+        cpu_series.push_back({{"t", seconds_since_start(t)}, {"rows", std::move(rows)}});
+      });
   uint64_t cpu_total = 0;
   json top_cpu = json::array();
   for (const ProcessRow *p : ranked(
@@ -201,19 +214,6 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   }
   s["top_cpu_total"] = cpu_total;
   s["top_cpu"] = top_cpu;
-  // Per interval, from the same rows: the processes that used the most CPU in it.
-  json cpu_series = json::array();
-  for_each_interval<ProcessRow>(r, "sched", kProcessesTable, [&](uint64_t t, const IntervalRows<ProcessRow> &interval) {
-    std::vector<std::pair<uint64_t, uint32_t>> used;
-    for (const auto &row : interval.rows)
-      if (row.oncpu_ns) used.emplace_back(row.oncpu_ns, row.pid);
-    if (used.empty()) return;
-    std::sort(used.begin(), used.end(), std::greater<>());
-    json rows = json::array();
-    for (size_t i = 0; i < used.size() && i < kTopCpuDetailed; i++)
-      rows.push_back({{"pid", used[i].second}, {"cpu_ns", used[i].first}});
-    cpu_series.push_back({{"t", seconds_since_start(t)}, {"rows", std::move(rows)}});
-  });
   s["top_cpu_series"] = cpu_series;
 
   // Waits per process, summed over the slice; `<list>_total` says how many processes had such
