@@ -5,6 +5,7 @@
 //   delta "block" / "counters"        BlockCounters: one row, the family's counters
 //   delta "block" / "devices"         DeviceOpRow per device and operation
 //   delta "block" / "processes"       ProcessDeviceRow per process and device
+//   gauge "block" / "<table>/labels"  both tables' labels(), written when they change
 //   series "block" / "timeline"       per interval and active device
 //   hist  "block" / "latency:<dev>"   per interval: that device's read/write latency
 #pragma once

@@ -5,6 +5,8 @@
 //   meta  "sched.config"          SchedConfig: the constants of the window
 //   delta "sched" / "counters"    SchedCounters: one row, the family's counters
 //   delta "sched" / "processes"   ProcessRow per process: waits by kind and CPU time
+//   gauge "sched" / "processes/labels"
+//                                 its labels(), written when they change (core/delta_table.h)
 //   gauge "sched" / "cpu_details/<pid>"
 //                                 CpuDetails: what /proc said of a process at the CPU top
 //   hist  "sched" / runq, d_io, d_mem, d_other
