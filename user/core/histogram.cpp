@@ -99,11 +99,7 @@ Log2Histogram Log2Histogram::from_json(const nlohmann::json &j) {
   if (!j.is_object()) return h;
   if (j.contains("buckets") && j["buckets"].is_array()) {
     for (const auto &b : j["buckets"]) {
-      uint64_t le = b.value("le", uint64_t{0});
-      uint64_t count = b.value("count", uint64_t{0});
-      int slot = le == 0 ? 0 : std::min<int>(std::bit_width(le) - 1, kSlots - 1);
-      h.slots_[slot] += count;
-      h.count_ += count;
+      h.add_bucket(b.value("le", uint64_t{0}), b.value("count", uint64_t{0}));
     }
   }
   h.sum_ = j.value("sum", uint64_t{0});
@@ -112,15 +108,16 @@ Log2Histogram Log2Histogram::from_json(const nlohmann::json &j) {
   return h;
 }
 
+void Log2Histogram::add_bucket(uint64_t le, uint64_t count) {
+  int slot = le == 0 ? 0 : std::min<int>(std::bit_width(le) - 1, kSlots - 1);
+  slots_[slot] += count;
+  count_ += count;
+}
+
 Log2Histogram Log2Histogram::from_stored_array(const nlohmann::json &j) {
   Log2Histogram h;
   auto number = [&](size_t i) { return i < j.size() && j[i].is_number_unsigned() ? j[i].get<uint64_t>() : 0; };
-  for (size_t i = 3; i + 1 < j.size(); i += 2) {
-    uint64_t le = number(i), count = number(i + 1);
-    int slot = le == 0 ? 0 : std::min<int>(std::bit_width(le) - 1, kSlots - 1);
-    h.slots_[slot] += count;
-    h.count_ += count;
-  }
+  for (size_t i = 3; i + 1 < j.size(); i += 2) h.add_bucket(number(i), number(i + 1));
   h.sum_ = number(0);
   h.max_ = number(2);
   h.min_ = h.count_ ? number(1) : UINT64_MAX;

@@ -48,6 +48,7 @@ class Log2Histogram {
 
  private:
   static Log2Histogram from_stored_array(const nlohmann::json &j);
+  void add_bucket(uint64_t le, uint64_t count);  // a stored bucket: `count` values below `le`
   std::array<uint64_t, kSlots> slots_{};
   uint64_t count_ = 0, sum_ = 0, min_ = UINT64_MAX, max_ = 0;
 };
