@@ -246,7 +246,7 @@ class RecordingReader {
   sqlite3 *borrowed_ = nullptr;
   void series_over(const std::string &family, const std::string &name, const Slice &over,
                    const std::function<void(uint64_t, const json &)> &fn) const;
-  void for_each_aggregate(const std::string &family, const std::string &name, const char *kind,
+  void for_each_aggregate(const std::string &family, const std::string &name, const char *kind, const Slice &over,
                           const std::function<void(uint64_t, const json &)> &fn) const;
   std::string path_;
   Slice slice_;

@@ -272,33 +272,29 @@ void RecordingReader::for_each_event_block(const std::string &family,
 }
 
 void RecordingReader::for_each_aggregate(const std::string &family, const std::string &name, const char *kind,
+                                         const Slice &over,
                                          const std::function<void(uint64_t, const json &)> &fn) const {
   query_slice(handle(),
               "SELECT t_ns, data FROM aggregates_named WHERE family = ? AND name = ? AND kind = ? AND t_ns > ? AND "
               "t_ns <= ? ORDER BY t_ns, row_order",
-              {family, name, kind}, slice_, [&](sqlite3_stmt *s) {
+              {family, name, kind}, over, [&](sqlite3_stmt *s) {
                 fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
               });
 }
 
 void RecordingReader::for_each_delta(const std::string &family, const std::string &name,
                                      const std::function<void(uint64_t, const json &)> &fn) const {
-  for_each_aggregate(family, name, "delta", fn);
+  for_each_aggregate(family, name, "delta", slice_, fn);
 }
 
 void RecordingReader::for_each_gauge(const std::string &family, const std::string &name,
                                      const std::function<void(uint64_t, const json &)> &fn) const {
-  for_each_aggregate(family, name, "gauge", fn);
+  for_each_aggregate(family, name, "gauge", slice_, fn);
 }
 
 void RecordingReader::for_each_gauge_until(const std::string &family, const std::string &name, uint64_t t_ns,
                                            const std::function<void(uint64_t, const json &)> &fn) const {
-  query_slice(handle(),
-              "SELECT t_ns, data FROM aggregates_named WHERE family = ? AND name = ? AND kind = 'gauge' AND t_ns > ? "
-              "AND t_ns <= ? ORDER BY t_ns, row_order",
-              {family, name}, Slice{0, t_ns}, [&](sqlite3_stmt *s) {
-                fn(static_cast<uint64_t>(sqlite3_column_int64(s, 0)), parse_stored(sqlite3_column_text(s, 1)));
-              });
+  for_each_aggregate(family, name, "gauge", Slice{0, t_ns}, fn);
 }
 
 std::optional<std::pair<uint64_t, json>> RecordingReader::last_gauge(const std::string &family,
