@@ -116,21 +116,40 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // Sample times: every interval wrote a sockets row; walks of the connection hash are those
   // that hold close_wait. Gauges are written at sample times too (the last one, at the window's
   // end, even after a too-short interval for a series row).
-  std::vector<uint64_t> sample_times, walk_times;
+  // CLOSE_WAIT leaks are judged on the sockets' history up to the slice's end, so that a socket
+  // stuck since before the slice counts from its first walk in it (a 5 s slice may hold only 2
+  // walks), and are reported within the slice: the walks and CLOSE_WAIT gauges are read from the
+  // recording's start, once, and the slice's part taken from them.
+  std::vector<uint64_t> sample_times, walk_times, history_walks;
   std::pair<uint64_t, uint64_t> last_walk_count{0, 0};  // (time, CLOSE_WAIT sockets), young ones too
   json socket_series = json::array();
-  r.for_each_series("tcp", "sockets", [&](uint64_t t, const json &d) {
+  r.for_each_series_until("tcp", "sockets", r.slice().to_ns, [&](uint64_t t, const json &d) {
+    if (d.contains("close_wait")) history_walks.push_back(t);
+    if (!r.in_slice(t)) return;
     sample_times.push_back(t);
     if (d.contains("close_wait")) walk_times.push_back(t), last_walk_count = {t, d["close_wait"].get<uint64_t>()};
     json row = d;
     row["t"] = seconds_since_start(t);
     socket_series.push_back(row);
   });
+  std::vector<std::pair<uint64_t, CloseWaitGauge>> history_rows, close_wait_rows;  // close_wait_rows: in force in the slice
+  r.for_each_gauge_until("tcp", "close_wait", r.slice().to_ns, [&](uint64_t t, const json &d) {
+    history_rows.emplace_back(t, d.get<CloseWaitGauge>());
+    history_walks.push_back(t);
+    if (r.in_slice(t)) {
+      close_wait_rows.push_back(history_rows.back());
+      walk_times.push_back(t);
+    }
+  });
+  // The reading in force at the slice's start, if it was read before.
+  if (r.slice().from_ns > 0)
+    for (auto it = history_rows.rbegin(); it != history_rows.rend(); ++it)
+      if (it->first <= r.slice().from_ns) {
+        close_wait_rows.insert(close_wait_rows.begin(), *it);
+        break;
+      }
 
   // CLOSE_WAIT: the sockets at the slice's end, and the leaks over the slice (tcp_report.h).
-  auto close_wait_rows = gauges_in_force<CloseWaitGauge>(r, "close_wait");
-  for (const auto &[t, g] : close_wait_rows)
-    if (r.in_slice(t)) walk_times.push_back(t);
   walk_times = sorted_unique(walk_times);
   uint64_t end_t = walk_times.empty() ? 0 : walk_times.back();
   json close_wait = json::array();
@@ -156,18 +175,6 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["close_wait_count"] = last_walk_count.first == end_t ? std::max(close_wait_listed, last_walk_count.second)
                                                          : close_wait_listed;
   s["close_wait_total"] = close_wait_listed;
-  // Leaks are judged on the sockets' history up to the slice's end, so that a socket stuck since
-  // before the slice counts from its first walk in it (a 5 s slice may hold only 2 walks), and are
-  // reported within the slice.
-  std::vector<uint64_t> history_walks;
-  std::vector<std::pair<uint64_t, CloseWaitGauge>> history_rows;
-  r.for_each_series_until("tcp", "sockets", r.slice().to_ns, [&](uint64_t t, const json &d) {
-    if (d.contains("close_wait")) history_walks.push_back(t);
-  });
-  r.for_each_gauge_until("tcp", "close_wait", r.slice().to_ns, [&](uint64_t t, const json &d) {
-    history_rows.emplace_back(t, d.get<CloseWaitGauge>());
-    history_walks.push_back(t);
-  });
   s["close_wait_leaks"] = close_wait_leaks(sorted_unique(history_walks), history_rows, start_mono, r.slice().from_ns);
 
   // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
