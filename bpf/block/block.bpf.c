@@ -20,9 +20,9 @@
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
 #include "common/filter.bpf.h"
+#include "common/maps.bpf.h"
 #include "block/block.h"
 
-#define E2BIG 7 /* errno: the map is full */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -263,7 +263,7 @@ static __always_inline void request_track(__u64 rq, struct request_state *stale,
 		 * taken once its state is written. */
 		asm volatile("" ::: "memory");
 		free_way->rq = rq;
-	} else if (bpf_map_update_elem(&requests, &rq, fresh, BPF_ANY) == -E2BIG) {
+	} else if (row_not_created(bpf_map_update_elem(&requests, &rq, fresh, BPF_ANY))) {
 		c->dropped_requests++;
 	} else {
 		overflow_used = true;
@@ -336,7 +336,7 @@ static __always_inline void proc_stats_add(const struct block_proc_key *key, con
 	if (!ps) {
 		struct block_proc_stats fresh = {};
 		__builtin_memcpy(fresh.comm, add->comm, sizeof(fresh.comm));
-		if (bpf_map_update_elem(&proc_stats, key, &fresh, BPF_NOEXIST) == -E2BIG) {
+		if (row_not_created(bpf_map_update_elem(&proc_stats, key, &fresh, BPF_NOEXIST))) {
 			c->proc_map_full++;
 			return;
 		}
@@ -422,7 +422,7 @@ static __always_inline struct block_stats *stats_row(__u32 dev, __u32 op, struct
 	struct block_stats *empty = bpf_map_lookup_elem(&zero_stats, &zero);
 	if (!empty)
 		return NULL;
-	if (bpf_map_update_elem(&stats, &key, empty, BPF_NOEXIST) == -E2BIG) {
+	if (row_not_created(bpf_map_update_elem(&stats, &key, empty, BPF_NOEXIST))) {
 		c->stats_map_full++;
 		return NULL;
 	}

@@ -70,7 +70,7 @@ struct block_cpu_counters {
 	__u64 unpaired_completions; /* no issue seen, not a flush: mostly the second completion of a
 	                             * write that carried a flush (the block layer ends it again when
 	                             * the flush is done), or a request in flight at attach */
-	__u64 dropped_requests;     /* the in-flight map was full: the request is not tracked */
+	__u64 dropped_requests;     /* no in-flight row could be created (row_not_created()): the request is not tracked */
 	__u64 stats_map_full;       /* a new device/op row could not be created */
 	__u64 proc_map_full;        /* a new process/device row could not be created */
 	__u64 events_produced;      /* outliers offered to the ring buffer */

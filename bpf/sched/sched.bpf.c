@@ -26,9 +26,9 @@
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
 #include "common/filter.bpf.h"
+#include "common/maps.bpf.h"
 #include "sched/sched.h"
 
-#define E2BIG 7 /* errno: the map is full */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -247,7 +247,7 @@ static __always_inline void proc_stats_add(__u32 tgid, struct sched_proc_stats *
 
 		if (!err)
 			return;
-		if (err == -E2BIG) {
+		if (row_not_created(err)) {
 			acc->proc_map_full++;
 			return;
 		}

@@ -34,7 +34,8 @@ struct sched_cpu_acc {
 	__u64 events_produced;   /* outliers offered to the ring buffer */
 	__u64 events_lost;       /* of those, dropped because the ring buffer was full */
 	__u64 task_state_missing; /* per-task state could not be created (map full): untracked */
-	__u64 proc_map_full;      /* write-backs to proc_stats that found it full: each loses a
+	__u64 proc_map_full;      /* write-backs to proc_stats that could create no row (full, or
+				   * a bucket lock not taken: row_not_created()): each loses a
 				   * cached row, all its waits since it was last written back */
 	/* Repairs of the per-task state machine: a span whose closing event no program saw (a
 	 * program that did not run, a nested tracepoint) is closed at the task's next event, or when

@@ -18,10 +18,9 @@
 #include <bpf/bpf_endian.h>
 #include "common/bits.bpf.h"
 #include "common/filter.bpf.h"
+#include "common/maps.bpf.h"
 #include "tcp/tcp.h"
 
-#define E2BIG 7
-#define EEXIST 17
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -606,12 +605,12 @@ static __always_inline void on_set_state(const struct sock *sk, int oldstate, in
 			bpf_map_delete_elem(&sock_states, &key);
 		return;
 	}
-	/* -E2BIG: the map is full; -ENOMEM: run-time allocation failed. -EEXIST is a socket a
-	 * concurrent first sighting inserted already: tracked. */
+	/* Besides the reasons of row_not_created(), -ENOMEM: run-time allocation failed. -EEXIST is
+	 * a socket a concurrent first sighting inserted already: tracked. */
 	if (!tracked) {
 		long err = bpf_map_update_elem(&sock_states, &key, &local, born ? BPF_ANY : BPF_NOEXIST);
 
-		if (err && err != -EEXIST)
+		if (row_not_created(err))
 			cnt->sock_map_full++;
 	}
 }
@@ -635,7 +634,7 @@ static __always_inline void account_retransmit(const struct sock *sk, struct tcp
 	if (!fs) {
 		struct tcp_flow_stats fresh = {};
 		fresh.first_ns = now;
-		if (bpf_map_update_elem(&flow_stats, fk, &fresh, BPF_NOEXIST) == -E2BIG) {
+		if (row_not_created(bpf_map_update_elem(&flow_stats, fk, &fresh, BPF_NOEXIST))) {
 			cnt->flow_map_full++;
 			return;
 		}
@@ -735,10 +734,10 @@ static __always_inline void on_kfree_skb(const struct sk_buff *skb, __u32 reason
 	key.netns = netns_of(rx_sk, false);
 	key.port = BPF_CORE_READ(rx_sk, __sk_common.skc_num);
 	drops = bpf_map_lookup_elem(&listen_drops, &key);
+	if (!drops && bpf_map_update_elem(&listen_drops, &key, &one, BPF_NOEXIST) == -EEXIST)
+		drops = bpf_map_lookup_elem(&listen_drops, &key); /* another CPU counted its first drop */
 	if (drops)
 		__sync_fetch_and_add(drops, 1);
-	else
-		bpf_map_update_elem(&listen_drops, &key, &one, BPF_NOEXIST);
 }
 
 static __always_inline void on_reset(const struct sock *sk, bool sent)
