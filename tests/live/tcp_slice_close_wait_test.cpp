@@ -116,7 +116,7 @@ TEST_CASE("tcp slices: a CLOSE_WAIT leak whose server exited before the end is n
   const auto &e = leak->at("evidence");
   CHECK(e.value("pid", 0) == server_pid);
   CHECK(e.value("comm", "") == "tcp-cw-leaker");
-  CHECK(e.value("count", 0) == ss_count);
+  CHECK(e.value("count", size_t{0}) == ss_count);
   CHECK(e["ports"].get<std::set<uint64_t>>() == ss_local);
   CHECK(e["peer_ports"].get<std::set<uint64_t>>() == ss_peer);
   CHECK(e.value("still_open", 1) == 0);
