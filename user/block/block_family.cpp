@@ -45,8 +45,6 @@ const HookSet kHookSets[] = {
 
 const char *const kProbeNames[] = {"block_rq_insert", "block_rq_issue", "block_rq_complete"};
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
 // The disk's name: /sys/dev/block/M:m links to .../block/<name>.
 std::string sysfs_device_name(uint32_t dev) {
   std::error_code ec;

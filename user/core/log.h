@@ -5,8 +5,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstring>
+#include <string>
 
 namespace triage {
+
+// The text of an error number, whether libbpf's -errno or the C library's errno.
+inline std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
 void set_debug_logging(bool enabled);
 bool debug_logging();

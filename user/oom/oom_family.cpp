@@ -46,8 +46,6 @@ constexpr size_t kKmsgRecordMax = 16384;
 // Log lines remembered for kills not seen yet: a burst of kills logs a few lines each.
 constexpr size_t kLogLinesKept = 256;
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
 class OomFamily final : public Family {
  public:
   std::string name() const override { return "oom"; }

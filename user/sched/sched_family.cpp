@@ -67,8 +67,6 @@ bool kernel_keeps_sched_info() {
   return static_cast<bool>(in >> run_ns >> run_delay_ns >> pcount) && pcount > 0;
 }
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
 // The cgroup a process belongs to, as /proc/<pid>/cgroup names it: the v2 path when the process
 // sits below the v2 root, else the cpu controller's v1 path.
 std::string read_cgroup_path(uint32_t pid) {

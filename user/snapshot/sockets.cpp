@@ -1,22 +1,17 @@
 // ss -tan: TCP sockets by state and port, and listeners with their accept queues. Read over
 // NETLINK_SOCK_DIAG (one dump per address family, fast with tens of thousands of sockets), or from
 // /proc/net/tcp{,6} when netlink is unavailable.
-#include <arpa/inet.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "core/sock_diag.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage::snapshot_detail {
@@ -34,83 +29,16 @@ constexpr const char *kTcpStateNames[] = {"UNKNOWN",   "ESTABLISHED", "SYN_SENT"
                                           "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
                                           "CLOSE_WAIT", "LAST_ACK",   "LISTEN",   "CLOSING"};
 
-std::string address_text(int family, const void *address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (!::inet_ntop(family, address, text, sizeof text)) return "?";
-  return text;
-}
-
-class NetlinkSocket {
- public:
-  NetlinkSocket() : fd_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
-  ~NetlinkSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  NetlinkSocket(const NetlinkSocket &) = delete;
-  NetlinkSocket &operator=(const NetlinkSocket &) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-bool send_dump_request(int fd, uint8_t family, std::string *reason) {
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.header.nlmsg_seq = family;
-  message.request.sdiag_family = family;
-  message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = ~0u;  // every state, TIME_WAIT and request sockets included
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
-    *reason = fmt::format("sock_diag request: {}", std::strerror(errno));
-    return false;
-  }
-  return true;
-}
-
-TcpSocket socket_from_diag(const inet_diag_msg &diag) {
+TcpSocket socket_from_diag(DiagSocket &&diag) {
   TcpSocket socket;
-  socket.state = diag.idiag_state;
-  socket.local_addr = address_text(diag.idiag_family, diag.id.idiag_src);
-  socket.remote_addr = address_text(diag.idiag_family, diag.id.idiag_dst);
-  socket.local_port = ntohs(diag.id.idiag_sport);
-  socket.remote_port = ntohs(diag.id.idiag_dport);
-  socket.rqueue = diag.idiag_rqueue;
-  if (diag.idiag_state == kTcpListen) socket.wqueue = diag.idiag_wqueue;
+  socket.state = diag.state;
+  socket.local_addr = std::move(diag.laddr);
+  socket.remote_addr = std::move(diag.raddr);
+  socket.local_port = diag.lport;
+  socket.remote_port = diag.rport;
+  socket.rqueue = diag.rqueue;
+  if (diag.state == kTcpListen) socket.wqueue = diag.wqueue;
   return socket;
-}
-
-// Reads the dump's replies until NLMSG_DONE.
-bool receive_dump(int fd, std::vector<TcpSocket> &sockets, std::string *reason) {
-  std::vector<char> buffer(1 << 16);
-  for (;;) {
-    ssize_t length = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (length < 0 && errno == EINTR) continue;
-    if (length <= 0) {
-      *reason = fmt::format("sock_diag receive: {}", length < 0 ? std::strerror(errno) : "connection closed");
-      return false;
-    }
-    auto *header = reinterpret_cast<nlmsghdr *>(buffer.data());
-    int remaining = static_cast<int>(length);
-    for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
-      if (header->nlmsg_type == NLMSG_DONE) return true;
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        auto *error = static_cast<nlmsgerr *>(NLMSG_DATA(header));
-        *reason = fmt::format("sock_diag: {}", std::strerror(-error->error));
-        return false;
-      }
-      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        continue;
-      sockets.push_back(socket_from_diag(*static_cast<inet_diag_msg *>(NLMSG_DATA(header))));
-    }
-  }
 }
 
 // "0100007F:0016" (IPv4) or 32 hex digits (IPv6) then ":port". The kernel prints each 32-bit word
@@ -143,19 +71,16 @@ const char *tcp_state_name(int state) {
 }
 
 std::optional<std::vector<TcpSocket>> dump_tcp_sockets_netlink(std::string *reason) {
-  NetlinkSocket netlink;
-  if (netlink.fd() < 0) {
-    *reason = fmt::format("sock_diag socket: {}", std::strerror(errno));
-    return std::nullopt;
-  }
-  // A dump never blocks for long; the timeout only guards against a kernel that never answers.
-  timeval timeout{1, 0};
-  ::setsockopt(netlink.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  std::vector<TcpSocket> sockets;
+  UniqueFd netlink = open_sock_diag(*reason);
+  if (!netlink) return std::nullopt;
+  std::vector<DiagSocket> listed;
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    if (!send_dump_request(netlink.fd(), family, reason) || !receive_dump(netlink.fd(), sockets, reason))
-      return std::nullopt;
+    // Every state, TIME_WAIT and request sockets included; no tcp_info (a cost per socket).
+    if (!dump_tcp_sockets(netlink.get(), SockDiagDump{family}, listed, *reason)) return std::nullopt;
   }
+  std::vector<TcpSocket> sockets;
+  sockets.reserve(listed.size());
+  for (auto &diag : listed) sockets.push_back(socket_from_diag(std::move(diag)));
   return sockets;
 }
 

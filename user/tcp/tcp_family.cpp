@@ -75,12 +75,9 @@ struct HookSet {
 };
 const HookSet kHookSets[] = {{"tp_btf"}, {"raw_tp"}};
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
+// The BPF side's family is AF_INET6 or, for anything else, an IPv4 address.
 std::string addr_text(uint16_t family, const uint8_t *addr) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (!::inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, text, sizeof text)) return "?";
-  return text;
+  return address_text(family == AF_INET6 ? AF_INET6 : AF_INET, addr);
 }
 
 // CONFIG_HZ from a kernel config file (plain or gzip), 0 when unknown.

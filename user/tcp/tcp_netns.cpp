@@ -1,14 +1,7 @@
 #include "tcp/tcp_netns.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstddef>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -38,111 +30,6 @@ namespace {
 constexpr uint32_t kListenStates = 1u << TCP_ST_LISTEN;
 constexpr uint32_t kConnectionStates = (1u << TCP_ST_SYN_RECV) | (1u << TCP_ST_NEW_SYN_RECV) | (1u << TCP_ST_CLOSE_WAIT);
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(Fd &&o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd &operator=(Fd &&o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string address_text(int family, const void *address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (!::inet_ntop(family, address, text, sizeof text)) return "?";
-  return text;
-}
-
-// family AF_UNSPEC asks for IPv4 and IPv6 sockets in one walk of the hash: only the original
-// request (TCPDIAG_GETSOCK with struct inet_diag_req) can, SOCK_DIAG_BY_FAMILY walks once per
-// family. The answers come back with the request's message type.
-bool dump_sockets(int fd, uint8_t family, uint32_t states, std::vector<DiagSocket> &out, std::string &error) {
-  // tcp_info: only full sockets answer with it, and the dump holds no ESTABLISHED ones.
-  constexpr uint8_t kWantInfo = 1u << (INET_DIAG_INFO - 1);
-  struct {
-    nlmsghdr header;
-    union {
-      inet_diag_req_v2 by_family;
-      inet_diag_req both;
-    } request;
-  } message{};
-  const bool both = family == AF_UNSPEC;
-  message.header.nlmsg_len = NLMSG_LENGTH(both ? sizeof(inet_diag_req) : sizeof(inet_diag_req_v2));
-  message.header.nlmsg_type = both ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.header.nlmsg_seq = family;
-  if (both) {
-    message.request.both.idiag_family = AF_INET;  // routes the request; the dump takes every family
-    message.request.both.idiag_states = states;
-    message.request.both.idiag_ext = kWantInfo;
-  } else {
-    message.request.by_family.sdiag_family = family;
-    message.request.by_family.sdiag_protocol = IPPROTO_TCP;
-    message.request.by_family.idiag_states = states;
-    message.request.by_family.idiag_ext = kWantInfo;
-  }
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(fd, &message, message.header.nlmsg_len, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
-    error = fmt::format("sock_diag request: {}", std::strerror(errno));
-    return false;
-  }
-  std::vector<char> buffer(1 << 16);
-  for (;;) {
-    ssize_t length = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (length < 0 && errno == EINTR) continue;
-    if (length <= 0) {
-      error = fmt::format("sock_diag receive: {}", length < 0 ? std::strerror(errno) : "closed");
-      return false;
-    }
-    auto *header = reinterpret_cast<nlmsghdr *>(buffer.data());
-    int remaining = static_cast<int>(length);
-    for (; NLMSG_OK(header, remaining); header = NLMSG_NEXT(header, remaining)) {
-      if (header->nlmsg_seq != message.header.nlmsg_seq) continue;  // the rest of an earlier dump that failed
-      if (header->nlmsg_type == NLMSG_DONE) return true;
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        auto *err = static_cast<nlmsgerr *>(NLMSG_DATA(header));
-        error = fmt::format("sock_diag: {}", std::strerror(-err->error));
-        return false;
-      }
-      if (header->nlmsg_type != message.header.nlmsg_type || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        continue;
-      const auto &diag = *static_cast<const inet_diag_msg *>(NLMSG_DATA(header));
-      DiagSocket s;
-      s.family = diag.idiag_family;
-      s.state = diag.idiag_state;
-      s.laddr = address_text(diag.idiag_family, diag.id.idiag_src);
-      s.raddr = address_text(diag.idiag_family, diag.id.idiag_dst);
-      s.lport = ntohs(diag.id.idiag_sport);
-      s.rport = ntohs(diag.id.idiag_dport);
-      s.rqueue = diag.idiag_rqueue;
-      s.wqueue = diag.idiag_wqueue;
-      s.inode = diag.idiag_inode;
-      int attributes_length = static_cast<int>(header->nlmsg_len - NLMSG_LENGTH(sizeof(inet_diag_msg)));
-      for (auto *a = reinterpret_cast<const rtattr *>(&diag + 1); RTA_OK(a, attributes_length);
-           a = RTA_NEXT(a, attributes_length))
-        // Older kernels send a shorter tcp_info; the field is in every version's.
-        if (a->rta_type == INET_DIAG_INFO &&
-            RTA_PAYLOAD(a) >= offsetof(tcp_info, tcpi_last_ack_recv) + sizeof(uint32_t)) {
-          tcp_info info{};
-          std::memcpy(&info, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof info));
-          s.last_ack_recv_ms = info.tcpi_last_ack_recv;
-        }
-      out.push_back(std::move(s));
-    }
-  }
-}
-
 std::string read_file(const std::string &path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -154,21 +41,21 @@ std::string read_file(const std::string &path) {
 void snapshot_current(NetnsSnapshot &ns, SnapshotScope scope) {
   uint32_t states = kListenStates;
   if (scope.connections) states |= kConnectionStates | (scope.time_wait ? 1u << TCP_ST_TIME_WAIT : 0);
-  Fd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (netlink.get() < 0) {
-    ns.error = fmt::format("sock_diag socket: {}", std::strerror(errno));
+  std::string error;
+  UniqueFd netlink = open_sock_diag(error);
+  if (!netlink) {
+    ns.error = error;
   } else {
-    timeval timeout{1, 0};  // guards against a kernel that never answers
-    ::setsockopt(netlink.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    std::string error;
-    ns.one_request = scope.one_request && dump_sockets(netlink.get(), AF_UNSPEC, states, ns.sockets, error);
+    SockDiagDump dump{AF_UNSPEC, states, /*tcp_info=*/true};
+    ns.one_request = scope.one_request && dump_tcp_sockets(netlink.get(), dump, ns.sockets, error);
     if (!ns.one_request) {
       // A kernel without the old request: one walk per family. What a dump that failed halfway
       // delivered is dropped, or it would be counted twice.
       ns.sockets.clear();
       for (uint8_t family : {AF_INET, AF_INET6}) {
+        dump.family = family;
         // An IPv6-less kernel answers the AF_INET6 dump with an error; IPv4 still counts.
-        if (!dump_sockets(netlink.get(), family, states, ns.sockets, error) && family == AF_INET) ns.error = error;
+        if (!dump_tcp_sockets(netlink.get(), dump, ns.sockets, error) && family == AF_INET) ns.error = error;
       }
     }
     ns.connections_walked = scope.connections && ns.error.empty();
@@ -277,7 +164,7 @@ uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotSco
     for (auto &ns : namespaces) {
       if (ns.inode != current) {
         std::string path = !ns.name.empty() ? "/run/netns/" + ns.name : fmt::format("/proc/{}/ns/net", ns.pid);
-        Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
         // The process may have exited since the listing; /proc/<pid>/ns/net of a reused pid is
         // caught by checking the inode of what we opened.
         struct stat st {};

@@ -10,21 +10,9 @@
 #include <utility>
 #include <vector>
 
-namespace triage::tcp {
+#include "core/sock_diag.h"
 
-struct DiagSocket {
-  int family = 0;       // AF_INET / AF_INET6
-  int state = 0;        // kernel TCP state number (TCP_ST_* in bpf/tcp/tcp.h)
-  std::string laddr, raddr;
-  uint16_t lport = 0, rport = 0;
-  uint32_t rqueue = 0;  // LISTEN: accept queue length; else bytes not yet read
-  uint32_t wqueue = 0;  // LISTEN: accept queue limit (backlog); else bytes not yet acked
-  uint64_t inode = 0;   // socket inode (0 for TIME_WAIT and request socks)
-  // ms since the last ACK it accepted (tcp_info.tcpi_last_ack_recv, kept by the kernel to a
-  // jiffy); -1 without tcp_info (TIME_WAIT and request socks). For a socket in CLOSE_WAIT that
-  // has sent nothing since, the peer's FIN: how long it has been there.
-  int64_t last_ack_recv_ms = -1;
-};
+namespace triage::tcp {
 
 struct NetnsSnapshot {
   uint32_t inode = 0;     // the namespace's inode (what ip netns identify / ls -l /proc/*/ns/net show)
