@@ -2,12 +2,10 @@
 // totals, the text against goldens (tests/golden/), and the HTML headings.
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
-
 #include "block/block_aggregate.h"
 #include "block/block_report.h"
 #include "block/block_rows.h"
+#include "golden.h"
 #include "record/recording.h"
 #include "report/html.h"
 #include "report/process_names.h"
@@ -47,15 +45,6 @@ json report_of(const std::string &path) {
   auto reader = RecordingReader::open(path);
   REQUIRE(reader.ok());
   return build_report(**reader);
-}
-
-void check_golden(const std::string &text, const std::string &name) {
-  std::string path = TRIAGE_FIXTURES_DIR "/../golden/" + name;
-  if (std::getenv("TRIAGE_UPDATE_GOLDEN")) std::ofstream(path) << text;
-  std::ifstream in(path);
-  std::stringstream golden;
-  golden << in.rdbuf();
-  CHECK(text == golden.str());
 }
 
 // A process's run-queue waits, as the sampler hands them to the per-process delta table.

@@ -4,9 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "golden.h"
 #include "record/event_batch.h"
 #include "record/recording.h"
 #include "sched/sched_abi.h"
@@ -150,12 +149,7 @@ TEST_CASE("report text: matches the golden rendering and no escape byte reaches 
   std::string text = render_text(report_of(write_sched_recording(dir, 0.2, 0.1)));
   CHECK(text.find('\x1b') == std::string::npos);
   CHECK(text.find("spin\\x1b[2J") != std::string::npos);
-  std::string golden_path = TRIAGE_FIXTURES_DIR "/../golden/sched_report.txt";
-  if (std::getenv("TRIAGE_UPDATE_GOLDEN")) std::ofstream(golden_path) << text;
-  std::ifstream in(golden_path);
-  std::stringstream golden;
-  golden << in.rdbuf();
-  CHECK(text == golden.str());
+  check_golden(text, "sched_report.txt");
 }
 
 TEST_CASE("printable: control bytes and invalid UTF-8 are escaped, valid UTF-8 kept") {
