@@ -19,6 +19,10 @@ struct FamilyEntry {
   // The report section (null when the family was not recorded), given the window's monotonic start.
   nlohmann::json (*build_section)(const RecordingReader &recording, uint64_t window_start_mono_ns);
   void (*render_text)(const nlohmann::json &section, std::string &out);
+  // Its <section id="name"> of the HTML page, "not recorded" included. It takes the whole report,
+  // not its section: a chart needs the window, and sched's load chart shows findings and OOM kills.
+  void (*render_html)(const nlohmann::json &report, std::string &out);
+  const char *html_nav_label;  // the page's link to that section
   // Appends this family's findings; sees the whole report (other sections, snapshots).
   void (*add_findings)(const nlohmann::json &report, nlohmann::json &findings);
 };

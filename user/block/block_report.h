@@ -14,6 +14,8 @@ namespace triage::block {
 // sched family's top D-state processes (when recorded) to the devices they submitted I/O to.
 json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
 void render_text(const json &section, std::string &out);
+// The block section of the HTML page (block_html.cpp), from the whole report as every family's is.
+void render_html(const json &report, std::string &out);
 // How the requests were accounted, one plain sentence per count that is not zero (completed and
 // timed always), each saying what it counts: the text and HTML renderers both show these.
 std::vector<std::string> request_accounting(const json &section);

@@ -1,6 +1,7 @@
 // render_html(): the report model as a postmortem page. Layout, top to bottom: what the incident
-// was (verdict and findings), then the evidence per family (charts first, tables after), then the
-// /proc checklist, and last how far to trust it (probes, lost events, the tracer's own cost).
+// was (verdict and findings), then the evidence per family (charts first, tables after; each
+// family draws its own section, user/<family>/<family>_html.cpp, in the registry's order), then
+// the /proc checklist, and last how far to trust it (probes, lost events, the tracer's own cost).
 //
 // Safety: every string that came from the traced machine goes through html_escape(); numbers are
 // formatted by html_parts.h. The page also carries a Content-Security-Policy that forbids scripts,
@@ -13,13 +14,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "block/block_report.h"
+#include "families.h"
 #include "report/html_parts.h"
-#include "report/outliers.h"
-#include "report/process_names.h"
-#include "report/text_util.h"
 #include "snapshot/snapshot.h"
-#include "tcp/tcp_report.h"
 
 namespace triage {
 
@@ -131,396 +128,6 @@ void render_findings(const json &report, std::string &out) {
         span_html(f),
         evidence_html(at(f, "evidence")), html_escape(str(f, "advice")));
   }
-  out += "</section>\n";
-}
-
-struct Marker {
-  double t;
-  std::string label;  // escaped
-};
-
-void draw_markers(Chart &chart, const Scale &x, const std::vector<Marker> &markers) {
-  for (const auto &m : markers) {
-    double px = x(m.t);
-    chart.line(px, chart.plot_top(), px, chart.plot_bottom(), R"(class="oom-line")");
-    chart.path(fmt::format("M{:.1f},{:.1f} l-5,-8 h10 z", px, chart.plot_top() + 8), R"(class="oom-mark")", m.label);
-    chart.text(px + 4, chart.plot_top() + 20, m.label, R"(class="oom-text")");
-  }
-}
-
-// When a finding held (first_t..last_t): a shaded band behind the load, so the chart shows at a
-// glance which part of the window each finding comes from.
-struct Band {
-  double first_t, last_t;
-  std::string cls;    // critical or warning
-  std::string label;  // escaped
-};
-
-std::vector<Band> finding_bands(const json &report) {
-  std::vector<Band> bands;
-  for (const auto &f : arr(report, "findings")) {
-    std::string sev = str(f, "severity");
-    if (sev == "info" || !f.contains("first_t")) continue;
-    bands.push_back({num(f, "first_t"), num(f, "last_t"), sev, html_escape(str(f, "title"))});
-  }
-  return bands;
-}
-
-// Running, runnable and blocked tasks stacked as step areas (each row is an interval's average),
-// the CPU count as a dashed line, OOM kills as red markers, findings' spans as bands. The x axis
-// runs from t0 (the slice's start, seconds from the window's start) over `duration`.
-std::string load_chart(const json &load, double ncpu, double t0, double duration, const std::vector<Marker> &markers,
-                       const std::vector<Band> &bands, double interval) {
-  struct Layer {
-    const char *key, *cls;
-  };
-  const Layer layers[] = {{"running", "running"}, {"runnable", "runnable"}, {"blocked", "blocked"}};
-  double peak = ncpu;
-  for (const auto &row : load) peak = std::max(peak, num(row, "running") + num(row, "runnable") + num(row, "blocked"));
-  double t1 = t0 + duration;
-  for (const auto &row : load) t1 = std::max(t1, num(row, "t"));
-  Chart chart("chart-load", kChartWidth, 280, "tasks running, runnable and blocked over time");
-  Scale x = chart.x_scale(t0, std::max(t1, t0 + 1e-3));
-  double ymax = nice_max(peak * 1.1);
-  Scale y = chart.y_scale(0, ymax);
-  chart.y_axis(y, ymax, "tasks");
-  for (const auto &b : bands) {
-    // A finding of one moment still gets a visible band: one interval wide, ending at it.
-    double from = std::clamp(std::min(b.first_t, b.last_t - interval), t0, t1), to = std::clamp(b.last_t, t0, t1);
-    chart.rect(x(from), chart.plot_top(), std::max(2.0, x(to) - x(from)), chart.plot_bottom() - chart.plot_top(),
-               fmt::format(R"(class="band {}")", b.cls), b.label);
-  }
-  std::vector<double> base(load.size(), 0.0);
-  for (const auto &layer : layers) {
-    std::string top, bottom;
-    for (size_t i = 0; i < load.size(); i++) {
-      double t = num(load[i], "t"), dt = num(load[i], "dt_s", interval);
-      double x0 = x(std::max(t0, t - dt)), x1 = x(t);
-      double v = base[i] + num(load[i], layer.key);
-      top += fmt::format("{}{:.1f},{:.1f} L{:.1f},{:.1f} ", i == 0 ? "M" : "L", x0, y(v), x1, y(v));
-      bottom = fmt::format("L{:.1f},{:.1f} L{:.1f},{:.1f} ", x1, y(base[i]), x0, y(base[i])) + bottom;
-      base[i] = v;
-    }
-    if (!top.empty())
-      chart.path(top + bottom + "Z", fmt::format(R"(class="area {}")", layer.cls), fmt::format("{} tasks", layer.key));
-  }
-  // Per-interval hover values without JavaScript: an invisible column with a <title>.
-  for (const auto &row : load) {
-    double t = num(row, "t"), dt = num(row, "dt_s", interval);
-    chart.rect(x(std::max(t0, t - dt)), chart.plot_top(), x(t) - x(std::max(t0, t - dt)),
-               chart.plot_bottom() - chart.plot_top(), R"(class="hover")",
-               fmt::format("t={:.1f}s running {:.2f}, runnable {:.2f}, blocked {:.2f}", t, num(row, "running"),
-                           num(row, "runnable"), num(row, "blocked")));
-  }
-  if (ncpu > 0) {
-    chart.line(chart.plot_left(), y(ncpu), chart.plot_right(), y(ncpu), R"(class="ncpu")");
-    chart.text(chart.plot_right() - 4, y(ncpu) - 4, fmt::format("{:.0f} CPUs", ncpu),
-               R"(class="ncpu-text" text-anchor="end")");
-  }
-  draw_markers(chart, x, markers);
-  chart.x_time_axis(x, t0, t1);
-  return chart.finish() +
-         legend({{"running", "running (on a CPU)"}, {"runnable", "runnable (waiting for a CPU)"},
-                 {"blocked", "blocked (D state)"}, {"ncpu-sw", "CPU count"}, {"oom-sw", "OOM kill"},
-                 {"band-sw", "when a finding held"}});
-}
-
-// A timeline with only the OOM markers, when there is no load series to put them on.
-std::string marker_timeline(double duration, const std::vector<Marker> &markers) {
-  Chart chart("chart-oom-timeline", kChartWidth, 110, "OOM kills over time");
-  Scale x = chart.x_scale(0, std::max(duration, 1e-3));
-  draw_markers(chart, x, markers);
-  chart.x_time_axis(x, 0, duration);
-  return chart.finish();
-}
-
-std::vector<Marker> oom_markers(const json &report) {
-  std::vector<Marker> markers;
-  for (const auto &k : arr(at(report, "oom"), "kills"))
-    markers.push_back({num(k, "t"), fmt::format("OOM: {} ({})", html_escape(str(k, "victim_comm")),
-                                                 fmt_id(num(k, "victim_pid")))});
-  return markers;
-}
-
-// A sched top list under its heading, which says how many of how many processes it shows.
-std::string top_table(const json &s, const char *list, const char *title) {
-  const json &rows = at(s, list);
-  if (!rows.is_array() || rows.empty()) return fmt::format(R"(<h3>{}</h3><p class="absent">none</p>)", title);
-  std::vector<std::vector<std::string>> cells;
-  for (const auto &p : rows) {
-    if (cells.size() == 10) break;
-    cells.push_back({fmt_id(num(p, "pid")), html_escape(process_label(p)), fmt_latency(num(p, "total_ns") / 1000, "us"),
-                     fmt_num(num(p, "count")), fmt_latency(num(p, "max_ns") / 1000, "us"), html_escape(str(p, "cgroup"))});
-  }
-  const double total = std::max(num(s, (std::string(list) + "_total").c_str()), static_cast<double>(rows.size()));
-  return fmt::format("<h3>{} ({})</h3>", title,
-                     html_escape(list_extent(cells.size(), static_cast<size_t>(total), "total wait"))) +
-         table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
-}
-
-void render_sched(const json &report, std::string &out) {
-  out += section_open("sched", "Scheduler: waiting for a CPU (R) or stuck in D?");
-  const json &s = report["sched"];
-  const json &w = report["window"];
-  double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
-  auto markers = oom_markers(report);
-  if (s.is_null()) {
-    out += not_recorded("sched");
-    if (!markers.empty()) out += "<h3>OOM kills on the timeline</h3>" + marker_timeline(duration, markers);
-    out += "</section>\n";
-    return;
-  }
-  const json &avg = at(s, "load_avg");
-  out += fmt::format(
-      R"(<p>Over the window, on average: <b>{:.2f}</b> running, <b>{:.2f}</b> runnable (waiting for a CPU), <b>{:.2f}</b> blocked in D, on {} CPUs. Lost events: {}.</p>)",
-      num(avg, "running"), num(avg, "runnable"), num(avg, "blocked"), fmt_num(num(w, "ncpu")),
-      fmt_num(num(s, "lost_events")));
-  out += "<h3>Load over time</h3>";
-  if (arr(s, "load").empty()) {
-    out += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
-    if (!markers.empty()) out += marker_timeline(duration, markers);
-  } else {
-    out += load_chart(s["load"], num(w, "ncpu"), num(at(w, "slice"), "from_s"), duration, markers,
-                      finding_bands(report), interval);
-  }
-  out += R"(<div class="pair"><div><h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
-         histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}}, 500) +
-         hist_summary(at(s, "runq_latency")) +
-         R"(</div><div><h3>D-state time</h3><p class="note">uninterruptible sleep that counts toward the load</p>)" +
-         histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
-         hist_summary(at(s, "dstate_time")) + "</div></div>";
-  out += "<h3>Run-queue latency over time</h3>" + heatmap_chart("chart-runq-heatmap", "run-queue latency heatmap", arr(s, "runq_heatmap"), duration,
-                                                        interval);
-
-  std::vector<std::vector<std::string>> cpus;
-  for (const auto &c : arr(s, "cpus"))
-    cpus.push_back({fmt_id(num(c, "cpu")),
-                    fmt::format(R"(<span class="meter"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
-                                std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
-                    fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked"))});
-  if (!cpus.empty())
-    out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow");
-  {
-    std::vector<std::vector<std::string>> rows;
-    for (const auto &p : arr(s, "top_cpu")) {
-      if (rows.size() == 10) break;
-      std::string name = esc(p.value("comm", ""));
-      if (p.contains("prev_comm")) name += " (was " + esc(p.value("prev_comm", "")) + ")";
-      std::string threads;
-      for (const auto &t : p.value("threads", json::array()))
-        threads += fmt::format("{}{} {} {:.2f}s", threads.empty() ? "" : "; ", fmt_id(num(t, "tid")),
-                               esc(t.value("comm", "")), num(t, "cpu_ns") / 1e9);
-      rows.push_back({fmt_id(num(p, "pid")), name, fmt::format("{:.2f}s", num(p, "cpu_ns") / 1e9),
-                      fmt::format("{:.1f}", num(p, "cpu_pct")), esc(p.value("policy", "?")),
-                      p.contains("nice") ? fmt_id(num(p, "nice")) : "?", esc(p.value("cpus_allowed", "?")), threads});
-    }
-    size_t total = static_cast<size_t>(num(s, "top_cpu_total"));
-    out += fmt::format("<h3>Top processes by CPU time (top {} of {}; 100% = one CPU for the window)</h3>", rows.size(),
-                       std::max(total, rows.size())) +
-           table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads"}, rows);
-  }
-  out += top_table(s, "top_runq", "Top processes by run-queue wait");
-  out += top_table(s, "top_dstate", "Top processes by D-state time");
-
-  const json &outliers = arr(s, "outliers");
-  if (!outliers.empty()) {
-    // The longest waits, in time order: the heading says how many of how many.
-    std::vector<std::vector<std::string>> rows;
-    const json longest = keep_worst(outliers, 20, "duration_ns");
-    for (const json &e : longest) {
-      rows.push_back({fmt::format("{:.2f}s", num(e, "t")), fmt_id(num(e, "cpu")), html_escape(str(e, "kind")),
-                      fmt_latency(num(e, "duration_ns") / 1000, "us"),
-                      fmt::format("{} ({})", html_escape(process_label(e)), fmt_id(num(e, "pid"))),
-                      num(e, "waker_pid")
-                          ? fmt::format("{} ({})", html_escape(process_label(e, "waker_")), fmt_id(num(e, "waker_pid")))
-                          : "-"});
-    }
-    out += fmt::format("<h3>Longest single waits</h3><p class=\"note\">{}</p>",
-                       html_escape(outlier_heading("waits above", s, longest.size())));
-    out += table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows);
-  }
-  out += "</section>\n";
-}
-
-std::string device_label(const json &d) {
-  std::string name = str(d, "name");
-  return html_escape(name.empty() ? str(d, "dev") : fmt::format("{} ({})", name, str(d, "dev")));
-}
-
-void render_block(const json &report, std::string &out) {
-  out += section_open("block", "Block devices: latency per device");
-  const json &b = report["block"];
-  if (b.is_null()) {
-    out += not_recorded("block") + "</section>\n";
-    return;
-  }
-  out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(b, "lost_events")));
-  const json &devices = arr(b, "devices");
-  if (devices.empty()) out += R"(<p class="absent">no I/O completed in the window</p>)";
-  std::vector<std::vector<std::string>> rows;
-  size_t index = 0;
-  for (const auto &d : devices) {
-    const json &ops = at(d, "ops");
-    for (const char *op : {"read", "write", "flush", "discard"}) {
-      const json &o = at(ops, op);
-      if (num(o, "count") == 0) continue;
-      const json &lat = at(o, "latency");
-      rows.push_back({device_label(d), op, fmt_num(num(o, "count")), fmt_bytes(num(o, "bytes")),
-                      fmt_latency(num(lat, "p50"), "us"), fmt_latency(num(lat, "p99"), "us"),
-                      fmt_latency(num(lat, "max"), "us"),
-                      // No queue time was measured for requests that skipped the scheduler: not 0 µs.
-                      num(at(o, "queue_latency"), "count") > 0 ? fmt_latency(num(at(o, "queue_latency"), "p99"), "us") : "-"});
-    }
-    const json &read = at(at(ops, "read"), "latency"), &write = at(at(ops, "write"), "latency");
-    if (num(read, "count") + num(write, "count") > 0) {
-      out += fmt::format("<h3>{}: read and write latency</h3>", device_label(d));
-      out += histogram_chart(fmt::format("chart-block-{}", index), "block latency histogram",
-                             {{"read", &read}, {"write", &write}}) +
-             legend({{"read", "read"}, {"write", "write"}});
-    }
-    index++;
-  }
-  if (!rows.empty())
-    out += "<h3>Per device and operation</h3>" +
-           table({"device", "op", "count", "bytes", "p50", "p99", "max", "queue p99"}, rows);
-  out += "<h3>How the requests were counted</h3><ul>";
-  for (const auto &line : block::request_accounting(b)) out += "<li>" + html_escape(line) + "</li>";
-  out += "</ul></section>\n";
-}
-
-void render_tcp(const json &report, std::string &out) {
-  out += section_open("tcp", "TCP: connections, retransmits and listen queues");
-  const json &t = report["tcp"];
-  if (t.is_null()) {
-    out += not_recorded("tcp") + "</section>\n";
-    return;
-  }
-  const json &w = report["window"];
-  double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
-  out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(t, "lost_events")));
-  if (double resets = num(t, "counter_resets"))
-    out += fmt::format("<p>Kernel counters seen lower than at the read before: {} (those intervals count 0).</p>",
-                       fmt_num(resets));
-  if (!arr(t, "rate_series").empty()) {
-    out += "<h3>Retransmits, resets and state changes over time</h3>";
-    out += line_chart("chart-tcp-rates", "TCP retransmits and state changes per second", "per second", t["rate_series"],
-                      {{"retrans_segs", "retransmitted segments/s", "s1", true},
-                       {"syn_retrans", "SYN retransmits/s", "s2", true},
-                       {"transitions", "state changes/s", "s3", true},
-                       {"resets_sent", "resets sent/s", "s4", true},
-                       {"resets_received", "resets received/s", "s5", true}},
-                      duration, interval);
-  }
-  if (!arr(t, "socket_series").empty()) {
-    out += "<h3>Sockets over time</h3>";
-    out += line_chart("chart-tcp-sockets", "TCP sockets by state over time", "sockets", t["socket_series"],
-                      {{"time_wait", "TIME_WAIT", "s1", false},
-                       {"close_wait", "CLOSE_WAIT", "s2", false},
-                       {"syn_recv", "SYN_RECV", "s3", false},
-                       {"accept_backlog", "accept backlog", "s4", false}},
-                      duration, interval);
-  }
-  const json &rt = at(t, "retransmits");
-  if (rt.is_object())
-    out += fmt::format("<p>Retransmitted segments: <b>{}</b> ({} SYN/SYN-ACK).</p>", fmt_num(num(rt, "count")),
-                       fmt_num(num(rt, "syn_count")));
-  // A cut list says so, with the total beside it (tcp::top_caption, as the text report).
-  auto caption = [](const std::string &text) { return text.empty() ? "" : " (" + html_escape(text) + ")"; };
-  std::vector<std::vector<std::string>> rows;
-  for (const auto &f : arr(rt, "flows")) {
-    if (rows.size() == 15) break;
-    rows.push_back({fmt::format("{}:{}", esc(at(f, "saddr")), fmt_id(num(f, "sport"))),
-                    fmt::format("{}:{}", esc(at(f, "daddr")), fmt_id(num(f, "dport"))), fmt_num(num(f, "count")),
-                    esc(at(f, "state")), fmt_num(num(f, "max_backoff"))});
-  }
-  if (!rows.empty())
-    out += "<h3>Retransmitting flows" +
-           caption(tcp::top_caption(rows.size(), to_u64(num(rt, "flows_total", arr(rt, "flows").size())), "segments")) +
-           "</h3>" + table({"local", "remote", "segments", "state", "max backoff"}, rows);
-  rows.clear();
-  for (const auto &tr : arr(t, "transitions"))
-    rows.push_back({esc(at(tr, "from")), esc(at(tr, "to")), fmt_num(num(tr, "count"))});
-  if (!rows.empty()) out += "<h3>State transitions</h3>" + table({"from", "to", "count"}, rows, "narrow");
-  rows.clear();
-  for (const auto &l : arr(t, "listeners"))
-    rows.push_back({fmt::format("{}:{}", esc(at(l, "addr")), fmt_id(num(l, "port"))),
-                    num(l, "pid") ? fmt::format("{} ({})", html_escape(str(l, "comm")), fmt_id(num(l, "pid"))) : "-",
-                    esc(at(l, "backlog")),
-                    esc(at(l, "backlog_max")), esc(at(l, "overflows")), esc(at(l, "syn_drops")), esc(at(l, "syncookies"))});
-  if (!rows.empty())
-    out += "<h3>Listeners</h3>" +
-           table({"address", "process", "backlog", "max", "overflows", "SYN drops", "syncookies"}, rows);
-  rows.clear();
-  for (const auto &c : arr(t, "close_wait")) {
-    if (rows.size() == 20) break;
-    rows.push_back({fmt::format("{} ({})", html_escape(str(c, "comm")), fmt_id(num(c, "pid"))),
-                    fmt::format("{}:{}", esc(at(c, "laddr")), fmt_id(num(c, "lport"))),
-                    fmt::format("{}:{}", esc(at(c, "raddr")), fmt_id(num(c, "rport"))),
-                    fmt_latency(num(c, "age_ms"), "ms")});
-  }
-  if (!rows.empty())
-    out += "<h3>Sockets in CLOSE_WAIT at the end" +
-           caption(tcp::top_caption(rows.size(), to_u64(num(t, "close_wait_total", arr(t, "close_wait").size())), "age")) +
-           "</h3>" + table({"process", "local", "remote", "age"}, rows);
-  // The leaks over the slice: owners whose sockets stayed in CLOSE_WAIT, even if gone by the end.
-  rows.clear();
-  for (const auto &leak : arr(t, "close_wait_leaks")) {
-    std::string ports;
-    for (const auto &p : arr(leak, "ports")) ports += (ports.empty() ? "" : ", ") + fmt_id(p.is_number() ? p.get<double>() : 0);
-    rows.push_back({fmt::format("{:.1f}-{:.1f} s", num(leak, "first_t"), num(leak, "last_t")),
-                    fmt::format("{} ({})", html_escape(str(leak, "comm")), fmt_id(num(leak, "pid"))),
-                    fmt_num(num(leak, "count")), html_escape(ports), fmt_latency(num(leak, "oldest_ms"), "ms"),
-                    fmt_num(num(leak, "still_open"))});
-  }
-  if (!rows.empty())
-    out += "<h3>CLOSE_WAIT stuck during the window (3 walks in a row and 2 s or more), per owner</h3>" +
-           table({"when", "process", "sockets", "local ports", "oldest", "open at the end"}, rows);
-  // Reset incidents: the first by time, the largest always among them, as the text report.
-  auto incidents = [&](const char *list, const char *size_key, const char *size_name, const char *peer_key,
-                       const std::string &title, const std::vector<std::string> &header) {
-    const json &events = arr(t, list);
-    auto shown = tcp::first_rows_with_largest(events, 20, size_key, size_name);
-    std::vector<std::vector<std::string>> cells;
-    for (size_t i : shown.index) {
-      const json &r = events[i];
-      cells.push_back({fmt::format("{:.2f}s", num(r, "t")),
-                       fmt::format("{}:{}", esc(at(r, "saddr")), fmt_id(num(r, "sport"))),
-                       fmt::format("{}:{}", esc(at(r, "daddr")), fmt_id(num(r, "dport"))),
-                       fmt_latency(num(r, size_key), "ms"), fmt_latency(num(r, peer_key), "ms"),
-                       fmt::format("{} ({})", html_escape(str(r, "comm")), fmt_id(num(r, "pid")))});
-    }
-    if (!cells.empty()) out += "<h3>" + title + caption(shown.caption) + "</h3>" + table(header, cells);
-  };
-  incidents("read_timeouts", "timeout_ms", "longest timeout", "late_by_ms",
-            "Read timeouts (request unanswered, FIN, then the late answer reset)",
-            {"time", "local", "remote", "gave up after", "answer later by", "process"});
-  incidents("keepalive_races", "idle_ms", "longest idle", "peer_idle_close_ms",
-            "Keep-alive races (request on a connection the peer had closed)",
-            {"time", "local", "remote", "idle before reuse", "peer closed after idle", "process"});
-  out += "</section>\n";
-}
-
-void render_oom(const json &report, std::string &out) {
-  out += section_open("oom", "OOM kills");
-  const json &o = report["oom"];
-  if (o.is_null()) {
-    out += not_recorded("oom") + "</section>\n";
-    return;
-  }
-  const json &kills = arr(o, "kills");
-  if (kills.empty()) {
-    out += R"(<p class="absent">no OOM kill in the window</p></section>)";
-    return;
-  }
-  out += "<p>Each kill is also marked on the load chart above.</p>";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto &k : kills)
-    rows.push_back({fmt::format("{:.2f}s ({})", num(k, "t"), fmt_utc(to_u64(num(k, "time_ns")))),
-                    fmt::format("{} ({})", html_escape(str(k, "victim_comm")), fmt_id(num(k, "victim_pid"))),
-                    fmt_kb(num(k, "victim_rss_kb")), esc(at(k, "oom_score_adj")),
-                    fmt::format("{} ({})", html_escape(str(k, "trigger_comm")), fmt_id(num(k, "trigger_pid"))),
-                    html_escape(str(k, "memcg")), html_escape(str(k, "constraint"))});
-  out += table({"time", "victim", "victim RSS", "oom_score_adj", "triggered by", "memory cgroup", "constraint"}, rows);
   out += "</section>\n";
 }
 
@@ -794,9 +401,10 @@ std::string render_html(const json &report_in) {
   // A report from an older or partial build may miss keys: read through a copy with every
   // top-level key present so each section only deals with null.
   json report = report_in.is_object() ? report_in : json::object();
-  for (const char *key : {"window", "probes", "lost_events", "overhead", "snapshot", "sched", "block", "tcp", "oom",
-                          "findings"})
+  for (const char *key : {"window", "probes", "lost_events", "overhead", "snapshot", "findings"})
     if (!report.contains(key)) report[key] = nullptr;
+  for (const auto &family : all_families())
+    if (!report.contains(family.name)) report[family.name] = nullptr;
 
   const json &w = report["window"];
   std::string out;
@@ -809,14 +417,13 @@ std::string render_html(const json &report_in) {
                      fmt_utc(to_u64(num(w, "start_ns"))));
   out += "<style>" + std::string(kStyle) + "</style></head>\n<body>\n";
   render_header(report, out);
-  out += R"(<nav><a href="#verdict">Verdict</a><a href="#findings">Findings</a><a href="#sched">Scheduler</a><a href="#block">Block</a><a href="#tcp">TCP</a><a href="#oom">OOM</a><a href="#snapshot">Checklist</a><a href="#probes">Probes</a><a href="#trust">Lost events &amp; overhead</a></nav>)";
+  out += R"(<nav><a href="#verdict">Verdict</a><a href="#findings">Findings</a>)";
+  for (const auto &family : all_families()) out += fmt::format(R"(<a href="#{}">{}</a>)", family.name, family.html_nav_label);
+  out += R"(<a href="#snapshot">Checklist</a><a href="#probes">Probes</a><a href="#trust">Lost events &amp; overhead</a></nav>)";
   out += "\n";
   render_verdict(report, out);
   render_findings(report, out);
-  render_sched(report, out);
-  render_block(report, out);
-  render_tcp(report, out);
-  render_oom(report, out);
+  for (const auto &family : all_families()) family.render_html(report, out);
   render_snapshot(report, out);
   render_probes(report, out);
   out += fmt::format("<footer>{} · triage {} · schema {}</footer>\n</body></html>\n",

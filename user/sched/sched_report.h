@@ -13,6 +13,9 @@ namespace triage::sched {
 // `sched` as INTERFACE.md defines it, or null when the family was not recorded.
 json build_section(const RecordingReader &recording, uint64_t window_start_mono_ns);
 void render_text(const json &section, std::string &out);
+// The sched section of the HTML page (sched_html.cpp). It takes the whole report: it shades the
+// findings' spans and marks the OOM kills on its load chart.
+void render_html(const json &report, std::string &out);
 // cpu-saturation, io-saturation, cpu-imbalance: appended to `findings`.
 void add_findings(const json &report, json &findings);
 

@@ -55,6 +55,8 @@ void classify_resets(json &section, const json &reset_events);
 json read_timeouts(const json &reset_events);
 json keepalive_races(const json &reset_events);
 void render_text(const json &section, std::string &out);
+// The tcp section of the HTML page (tcp_html.cpp), from the whole report as every family's is.
+void render_html(const json &report, std::string &out);
 
 // What a renderer with room for `limit` rows shows of a list kept in time order: the first rows,
 // with the one largest by `largest_key` always among them (it replaces the last when it came

@@ -1,0 +1,233 @@
+// The sched section of the HTML page: the load over time (with the findings' spans and the OOM
+// kills on it), the latency histograms and heatmap, per-CPU and per-process tables, longest waits.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "report/html_parts.h"
+#include "report/outliers.h"
+#include "report/process_names.h"
+#include "report/text_util.h"
+#include "sched/sched_report.h"
+
+namespace triage::sched {
+
+using namespace html;
+
+namespace {
+
+struct Marker {
+  double t;
+  std::string label;  // escaped
+};
+
+void draw_markers(Chart &chart, const Scale &x, const std::vector<Marker> &markers) {
+  for (const auto &m : markers) {
+    double px = x(m.t);
+    chart.line(px, chart.plot_top(), px, chart.plot_bottom(), R"(class="oom-line")");
+    chart.path(fmt::format("M{:.1f},{:.1f} l-5,-8 h10 z", px, chart.plot_top() + 8), R"(class="oom-mark")", m.label);
+    chart.text(px + 4, chart.plot_top() + 20, m.label, R"(class="oom-text")");
+  }
+}
+
+// When a finding held (first_t..last_t): a shaded band behind the load, so the chart shows at a
+// glance which part of the window each finding comes from.
+struct Band {
+  double first_t, last_t;
+  std::string cls;    // critical or warning
+  std::string label;  // escaped
+};
+
+std::vector<Band> finding_bands(const json &report) {
+  std::vector<Band> bands;
+  for (const auto &f : arr(report, "findings")) {
+    std::string sev = str(f, "severity");
+    if (sev == "info" || !f.contains("first_t")) continue;
+    bands.push_back({num(f, "first_t"), num(f, "last_t"), sev, html_escape(str(f, "title"))});
+  }
+  return bands;
+}
+
+// Running, runnable and blocked tasks stacked as step areas (each row is an interval's average),
+// the CPU count as a dashed line, OOM kills as red markers, findings' spans as bands. The x axis
+// runs from t0 (the slice's start, seconds from the window's start) over `duration`.
+std::string load_chart(const json &load, double ncpu, double t0, double duration, const std::vector<Marker> &markers,
+                       const std::vector<Band> &bands, double interval) {
+  struct Layer {
+    const char *key, *cls;
+  };
+  const Layer layers[] = {{"running", "running"}, {"runnable", "runnable"}, {"blocked", "blocked"}};
+  double peak = ncpu;
+  for (const auto &row : load) peak = std::max(peak, num(row, "running") + num(row, "runnable") + num(row, "blocked"));
+  double t1 = t0 + duration;
+  for (const auto &row : load) t1 = std::max(t1, num(row, "t"));
+  Chart chart("chart-load", kChartWidth, 280, "tasks running, runnable and blocked over time");
+  Scale x = chart.x_scale(t0, std::max(t1, t0 + 1e-3));
+  double ymax = nice_max(peak * 1.1);
+  Scale y = chart.y_scale(0, ymax);
+  chart.y_axis(y, ymax, "tasks");
+  for (const auto &b : bands) {
+    // A finding of one moment still gets a visible band: one interval wide, ending at it.
+    double from = std::clamp(std::min(b.first_t, b.last_t - interval), t0, t1), to = std::clamp(b.last_t, t0, t1);
+    chart.rect(x(from), chart.plot_top(), std::max(2.0, x(to) - x(from)), chart.plot_bottom() - chart.plot_top(),
+               fmt::format(R"(class="band {}")", b.cls), b.label);
+  }
+  std::vector<double> base(load.size(), 0.0);
+  for (const auto &layer : layers) {
+    std::string top, bottom;
+    for (size_t i = 0; i < load.size(); i++) {
+      double t = num(load[i], "t"), dt = num(load[i], "dt_s", interval);
+      double x0 = x(std::max(t0, t - dt)), x1 = x(t);
+      double v = base[i] + num(load[i], layer.key);
+      top += fmt::format("{}{:.1f},{:.1f} L{:.1f},{:.1f} ", i == 0 ? "M" : "L", x0, y(v), x1, y(v));
+      bottom = fmt::format("L{:.1f},{:.1f} L{:.1f},{:.1f} ", x1, y(base[i]), x0, y(base[i])) + bottom;
+      base[i] = v;
+    }
+    if (!top.empty())
+      chart.path(top + bottom + "Z", fmt::format(R"(class="area {}")", layer.cls), fmt::format("{} tasks", layer.key));
+  }
+  // Per-interval hover values without JavaScript: an invisible column with a <title>.
+  for (const auto &row : load) {
+    double t = num(row, "t"), dt = num(row, "dt_s", interval);
+    chart.rect(x(std::max(t0, t - dt)), chart.plot_top(), x(t) - x(std::max(t0, t - dt)),
+               chart.plot_bottom() - chart.plot_top(), R"(class="hover")",
+               fmt::format("t={:.1f}s running {:.2f}, runnable {:.2f}, blocked {:.2f}", t, num(row, "running"),
+                           num(row, "runnable"), num(row, "blocked")));
+  }
+  if (ncpu > 0) {
+    chart.line(chart.plot_left(), y(ncpu), chart.plot_right(), y(ncpu), R"(class="ncpu")");
+    chart.text(chart.plot_right() - 4, y(ncpu) - 4, fmt::format("{:.0f} CPUs", ncpu),
+               R"(class="ncpu-text" text-anchor="end")");
+  }
+  draw_markers(chart, x, markers);
+  chart.x_time_axis(x, t0, t1);
+  return chart.finish() +
+         legend({{"running", "running (on a CPU)"}, {"runnable", "runnable (waiting for a CPU)"},
+                 {"blocked", "blocked (D state)"}, {"ncpu-sw", "CPU count"}, {"oom-sw", "OOM kill"},
+                 {"band-sw", "when a finding held"}});
+}
+
+// A timeline with only the OOM markers, when there is no load series to put them on.
+std::string marker_timeline(double duration, const std::vector<Marker> &markers) {
+  Chart chart("chart-oom-timeline", kChartWidth, 110, "OOM kills over time");
+  Scale x = chart.x_scale(0, std::max(duration, 1e-3));
+  draw_markers(chart, x, markers);
+  chart.x_time_axis(x, 0, duration);
+  return chart.finish();
+}
+
+std::vector<Marker> oom_markers(const json &report) {
+  std::vector<Marker> markers;
+  for (const auto &k : arr(at(report, "oom"), "kills"))
+    markers.push_back({num(k, "t"), fmt::format("OOM: {} ({})", html_escape(str(k, "victim_comm")),
+                                                 fmt_id(num(k, "victim_pid")))});
+  return markers;
+}
+
+// A sched top list under its heading, which says how many of how many processes it shows.
+std::string top_table(const json &s, const char *list, const char *title) {
+  const json &rows = at(s, list);
+  if (!rows.is_array() || rows.empty()) return fmt::format(R"(<h3>{}</h3><p class="absent">none</p>)", title);
+  std::vector<std::vector<std::string>> cells;
+  for (const auto &p : rows) {
+    if (cells.size() == 10) break;
+    cells.push_back({fmt_id(num(p, "pid")), html_escape(process_label(p)), fmt_latency(num(p, "total_ns") / 1000, "us"),
+                     fmt_num(num(p, "count")), fmt_latency(num(p, "max_ns") / 1000, "us"), html_escape(str(p, "cgroup"))});
+  }
+  const double total = std::max(num(s, (std::string(list) + "_total").c_str()), static_cast<double>(rows.size()));
+  return fmt::format("<h3>{} ({})</h3>", title,
+                     html_escape(list_extent(cells.size(), static_cast<size_t>(total), "total wait"))) +
+         table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
+}
+
+}  // namespace
+
+// The section sees the whole report: the window, the findings it shades on the load chart, and the OOM
+// kills it marks there.
+void render_html(const json &report, std::string &out) {
+  out += section_open("sched", "Scheduler: waiting for a CPU (R) or stuck in D?");
+  const json &s = report["sched"];
+  const json &w = report["window"];
+  double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
+  auto markers = oom_markers(report);
+  if (s.is_null()) {
+    out += not_recorded("sched");
+    if (!markers.empty()) out += "<h3>OOM kills on the timeline</h3>" + marker_timeline(duration, markers);
+    out += "</section>\n";
+    return;
+  }
+  const json &avg = at(s, "load_avg");
+  out += fmt::format(
+      R"(<p>Over the window, on average: <b>{:.2f}</b> running, <b>{:.2f}</b> runnable (waiting for a CPU), <b>{:.2f}</b> blocked in D, on {} CPUs. Lost events: {}.</p>)",
+      num(avg, "running"), num(avg, "runnable"), num(avg, "blocked"), fmt_num(num(w, "ncpu")),
+      fmt_num(num(s, "lost_events")));
+  out += "<h3>Load over time</h3>";
+  if (arr(s, "load").empty()) {
+    out += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
+    if (!markers.empty()) out += marker_timeline(duration, markers);
+  } else {
+    out += load_chart(s["load"], num(w, "ncpu"), num(at(w, "slice"), "from_s"), duration, markers,
+                      finding_bands(report), interval);
+  }
+  out += R"(<div class="pair"><div><h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
+         histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}}, 500) +
+         hist_summary(at(s, "runq_latency")) +
+         R"(</div><div><h3>D-state time</h3><p class="note">uninterruptible sleep that counts toward the load</p>)" +
+         histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
+         hist_summary(at(s, "dstate_time")) + "</div></div>";
+  out += "<h3>Run-queue latency over time</h3>" +
+         heatmap_chart("chart-runq-heatmap", "run-queue latency heatmap", arr(s, "runq_heatmap"), duration, interval);
+
+  std::vector<std::vector<std::string>> cpus;
+  for (const auto &c : arr(s, "cpus"))
+    cpus.push_back({fmt_id(num(c, "cpu")),
+                    fmt::format(R"(<span class="meter"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
+                                std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
+                    fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked"))});
+  if (!cpus.empty())
+    out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow");
+  {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto &p : arr(s, "top_cpu")) {
+      if (rows.size() == 10) break;
+      std::string name = esc(p.value("comm", ""));
+      if (p.contains("prev_comm")) name += " (was " + esc(p.value("prev_comm", "")) + ")";
+      std::string threads;
+      for (const auto &t : p.value("threads", json::array()))
+        threads += fmt::format("{}{} {} {:.2f}s", threads.empty() ? "" : "; ", fmt_id(num(t, "tid")),
+                               esc(t.value("comm", "")), num(t, "cpu_ns") / 1e9);
+      rows.push_back({fmt_id(num(p, "pid")), name, fmt::format("{:.2f}s", num(p, "cpu_ns") / 1e9),
+                      fmt::format("{:.1f}", num(p, "cpu_pct")), esc(p.value("policy", "?")),
+                      p.contains("nice") ? fmt_id(num(p, "nice")) : "?", esc(p.value("cpus_allowed", "?")), threads});
+    }
+    size_t total = static_cast<size_t>(num(s, "top_cpu_total"));
+    out += fmt::format("<h3>Top processes by CPU time (top {} of {}; 100% = one CPU for the window)</h3>", rows.size(),
+                       std::max(total, rows.size())) +
+           table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads"}, rows);
+  }
+  out += top_table(s, "top_runq", "Top processes by run-queue wait");
+  out += top_table(s, "top_dstate", "Top processes by D-state time");
+
+  const json &outliers = arr(s, "outliers");
+  if (!outliers.empty()) {
+    // The longest waits, in time order: the heading says how many of how many.
+    std::vector<std::vector<std::string>> rows;
+    const json longest = keep_worst(outliers, 20, "duration_ns");
+    for (const json &e : longest) {
+      rows.push_back({fmt::format("{:.2f}s", num(e, "t")), fmt_id(num(e, "cpu")), html_escape(str(e, "kind")),
+                      fmt_latency(num(e, "duration_ns") / 1000, "us"),
+                      fmt::format("{} ({})", html_escape(process_label(e)), fmt_id(num(e, "pid"))),
+                      num(e, "waker_pid")
+                          ? fmt::format("{} ({})", html_escape(process_label(e, "waker_")), fmt_id(num(e, "waker_pid")))
+                          : "-"});
+    }
+    out += fmt::format("<h3>Longest single waits</h3><p class=\"note\">{}</p>",
+                       html_escape(outlier_heading("waits above", s, longest.size())));
+    out += table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows);
+  }
+  out += "</section>\n";
+}
+
+}  // namespace triage::sched
