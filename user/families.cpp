@@ -29,4 +29,10 @@ const FamilyEntry *find_family(const std::string &name) {
   return nullptr;
 }
 
+std::string family_name_list() {
+  std::string list;
+  for (const auto &f : all_families()) list += (list.empty() ? "" : ",") + std::string(f.name);
+  return list;
+}
+
 }  // namespace triage

@@ -1,5 +1,6 @@
 // The probe families triage knows, in report order. Adding a family = one row in families.cpp
-// plus its own bpf/<family>/ and user/<family>/ directories.
+// plus its own bpf/<family>/ and user/<family>/ directories. Nothing else names the families:
+// the command line, the report model and both renderers take them from here.
 #pragma once
 
 #include <memory>
@@ -29,5 +30,7 @@ struct FamilyEntry {
 
 const std::vector<FamilyEntry> &all_families();
 const FamilyEntry *find_family(const std::string &name);
+// "sched,block,tcp,oom": every name, in report order, as --probes takes them.
+std::string family_name_list();
 
 }  // namespace triage

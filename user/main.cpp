@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/result.h"
+#include "families.h"
 #include "record/recorder.h"
 #include "record/recording.h"
 #include "report/html.h"
@@ -24,8 +25,6 @@
 namespace {
 
 using namespace triage;
-
-const std::vector<std::string> kAllFamilies = {"sched", "block", "tcp", "oom"};
 
 std::vector<std::string> split_families(const std::string &list) {
   std::vector<std::string> out;
@@ -106,13 +105,14 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", TRIAGE_VERSION);
 
   RecordRequest record;
-  std::string probes_list = "sched,block,tcp,oom";
+  const std::string all_family_names = family_name_list();
+  std::string probes_list = all_family_names;
   double threshold_ms = 10;
   auto *rec = app.add_subcommand("record", "attach the probes, record a window, save it and print the report");
   rec->add_option("-d,--duration", record.options.duration_s, "seconds to record (0: until Ctrl-C)")
       ->check(CLI::Range(0.0, 7 * 86400.0));
   rec->add_option("-o,--output", record.output, "recording file (default triage-<host>-<UTC time>.db)");
-  rec->add_option("--probes", probes_list, "comma list of families: sched,block,tcp,oom");
+  rec->add_option("--probes", probes_list, "comma list of families: " + all_family_names);
   rec->add_option("-p,--pid", record.options.pid, "only this process (thread group id)")
       ->check(CLI::Range(1u, 4194304u));
   rec->add_option("--cgroup", record.options.cgroup_path, "only tasks in this cgroup directory (or below)");
@@ -182,13 +182,13 @@ int main(int argc, char **argv) {
 
   std::vector<std::string> families = split_families(probes_list);
   for (const auto &f : families) {
-    if (std::find(kAllFamilies.begin(), kAllFamilies.end(), f) == kAllFamilies.end()) {
-      fmt::print(stderr, "triage: --probes: unknown family '{}' (known: sched,block,tcp,oom)\n", f);
+    if (!find_family(f)) {
+      fmt::print(stderr, "triage: --probes: unknown family '{}' (known: {})\n", f, all_family_names);
       return kExitUsage;
     }
   }
   if (families.empty()) {
-    fmt::print(stderr, "triage: --probes: no family given (known: sched,block,tcp,oom)\n");
+    fmt::print(stderr, "triage: --probes: no family given (known: {})\n", all_family_names);
     return kExitUsage;
   }
 

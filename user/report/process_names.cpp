@@ -8,13 +8,14 @@
 #include <optional>
 #include <vector>
 
+#include "families.h"
+
 namespace triage {
 namespace {
 
 using json = nlohmann::json;
 
 constexpr std::string_view kPairs[] = {"", "waker_", "victim_", "trigger_"};
-const char *const kSections[] = {"sched", "block", "tcp", "oom"};
 constexpr double kUnknownTime = -std::numeric_limits<double>::infinity();
 
 struct Sighting {
@@ -103,7 +104,8 @@ Resolved resolve(const Sightings &seen) {
 
 void resolve_process_names(json &report) {
   std::map<uint64_t, Sightings> seen;
-  for (const char *section : kSections) {
+  for (const auto &family : all_families()) {
+    const char *section = family.name;
     if (!report.contains(section)) continue;
     // Rows that copy another section's name are no sighting of their own: block's D-state ties
     // repeat the scheduler's rows, and counting them twice let the scheduler's first-event name
@@ -123,7 +125,8 @@ void resolve_process_names(json &report) {
   }
   std::map<uint64_t, Resolved> names;
   for (const auto &[pid, s] : seen) names.emplace(pid, resolve(s));
-  for (const char *section : kSections) {
+  for (const auto &family : all_families()) {
+    const char *section = family.name;
     if (!report.contains(section)) continue;
     for_each_pair(report[section], [&](json &row, std::string_view prefix) {
       const std::string p(prefix);

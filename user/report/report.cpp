@@ -37,9 +37,6 @@ void round_evidence(json &value) {
   }
 }
 
-// Every family of the contract has a key in the report, recorded or not (then null).
-const char *const kFamilies[] = {"sched", "block", "tcp", "oom"};
-
 json window_of(const RecordingReader &r) {
   json m = r.all_meta();
   uint64_t start = m.value("start_realtime_ns", 0ULL);
@@ -99,7 +96,8 @@ json lost_of(const RecordingReader &r) {
   uint64_t total = 0;
   json size_cap = r.meta("size_cap").value_or(json::object());
   const json &unwritten = size_cap.is_object() ? size_cap.value("events_not_written", json::object()) : json::object();
-  for (const char *family : kFamilies) {
+  for (const auto &entry : all_families()) {
+    const char *family = entry.name;
     // A family that was recorded wrote its constants to meta once (even if nothing happened).
     if (!r.meta(fmt::format("{}.config", family))) {
       by_family[family] = nullptr;
@@ -172,7 +170,7 @@ json build_report(const RecordingReader &r) {
   report["overhead"] = overhead_of(r, report["window"]["recording_duration_s"], report["window"]["ncpu"]);
   report["snapshot"] = {{"start", r.snapshot("start").value_or(nullptr)}, {"end", r.snapshot("end").value_or(nullptr)}};
   uint64_t start_mono = r.meta("start_ns").value_or(0).get<uint64_t>();
-  for (const char *family : kFamilies) report[family] = nullptr;
+  // Every family has a key in the report, recorded or not (then null).
   for (const auto &family : all_families()) report[family.name] = family.build_section(r, start_mono);
   place_snapshots_in_window(
       report, start_mono, start_mono + static_cast<uint64_t>(report["window"]["recording_duration_s"].get<double>() * 1e9));
@@ -325,8 +323,8 @@ std::string render_text(const json &report) {
   for (const auto &family : all_families()) {
     if (!report[family.name].is_null()) family.render_text(report[family.name], out);
   }
-  for (const char *family : kFamilies) {
-    if (report[family].is_null()) out += fmt::format("\n== {}: not recorded\n", family);
+  for (const auto &family : all_families()) {
+    if (report[family.name].is_null()) out += fmt::format("\n== {}: not recorded\n", family.name);
   }
   if (!report["snapshot"]["end"].is_null()) {
     heading("Checklist at the end of the window (/proc)", out);
