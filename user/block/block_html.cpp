@@ -22,12 +22,8 @@ std::string device_label(const json &d) {
 }  // namespace
 
 void render_html(const json &report, std::string &out) {
-  out += section_open("block", "Block devices: latency per device");
   const json &b = report["block"];
-  if (b.is_null()) {
-    out += not_recorded("block") + "</section>\n";
-    return;
-  }
+  if (!open_family_section("block", "Block devices: latency per device", b, out)) return;
   out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(b, "lost_events")));
   const json &devices = arr(b, "devices");
   if (devices.empty()) out += R"(<p class="absent">no I/O completed in the window</p>)";

@@ -12,12 +12,8 @@ namespace triage::oom {
 using namespace html;
 
 void render_html(const json &report, std::string &out) {
-  out += section_open("oom", "OOM kills");
   const json &o = report["oom"];
-  if (o.is_null()) {
-    out += not_recorded("oom") + "</section>\n";
-    return;
-  }
+  if (!open_family_section("oom", "OOM kills", o, out)) return;
   const json &kills = arr(o, "kills");
   if (kills.empty()) {
     out += R"(<p class="absent">no OOM kill in the window</p></section>)";

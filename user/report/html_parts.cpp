@@ -250,6 +250,13 @@ std::string section_open(const char *id, const std::string &title) {
   return fmt::format(R"(<section id="{}"><h2>{}</h2>)", id, title);
 }
 
+bool open_family_section(const char *family, const std::string &title, const json &section, std::string &out) {
+  out += section_open(family, title);
+  if (!section.is_null()) return true;
+  out += not_recorded(family) + "</section>\n";
+  return false;
+}
+
 // ---- charts ---------------------------------------------------------------------------------
 
 std::string histogram_chart(const std::string &id, const std::string &aria,

@@ -104,6 +104,9 @@ std::string table(const std::vector<std::string> &header, const std::vector<std:
                   const std::string &cls = "");
 std::string not_recorded(const char *family);
 std::string section_open(const char *id, const std::string &title);
+// Opens a family's section, whose id is the family's name (the page's nav links to it). False when
+// the family was not recorded (`section` null): the section then says so, and is closed.
+bool open_family_section(const char *family, const std::string &title, const json &section, std::string &out);
 
 // ---- charts ---------------------------------------------------------------------------------
 

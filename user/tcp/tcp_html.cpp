@@ -13,12 +13,8 @@ namespace triage::tcp {
 using namespace html;
 
 void render_html(const json &report, std::string &out) {
-  out += section_open("tcp", "TCP: connections, retransmits and listen queues");
   const json &t = report["tcp"];
-  if (t.is_null()) {
-    out += not_recorded("tcp") + "</section>\n";
-    return;
-  }
+  if (!open_family_section("tcp", "TCP: connections, retransmits and listen queues", t, out)) return;
   const json &w = report["window"];
   double duration = num(w, "duration_s"), interval = num(w, "interval_s", 1);
   out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(t, "lost_events")));
