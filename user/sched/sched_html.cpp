@@ -144,8 +144,6 @@ std::string top_table(const json &s, const char *list, const char *title) {
 
 }  // namespace
 
-// The section sees the whole report: the window, the findings it shades on the load chart, and the OOM
-// kills it marks there.
 void render_html(const json &report, std::string &out) {
   out += section_open("sched", "Scheduler: waiting for a CPU (R) or stuck in D?");
   const json &s = report["sched"];
