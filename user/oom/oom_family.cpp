@@ -19,6 +19,7 @@
 #include "core/bpf_raii.h"
 #include "core/hook_sets.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "oom.skel.h"
 #include "oom/oom_abi.h"
 #include "oom/oom_kmsg.h"
@@ -49,8 +50,6 @@ constexpr size_t kLogLinesKept = 256;
 class OomFamily final : public Family {
  public:
   std::string name() const override { return "oom"; }
-
-  ~OomFamily() override { close_kmsg(); }
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
@@ -104,7 +103,7 @@ class OomFamily final : public Family {
     uint32_t zero = 0;
     bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &zero, &c);
     counters_ = c;
-    out.set_meta(kOomConfigMeta, {{"method", hooks_->method}, {"kmsg", kmsg_fd_ >= 0 ? "read" : kmsg_error_}});
+    out.set_meta(kOomConfigMeta, {{"method", hooks_->method}, {"kmsg", kmsg_fd_ ? "read" : kmsg_error_}});
     OomCounters totals;
     totals.marks = c.marks;
     totals.events_received = received_;
@@ -130,7 +129,7 @@ class OomFamily final : public Family {
     ring_.reset();
     link_.reset();
     skel_.reset();
-    close_kmsg();
+    kmsg_fd_.reset();
   }
 
  private:
@@ -148,24 +147,19 @@ class OomFamily final : public Family {
 
   // Reading starts at the end of the log: kills before the window are not ours.
   void open_kmsg() {
-    kmsg_fd_ = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (kmsg_fd_ < 0) {
+    kmsg_fd_.reset(::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!kmsg_fd_) {
       kmsg_error_ = fmt::format("/dev/kmsg: {}: constraints are inferred from the cgroup", errno_text(errno));
       return;
     }
-    ::lseek(kmsg_fd_, 0, SEEK_END);
+    ::lseek(kmsg_fd_.get(), 0, SEEK_END);
     kmsg_buffer_.resize(kKmsgRecordMax);
   }
 
-  void close_kmsg() {
-    if (kmsg_fd_ >= 0) ::close(kmsg_fd_);
-    kmsg_fd_ = -1;
-  }
-
   void read_kmsg() {
-    if (kmsg_fd_ < 0) return;
+    if (!kmsg_fd_) return;
     for (;;) {
-      ssize_t n = ::read(kmsg_fd_, kmsg_buffer_.data(), kmsg_buffer_.size());
+      ssize_t n = ::read(kmsg_fd_.get(), kmsg_buffer_.data(), kmsg_buffer_.size());
       if (n < 0 && errno == EPIPE) continue;  // overwritten before we read it: go on with the next
       if (n <= 0) break;
       std::string_view text = kmsg_text(std::string_view(kmsg_buffer_.data(), static_cast<size_t>(n)));
@@ -223,7 +217,7 @@ class OomFamily final : public Family {
   std::deque<OomKillLine> kill_lines_;
   std::deque<KilledProcessLine> killed_lines_;
   std::vector<char> kmsg_buffer_;
-  int kmsg_fd_ = -1;
+  UniqueFd kmsg_fd_;
   std::string kmsg_error_ = "not opened";
   uint64_t page_size_ = 4096;
   uint64_t received_ = 0;

@@ -26,6 +26,7 @@
 #include "core/family.h"
 #include "core/log.h"
 #include "core/loss_rows.h"
+#include "core/unique_fd.h"
 #include "report/report.h"
 #include "report/text_util.h"
 #include "families.h"
@@ -154,28 +155,27 @@ class SignalWatcher {
     sigemptyset(&mask_);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&mask_, sig);
     sigprocmask(SIG_BLOCK, &mask_, nullptr);
-    fd_ = signalfd(-1, &mask_, SFD_CLOEXEC | SFD_NONBLOCK);
+    fd_.reset(signalfd(-1, &mask_, SFD_CLOEXEC | SFD_NONBLOCK));
   }
-  // The signals stay blocked: the run is ending, and a signal that comes while the end of the
-  // window is written or the report printed must not kill the process before its report reaches
-  // a pipe and its exit code is set. run_record is the last thing `triage record` does.
-  ~SignalWatcher() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  // Going away closes the descriptor but leaves the signals blocked: the run is ending, and a
+  // signal that comes while the end of the window is written or the report printed must not kill
+  // the process before its report reaches a pipe and its exit code is set. run_record is the last
+  // thing `triage record` does.
+
   // Waits up to timeout_ms for a signal or for one of `event_fds` (ring buffers past their
   // wakeup threshold) to become readable. Returns the signal that arrived, or 0.
   int wait(int timeout_ms, const std::vector<int> &event_fds = {}) {
-    std::vector<pollfd> fds{{fd_, POLLIN, 0}};
+    std::vector<pollfd> fds{{fd_.get(), POLLIN, 0}};
     for (int fd : event_fds) fds.push_back({fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), timeout_ms) <= 0 || !(fds[0].revents & POLLIN)) return 0;
     signalfd_siginfo info{};
-    if (::read(fd_, &info, sizeof info) != sizeof info) return 0;
+    if (::read(fd_.get(), &info, sizeof info) != sizeof info) return 0;
     return static_cast<int>(info.ssi_signo);
   }
 
  private:
   sigset_t mask_{};
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 struct ProgramStats {
@@ -226,7 +226,7 @@ class OverheadMeter {
 
   void start(uint64_t now) {
     window_start_ = now;
-    if (whole_window_ && !already_on_) stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (whole_window_ && !already_on_) stats_fd_.reset(bpf_enable_stats(BPF_STATS_RUN_TIME));
     start_sampling(now);
   }
 
@@ -239,8 +239,7 @@ class OverheadMeter {
 
   json finish(uint64_t now) {
     stop_sampling(now);
-    if (stats_fd_ >= 0) ::close(stats_fd_);
-    stats_fd_ = -1;
+    stats_fd_.reset();
     const double window_ns = static_cast<double>(now - window_start_);
     const bool measured = sampled_ns_ > 0 && available_;
     const double scale = measured ? window_ns / static_cast<double>(sampled_ns_) : 0;
@@ -264,8 +263,8 @@ class OverheadMeter {
   void start_sampling(uint64_t now) {
     if (sampling_) return;
     if (!whole_window_) {
-      stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
-      if (stats_fd_ < 0) {
+      stats_fd_.reset(bpf_enable_stats(BPF_STATS_RUN_TIME));
+      if (!stats_fd_) {
         available_ = false;  // an old kernel (< 5.8) or no CAP_SYS_ADMIN: the cost stays unmeasured
         next_sample_ = UINT64_MAX;
         return;
@@ -292,16 +291,13 @@ class OverheadMeter {
       sampled_ns_ += now - sample_start_;
     }
     next_sample_ = sample_start_ + kPeriodNs;
-    if (!whole_window_ && stats_fd_ >= 0) {
-      ::close(stats_fd_);
-      stats_fd_ = -1;
-    }
+    if (!whole_window_) stats_fd_.reset();
   }
 
   const std::vector<std::unique_ptr<Family>> &families_;
   const bool already_on_, whole_window_;
   bool sampling_ = false, available_ = true;
-  int stats_fd_ = -1;
+  UniqueFd stats_fd_;  // open: the kernel keeps bpf_stats on
   uint64_t window_start_ = 0, sample_start_ = 0, next_sample_ = 0, sampled_ns_ = 0;
   uint64_t run_ns_ = 0, run_cnt_ = 0;
   ProgramStats before_;

@@ -22,6 +22,7 @@
 #include "core/histogram.h"
 #include "core/hook_sets.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "record/event_batch.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
@@ -292,17 +293,16 @@ class SchedFamily final : public Family {
       return;
     }
     UniqueLink link(bpf_program__attach_iter(hooks_->seed_prog(skel_.get()), nullptr));
-    int iter_fd = link ? bpf_iter_create(bpf_link__fd(link.get())) : -1;
-    if (iter_fd < 0) {
+    UniqueFd iter_fd(link ? bpf_iter_create(bpf_link__fd(link.get())) : -1);
+    if (!iter_fd) {
       probes_.push_back({probe, "sched", hook_of(probe), "iter", "failed",
                          fmt::format("{}: tasks waiting before the window are counted from their next event",
                                      errno_text(errno))});
       return;
     }
     char buf[256];
-    while (::read(iter_fd, buf, sizeof buf) > 0) {
+    while (::read(iter_fd.get(), buf, sizeof buf) > 0) {
     }
-    ::close(iter_fd);
     probes_.push_back({probe, "sched", hook_of(probe), "iter", "attached", fallback_reason_});
   }
 

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/unique_fd.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage::snapshot_detail {
@@ -84,8 +85,8 @@ std::optional<json> interesting_kmsg_record(std::string_view line) {
 }
 
 std::optional<json> read_kmsg(const std::string &kmsg_path, std::string *reason) {
-  int fd = ::open(kmsg_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(kmsg_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
     *reason = fmt::format("{}: {}{}", kmsg_path, std::strerror(errno),
                           errno == EPERM || errno == EACCES ? " (kernel.dmesg_restrict needs root)" : "");
     return std::nullopt;
@@ -100,7 +101,7 @@ std::optional<json> read_kmsg(const std::string &kmsg_path, std::string *reason)
   LineSplitter lines;
   std::vector<char> buffer(kReadBuffer);
   for (size_t total = 0; total < kMaxBytesRead;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
     if (n > 0) {
       total += static_cast<size_t>(n);
       lines.feed(std::string_view(buffer.data(), static_cast<size_t>(n)), keep_if_interesting);
@@ -111,7 +112,6 @@ std::optional<json> read_kmsg(const std::string &kmsg_path, std::string *reason)
     break;                                  // 0: end of a plain file; EAGAIN: no more records
   }
   lines.finish(keep_if_interesting);
-  ::close(fd);
   return json(std::vector<json>(kept.begin(), kept.end()));
 }
 

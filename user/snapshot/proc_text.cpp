@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/unique_fd.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage::snapshot_detail {
@@ -17,25 +18,23 @@ namespace triage::snapshot_detail {
 using nlohmann::json;
 
 std::optional<std::string> read_text_file(const std::string &path, std::string *reason) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (reason) *reason = fmt::format("{}: {}", path, std::strerror(errno));
     return std::nullopt;
   }
   std::string content;
   char buffer[16384];
   for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if (reason) *reason = fmt::format("{}: {}", path, std::strerror(errno));
-      ::close(fd);
       return std::nullopt;
     }
     if (n == 0) break;
     content.append(buffer, static_cast<size_t>(n));
   }
-  ::close(fd);
   return content;
 }
 
