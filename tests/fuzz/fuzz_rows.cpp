@@ -1,4 +1,4 @@
-// libFuzzer, structure-aware: keeps a real recording (tests/faults/data/recorded.db) intact as a
+// libFuzzer, structure-aware: keeps a real recording (tests/faults/input/data/recorded.db) intact as a
 // SQLite file and puts the fuzzer's bytes into one of its JSON rows, chosen by the first two
 // bytes, then builds and renders the report. Raw file bytes (fuzz_recording) rarely get past
 // SQLite's checks; this reaches every family's report code with rows no writer produces.

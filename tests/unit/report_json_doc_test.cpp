@@ -65,7 +65,7 @@ TEST_CASE("report json doc: docs/report-json.md lists exactly the keys the rende
   // A window with every family busy (CPU contention, loop-device I/O, TCP trouble of each kind, an
   // OOM kill, a probe switched off), and the fault suite's quiet one.
   std::vector<json> reports = {report_of(std::string(TRIAGE_FIXTURES_DIR) + "/recordings/every_family.db"),
-                               report_of(std::string(TRIAGE_FIXTURES_DIR) + "/../faults/data/recorded.db")};
+                               report_of(std::string(TRIAGE_FIXTURES_DIR) + "/../faults/input/data/recorded.db")};
   std::string out = disagreements(doc, reports);
   if (!out.empty()) FAIL_CHECK("docs/report-json.md and the JSON report disagree:\n" << out);
 }

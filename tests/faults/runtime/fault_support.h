@@ -1,5 +1,6 @@
-// Support for the fault suite (tests/faults/): the kernel's own view of BPF objects (bpftool), a
-// tiny tmpfs to fill, seeded randomness and event storms. Built on tests/live/live_support.h.
+// Support for the runtime fault suite (tests/faults/runtime/): the kernel's own view of BPF
+// objects (bpftool), a tiny tmpfs to fill, seeded randomness and event storms. Built on
+// tests/live/live_support.h.
 #pragma once
 
 #include <fcntl.h>

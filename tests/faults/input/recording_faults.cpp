@@ -1,7 +1,7 @@
 // Damaged recordings through the whole `triage report` path (open, build the model, render text,
 // JSON and HTML): truncated at every page, random bytes, foreign or newer files, and rows that
 // break what the model expects. Each either renders or is exit 2 with one line, never a crash,
-// an abort or a hang. The seed is a real recording of this machine (tests/faults/data), so every
+// an abort or a hang. The seed is a real recording of this machine (tests/faults/input/data), so every
 // key the families really write is exercised.
 #include <catch2/catch.hpp>
 
