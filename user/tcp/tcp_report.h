@@ -31,7 +31,14 @@ inline constexpr uint64_t kTimeWaitChurn = 1000;
 // On a client, TIME_WAIT holds an ephemeral port: a quarter of the default range (28232 ports)
 // towards one service is where connect() starts to fail with EADDRNOTAVAIL under bursts.
 inline constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
+// Retransmitting flows the text report lists; the retransmits finding's figures come from the same
+// rows, so the two cannot disagree.
+inline constexpr size_t kFlowsShown = 10;
 
+// A field of a report row as a number; 0 when the row or the field is missing.
+inline uint64_t u64(const json &row, const char *key) { return row.is_object() ? row.value(key, uint64_t{0}) : 0; }
+// "addr:port" of a report row, from its address and port fields.
+std::string endpoint(const json &row, const char *addr, const char *port);
 
 // `tcp` as INTERFACE.md defines it (plus by_port, lifetime, netstat, resets), built from the rows
 // of the reader's slice (tcp_section.cpp), or null when the family was not recorded.
@@ -69,7 +76,7 @@ ShownRows first_rows_with_largest(const json &rows, size_t limit, const char *la
 // "top 10 of 200 by segments" for a list sorted largest first, empty when all `total` are shown.
 std::string top_caption(size_t shown, uint64_t total, const char *by);
 // listen-overflow, syn-flood, close-wait-leak, time-wait-churn, retransmits, read-timeout,
-// keepalive-race, connect-timeout-risk.
+// keepalive-race, connect-timeout-risk (tcp_findings.cpp).
 void add_findings(const json &report, json &findings);
 
 }  // namespace triage::tcp
