@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
+#include "common/core_fixes.bpf.h"
 #include "common/filter.bpf.h"
 #include "common/maps.bpf.h"
 #include "block/block.h"
@@ -132,11 +133,6 @@ struct {
 	__uint(max_entries, BLOCK_RING_BYTES);
 } events SEC(".maps");
 
-/* Before 5.17 a request named its disk directly (rq->rq_disk); since then through its queue. */
-struct request___pre517 {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
 static __always_inline struct block_cpu_counters *this_cpu_counters(void)
 {
 	__u32 zero = 0;
@@ -158,17 +154,8 @@ static __always_inline bool current_traced(void)
 
 static __always_inline __u32 request_dev(struct request *rq, bool btf)
 {
-	struct gendisk *disk;
-	struct request_queue *q;
+	struct gendisk *disk = request_disk(rq, btf);
 
-	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk)) {
-		disk = RQ_FIELD(btf, (struct request___pre517 *)rq, rq_disk);
-	} else {
-		q = RQ_FIELD(btf, rq, q);
-		if (!q)
-			return 0;
-		disk = RQ_FIELD(btf, q, disk);
-	}
 	if (!disk)
 		return 0;
 	/* The kernel's MKDEV: 12 bits of major above 20 bits of minor. */

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "common/core_fixes.bpf.h"
 #include "oom/oom.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -38,43 +39,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024); /* ~100 kills between two drains */
 } events SEC(".maps");
-
-/* 6.2 made the mm counters per-CPU (struct percpu_counter rss_stat[]); before they were atomics
- * in struct mm_rss_stat. */
-struct mm_rss_stat___pre62 {
-	atomic_long_t count[4];
-} __attribute__((preserve_access_index));
-
-struct mm_struct___pre62 {
-	struct mm_rss_stat___pre62 rss_stat;
-} __attribute__((preserve_access_index));
-
-/* 6.15 renamed kernfs_node.parent to __parent (it became RCU-protected). */
-struct kernfs_node___pre615 {
-	struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u64 mm_counter(struct mm_struct *mm, int member)
-{
-	long value = 0;
-
-	if (bpf_core_type_exists(struct mm_rss_stat___pre62)) {
-		struct mm_struct___pre62 *old = (void *)mm;
-		bpf_core_read(&value, sizeof(value), &old->rss_stat.count[member].counter);
-	} else {
-		bpf_core_read(&value, sizeof(value), &mm->rss_stat[member].count);
-	}
-	/* Per-CPU batches not folded in yet can leave the sum briefly negative; the kernel's
-	 * get_mm_counter() clamps the same way. */
-	return value > 0 ? value : 0;
-}
-
-static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
-{
-	if (bpf_core_field_exists(kn->__parent))
-		return BPF_CORE_READ(kn, __parent);
-	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
-}
 
 static __always_inline void fill_memcg(struct oom_event *e, struct task_struct *task)
 {

@@ -25,6 +25,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "common/bits.bpf.h"
+#include "common/core_fixes.bpf.h"
 #include "common/filter.bpf.h"
 #include "common/maps.bpf.h"
 #include "sched/sched.h"

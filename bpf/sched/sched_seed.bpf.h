@@ -22,7 +22,7 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 		/* A task on a CPU now may never switch out in the window (a SCHED_FIFO spinner): its
 		 * run is noted as if it had just come onto that CPU. A switch-in there first wins. */
 		if (BPF_CORE_READ(task, on_cpu)) {
-			__u32 cpu = task_cpu(task, by_pid);
+			__u32 cpu = task_cpu(task, !by_pid);
 			struct sched_cpu_running *run = bpf_map_lookup_elem(&cpu_running, &cpu);
 
 			if (run && run->pid == 0) {
@@ -50,10 +50,10 @@ static __always_inline int seed_task(struct task_struct *task, bool by_pid)
 	/* The iterator runs on one CPU; each span belongs to the CPU the task is on. */
 	if (state == SCHED_TASK_RUNNING) {
 		if (BPF_CORE_READ(task, on_rq) && !BPF_CORE_READ(task, on_cpu))
-			open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(task, by_pid));
+			open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(task, !by_pid));
 	} else if ((state & SCHED_TASK_UNINTERRUPTIBLE) &&
 		   !(state & (SCHED_TASK_NOLOAD | SCHED_TASK_FROZEN))) {
-		open_span_on(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task, by_pid), now, task_cpu(task, by_pid));
+		open_span_on(acc, st, SCHED_PHASE_BLOCKED, d_state_kind(task, by_pid), now, task_cpu(task, !by_pid));
 	}
 	return 0;
 }

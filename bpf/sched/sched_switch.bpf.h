@@ -16,22 +16,6 @@ static __always_inline __u32 d_state_kind(struct task_struct *task, bool by_pid)
 	return SCHED_WAIT_D_OTHER;
 }
 
-/* The CPU whose run queue the task is on (or last ran on). 5.16 moved it from task_struct into
- * thread_info on every architecture. */
-static __always_inline __u32 task_cpu(struct task_struct *task, bool by_pid)
-{
-	if (bpf_core_field_exists(task->thread_info.cpu))
-		return TASK_FIELD(by_pid, task, thread_info.cpu);
-	return BPF_CORE_READ((struct task_struct___pre516 *)task, cpu);
-}
-
-static __always_inline __u32 task_state_bits(struct task_struct *task)
-{
-	if (bpf_core_field_exists(task->__state))
-		return BPF_CORE_READ(task, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)task, state);
-}
-
 static __always_inline void on_switch(bool preempt, struct task_struct *prev,
 				      struct task_struct *next, __u32 prev_state, bool by_pid)
 {
@@ -112,7 +96,7 @@ static __always_inline void on_wakeup(struct task_struct *p, bool by_pid)
 			   by_pid ? (struct task_struct *)bpf_get_current_task() : bpf_get_current_task_btf(),
 			   by_pid);
 	/* The wakee waits on the run queue the wakeup chose, often not the waker's. */
-	open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(p, by_pid));
+	open_span_on(acc, st, SCHED_PHASE_QUEUED, SCHED_WAIT_RUNQ, now, task_cpu(p, !by_pid));
 }
 
 static __always_inline __u32 switch_prev_state(struct task_struct *prev, __u64 state_arg)

@@ -4,16 +4,6 @@
 #ifndef TRIAGE_SCHED_TASK_BPF_H
 #define TRIAGE_SCHED_TASK_BPF_H
 
-/* Kernels before 5.14 named the state field `state`. */
-struct task_struct___pre514 {
-	volatile long state;
-} __attribute__((preserve_access_index));
-
-/* Kernels before 5.16 kept the task's CPU in task_struct. */
-struct task_struct___pre516 {
-	unsigned int cpu;
-} __attribute__((preserve_access_index));
-
 /* A task field: by_pid marks the raw_tp set, whose task pointers are untyped (TYPED_FIELD). */
 #define TASK_FIELD(by_pid, task, field) TYPED_FIELD(!(by_pid), task, field)
 
