@@ -13,8 +13,8 @@
  * from the scheduler's own bookkeeping (sched_info, see runq_wait_since_out()), so no program
  * runs at a wakeup at all. A D span ends at switch-in minus that run-queue wait, which is the
  * instant of the wakeup. The price: the waker of a D wait is not known in this set. A wakeup
- * program that only looked up the wakee's state to name it cost ~80 ns per wakeup (bpf_stats,
- * pipe workload), ~15 % of the family's whole cost, for a name on D outliers.
+ * program that only looked up the wakee's state to name it cost a seventh of the family's whole
+ * cost (design figure S2 in bench/RESULTS.md), for a name on D outliers.
  *
  * raw_tp (untyped arguments read through CO-RE, a bounded hash map keyed by pid) keeps the
  * original machine for kernels that refuse the first set: sched_wakeup and sched_wakeup_new

@@ -72,8 +72,8 @@ struct sched_proc_stats {
 
 /* Each CPU's write-back cache in front of proc_stats, direct-mapped by tgid: the waits of one
  * process add to its entry with plain adds, and the entry goes to proc_stats (one lookup, atomic
- * adds) only when another process takes its slot. The lookup and atomics were ~20 ns of a
- * ~120 ns sched_switch under the pipe workload. Userspace adds the caches to proc_stats, reading
+ * adds) only when another process takes its slot: the lookup and atomics were a sixth of
+ * sched_switch's cost (design figure S1 in bench/RESULTS.md). Userspace adds the caches to proc_stats, reading
  * proc_stats first: an entry written back between the two reads then shows one sample late,
  * never twice. */
 #define SCHED_PROC_CACHE_SLOTS 64

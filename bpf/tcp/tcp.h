@@ -100,7 +100,8 @@ struct tcp_owner {
 
 /* Per-socket state, keyed by the sock pointer; dropped at TCP_CLOSE. Not read at FIN_WAIT1 or
  * CLOSE_WAIT when the per-CPU port cache knows the socket's port (tcp_maps.bpf.h): a read there
- * came right after a process woke up and cost 300-450 ns on the churn benchmark. So nothing here is
+ * came right after a process woke up and was ten times dearer (design figure T2 in
+ * bench/RESULTS.md). So nothing here is
  * written at those two states; a CLOSE_WAIT socket's age comes from the kernel's own stamp of the
  * FIN (tp->rcv_tstamp, which sock_diag reports as tcpi_last_ack_recv). */
 struct tcp_sock_state {

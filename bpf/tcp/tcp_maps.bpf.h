@@ -13,9 +13,9 @@ struct {
 	__type(value, struct tcp_sock_state);
 } sock_states SEC(".maps");
 
-/* Per-port aggregates. A shared hash entry per port cost 80-120 ns per transition on the churn
- * benchmark: the hash lookup, and its cache lines bouncing between the CPUs that run the client's
- * and the server's transitions of the same port. So a socket finds its port's slot once, when it is
+/* Per-port aggregates. A shared hash entry per port was costly on every transition (design figure
+ * T1 in bench/RESULTS.md): the hash lookup, and its cache lines bouncing between the CPUs that run
+ * the client's and the server's transitions of the same port. So a socket finds its port's slot once, when it is
  * first seen, and each transition then updates this CPU's copy of that slot by index, with plain
  * adds: only inet_sock_set_state writes it, and the kernel never nests a program on a CPU. */
 struct {
@@ -49,10 +49,10 @@ __u32 port_slot_hint;
 /* The ports this CPU saw connections born to, with the role and slot they are counted under, so
  * that FIN_WAIT1 and CLOSE_WAIT find a socket's aggregate from the socket's own tuple instead of
  * its state in sock_states. Those two transitions follow a process waking from a wait, and reading
- * the per-socket state there cost 300-450 ns per read on the churn benchmark, against ~30 ns at
- * ESTABLISHED or CLOSE (bench_floor --state-lookups); this CPU's own memory did not show that
- * cost. Direct-mapped: a collision, or a port only ever born on another CPU, is a miss, and a miss
- * reads the per-socket state as before. Only this CPU writes its copy. */
+ * the per-socket state there cost ten times what it costs at ESTABLISHED or CLOSE (design figure
+ * T2 in bench/RESULTS.md); this CPU's own memory did not show that cost. Direct-mapped: a
+ * collision, or a port only ever born on another CPU, is a miss, and a miss reads the per-socket
+ * state as before. Only this CPU writes its copy. */
 #define TCP_PORT_CACHE_SLOTS 256
 struct tcp_port_cache_entry {
 	__u32 netns;

@@ -13,7 +13,7 @@ struct RecordRequest {
   std::string output;                 // empty: triage-<host>-<UTC time>.db
   std::vector<std::string> families;  // sched, block, tcp, oom
   bool quiet = false;
-  bool measure_overhead = false;      // turn on bpf_stats for the window (costs ~20 ns per run)
+  bool measure_overhead = false;      // turn on bpf_stats for the window (its cost: design figure R1, bench/RESULTS.md)
   uint64_t max_size_bytes = 0;        // --max-size; 0: default_size_cap() of the output directory
 };
 

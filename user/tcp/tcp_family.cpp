@@ -226,8 +226,8 @@ class TcpFamily final : public Family {
     set_filter_rodata(skel->rodata, options_);
     // Preallocated, the per-socket map holds 10 MB of kernel memory from the start, in 4 KiB
     // vmalloc pages; allocated at run time, only the live sockets' entries, from kmalloc. That
-    // was also 10-20 % less set_state time per connection on the churn benchmark, on a machine
-    // whose PTI without PCID starts every syscall with a cold TLB. In a tracing program run-time
+    // also cut set_state's time per connection where PTI without PCID starts every syscall with a
+    // cold TLB (design figure T3 in bench/RESULTS.md). In a tracing program run-time
     // allocation is safe only with bpf_mem_alloc (6.1); older kernels keep the preallocated map.
     if (run_time_alloc)
       bpf_map__set_map_flags(skel->maps.sock_states, bpf_map__map_flags(skel->maps.sock_states) | BPF_F_NO_PREALLOC);
