@@ -109,14 +109,14 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   const auto counters = read_counters<SchedCounters>(r, "sched", kCountersTable);
   json s;
   s["method"] = config.method;
-  s["runq_latency"] = merged_hist(r, "runq").to_json("us");
+  s["runq_latency"] = merged_hist(r, wait_kind_name(SCHED_WAIT_RUNQ)).to_json("us");
 
   Log2Histogram dstate;
   json by_kind = json::object();
-  for (const char *kind : {"d_io", "d_mem", "d_other"}) {
-    Log2Histogram h = merged_hist(r, kind);
+  for (__u32 kind : {SCHED_WAIT_D_IO, SCHED_WAIT_D_MEM, SCHED_WAIT_D_OTHER}) {
+    Log2Histogram h = merged_hist(r, wait_kind_name(kind));
     dstate.merge(h);
-    by_kind[kind + 2] = h.to_json("us");  // "io", "mem", "other"
+    by_kind[wait_kind_name(kind) + 2] = h.to_json("us");  // "d_io" -> "io", "mem", "other"
   }
   s["dstate_time"] = dstate.to_json("us");
   s["dstate_by_kind"] = by_kind;
@@ -247,7 +247,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
   // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
   json heatmap = json::array();
-  r.for_each_hist("sched", "runq", [&](uint64_t t, const json &h) {
+  r.for_each_hist("sched", wait_kind_name(SCHED_WAIT_RUNQ), [&](uint64_t t, const json &h) {
     const Log2Histogram interval = Log2Histogram::from_json(h);
     json buckets = json::array();  // the non-empty ones
     for (int slot = 0; slot < Log2Histogram::kSlots; slot++)
