@@ -307,13 +307,14 @@ class TcpFamily final : public Family {
     bool counters_read = read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu);
     for (const auto &c : per_cpu) add_u64_fields(sum, c);
     if (counters_read && full_interval) {
-      out.add_series(now_ns, "tcp", "rates",
-                     {{"dt_s", dt_s},
-                      {"transitions", deltas_(totals_.transitions, sum.transitions)},
-                      {"retrans_segs", deltas_(totals_.retrans_segs, sum.retrans_segs)},
-                      {"syn_retrans", deltas_(totals_.syn_retrans + totals_.synack_retrans, sum.syn_retrans + sum.synack_retrans)},
-                      {"resets_sent", deltas_(totals_.resets_sent, sum.resets_sent)},
-                      {"resets_received", deltas_(totals_.resets_received, sum.resets_received)}});
+      RateRow rates;
+      rates.dt_s = dt_s;
+      rates.transitions = deltas_(totals_.transitions, sum.transitions);
+      rates.retrans_segs = deltas_(totals_.retrans_segs, sum.retrans_segs);
+      rates.syn_retrans = deltas_(totals_.syn_retrans + totals_.synack_retrans, sum.syn_retrans + sum.synack_retrans);
+      rates.resets_sent = deltas_(totals_.resets_sent, sum.resets_sent);
+      rates.resets_received = deltas_(totals_.resets_received, sum.resets_received);
+      out.add_series(now_ns, "tcp", "rates", rates);
     }
     if (counters_read) totals_ = sum;
     recursion_misses_ = recursion_misses(program_fds());  // a transition missed, perhaps a CLOSE

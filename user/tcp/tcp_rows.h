@@ -15,7 +15,7 @@
 //   time_wait                     gauge  TimeWaitGauge         the last TIME_WAIT listing by side and port
 // Gauges are written when they change (and at the window's end), so a level holds until the next
 // row: the state at any time is the last row at or before it (RecordingReader::gauge_at).
-// Series "sockets" (one row per sample: the sample times) and "rates"; hist rows
+// Series "sockets" (one row per sample: the sample times) and "rates" (RateRow); hist rows
 // connect_us, lifetime_us, rto_ms, srtt_us; meta "tcp.config" (TcpConfig).
 #pragma once
 
@@ -42,6 +42,14 @@ struct TcpConfig {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TcpConfig, method, hz, state_attached, retransmit_attached, snapshots,
                                                 connection_walk_cpu_share, connection_walk_request)
+
+// One row of the "rates" series: what the BPF side counted in the interval (dt_s long).
+struct RateRow {
+  double dt_s = 0;
+  uint64_t transitions = 0, retrans_segs = 0, syn_retrans = 0, resets_sent = 0, resets_received = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RateRow, dt_s, transitions, retrans_segs, syn_retrans, resets_sent,
+                                                resets_received)
 
 // Rows written every interval whose fields are mostly 0 are stored without their zeros (reading
 // takes a missing field as 0); the field list itself is still declared once, by the macro below.

@@ -229,9 +229,9 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
     double t_s = seconds_since_start(t);
     row["t"] = t_s;
     rates.push_back(row);
-    auto segs = d.value("retrans_segs", uint64_t{0}), syn = d.value("syn_retrans", uint64_t{0});
-    retrans_span.observe(t_s, static_cast<double>(segs), segs > 0);
-    syn_span.observe(t_s, static_cast<double>(syn), syn > 0);
+    const auto rate = d.get<RateRow>();
+    retrans_span.observe(t_s, static_cast<double>(rate.retrans_segs), rate.retrans_segs > 0);
+    syn_span.observe(t_s, static_cast<double>(rate.syn_retrans), rate.syn_retrans > 0);
   });
   put_span(spans, "retransmits", retrans_span);
   put_span(spans, "connect-timeout-risk", syn_span);
