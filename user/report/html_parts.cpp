@@ -241,6 +241,10 @@ std::string table(const std::vector<std::string> &header, const std::vector<std:
   return out + "</tbody></table>";
 }
 
+std::string keyed(const char *keys, const std::string &html) {
+  return html.empty() ? html : fmt::format(R"(<div data-key="{}">{}</div>)", keys, html);
+}
+
 std::string not_recorded(const char *family) {
   return fmt::format(R"(<p class="absent">not recorded: the {} probes were not selected or could not attach (see Probes).</p>)",
                      family);

@@ -102,6 +102,10 @@ std::string legend(const std::vector<std::pair<std::string, std::string>> &items
 // A table; header and cells are HTML already (escape machine strings before).
 std::string table(const std::vector<std::string> &header, const std::vector<std::vector<std::string>> &rows,
                   const std::string &cls = "");
+// One part of a family's section (a table, a chart, a sentence) inside <div data-key="...">, naming
+// the JSON keys of the section it shows, space-separated: the parity test (html_parity_test.cpp)
+// checks from these that the page shows every key the report holds. Empty stays empty.
+std::string keyed(const char *keys, const std::string &html);
 std::string not_recorded(const char *family);
 std::string section_open(const char *id, const std::string &title);
 // Opens a family's section, whose id is the family's name (the page's nav links to it). False when
