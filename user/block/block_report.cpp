@@ -29,7 +29,6 @@ constexpr double kStalledP99Us = 1'000'000;
 // disk (it still shows in the outliers).
 constexpr uint64_t kMinRequestsForLatency = 20;
 constexpr size_t kOutliersKept = 200;
-constexpr size_t kOutliersShown = 15, kTopShown = 10, kUnmatchedShown = 5;
 constexpr size_t kTopProcesses = 50;  // processes in top_processes and in the D-state tie
 const char *const kOps[] = {"read", "write", "flush", "discard"};
 
@@ -264,7 +263,7 @@ void render_text(const json &s, std::string &out) {
   if (!timeline.empty()) {
     out += "\n  per interval (devices with completed requests):\n";
     out += fmt::format("  {:>7} {:<12} {:>9} {:>9} {:>9} {:>9}\n", "t(s)", "DEVICE", "IOPS", "MB/s", "p50", "p99");
-    size_t first = timeline.size() > 40 ? timeline.size() - 40 : 0;
+    size_t first = timeline.size() > kTimelineShown ? timeline.size() - kTimelineShown : 0;
     if (first) out += fmt::format("  ({} earlier rows in the JSON report)\n", first);
     for (size_t i = first; i < timeline.size(); i++) {
       const auto &row = timeline[i];

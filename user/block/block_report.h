@@ -1,6 +1,7 @@
 // The block section of the report: built from the recording, rendered as text, and its findings.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,10 @@
 #include "record/recording.h"
 
 namespace triage::block {
+
+// How many rows of each list the text and HTML sections show; the JSON report holds them all.
+inline constexpr size_t kOutliersShown = 15, kTopShown = 10, kUnmatchedShown = 5;
+inline constexpr size_t kTimelineShown = 40;  // the last intervals
 
 // `block` as INTERFACE.md defines it, or null when the family was not recorded. Also ties the
 // sched family's top D-state processes (when recorded) to the devices they submitted I/O to.
