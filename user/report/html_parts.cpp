@@ -121,8 +121,9 @@ std::string fmt_num(double v) {
 
 std::string fmt_latency(double value, const std::string &unit) {
   double us = unit == "ms" ? value * 1000 : unit == "ns" ? value / 1000 : value;
-  if (us < 1000) return fmt::format("{:.0f}µs", us);
-  if (us < 1e6) return fmt::format("{:.3g}ms", us / 1000);
+  // A value that rounds up to the next unit moves to it: {:.3g} of 999.8 would print "1e+03".
+  if (us < 999.5) return fmt::format("{:.0f}µs", us);
+  if (us < 999.5e3) return fmt::format("{:.3g}ms", us / 1000);
   return fmt::format("{:.3g}s", us / 1e6);
 }
 
