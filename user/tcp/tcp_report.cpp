@@ -16,7 +16,6 @@
 namespace triage::tcp {
 namespace {
 
-constexpr size_t kListedEvents = 10;  // read timeouts, keep-alive races: rows in the text report
 // read-timeout: a side that sent, then closed with its request unanswered, and reset the late
 // answer. Closing within 50 ms of the last send is not waiting for an answer at all (a QUIT-
 // and-close protocol, a fire-and-forget write), so below that it is not a timeout.
@@ -188,7 +187,7 @@ void render_text(const json &s, std::string &out) {
   const auto &tw = s["time_wait"];
   out += fmt::format("\nTIME_WAIT at the end: {} (peak {}), active closer: {}\n", tw.value("count", 0ULL),
                      tw.value("peak", 0ULL), tw.value("active_closer", ""));
-  const size_t ports_shown = std::min<size_t>(5, tw["by_port"].size());
+  const size_t ports_shown = std::min(kTimeWaitPortsShown, tw["by_port"].size());
   for (size_t i = 0; i < ports_shown; i++) {
     const auto &p = tw["by_port"][i];
     out += fmt::format("  {} side, port {}: {}\n", p.value("side", ""), p.value("port", 0), p.value("count", 0ULL));
@@ -203,7 +202,7 @@ void render_text(const json &s, std::string &out) {
                        "took {:.0f} ms of CPU, and are held to {:.1f} % of one CPU)\n",
                        walks.value("longest_gap_s", 0.0), walks.value("count", 0ULL), walks.value("cpu_ms", 0.0),
                        100 * walks.value("cpu_share", 0.0));
-  const size_t close_wait_shown = std::min<size_t>(10, s["close_wait"].size());
+  const size_t close_wait_shown = std::min(kCloseWaitShown, s["close_wait"].size());
   if (std::string caption = top_caption(close_wait_shown, s.value("close_wait_total", uint64_t{s["close_wait"].size()}), "age");
       !caption.empty())
     out += fmt::format("  ({})\n", caption);

@@ -31,9 +31,10 @@ inline constexpr uint64_t kTimeWaitChurn = 1000;
 // On a client, TIME_WAIT holds an ephemeral port: a quarter of the default range (28232 ports)
 // towards one service is where connect() starts to fail with EADDRNOTAVAIL under bursts.
 inline constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
-// Retransmitting flows the text report lists; the retransmits finding's figures come from the same
-// rows, so the two cannot disagree.
-inline constexpr size_t kFlowsShown = 10;
+// Rows of each list the text and HTML sections show; the JSON report holds them all. The
+// retransmits finding's figures come from the flows shown, so the table and it cannot disagree.
+inline constexpr size_t kFlowsShown = 10, kCloseWaitShown = 10, kTimeWaitPortsShown = 5;
+inline constexpr size_t kListedEvents = 10;  // read timeouts, keep-alive races, reset events
 
 // A field of a report row as a number; 0 when the row or the field is missing.
 inline uint64_t u64(const json &row, const char *key) { return row.is_object() ? row.value(key, uint64_t{0}) : 0; }

@@ -52,17 +52,22 @@ void render_socket_series(const json &s, std::string &out, size_t limit) {
   }
 }
 
+ShownRows reset_events_shown(const json &events, size_t limit) {
+  ShownRows shown;
+  for (size_t i = 0; i < events.size() && shown.index.size() + 1 < limit; i++) shown.index.push_back(i);
+  if (events.size() > shown.index.size()) shown.index.push_back(events.size() - 1);
+  shown.caption = shown.index.size() < events.size()
+                      ? fmt::format("first {} of {} by time, and the last", shown.index.size() - 1, events.size())
+                      : fmt::format("all {}", events.size());
+  return shown;
+}
+
 void render_reset_events(const json &s, std::string &out, size_t limit) {
   const auto &events = s.value("resets", json::object()).value("events", json::array());
   if (events.empty()) return;
-  std::vector<size_t> shown;
-  for (size_t i = 0; i < events.size() && shown.size() + 1 < limit; i++) shown.push_back(i);
-  if (events.size() > shown.size()) shown.push_back(events.size() - 1);
-  out += fmt::format("reset events ({})\n", shown.size() < events.size()
-                                              ? fmt::format("first {} of {} by time, and the last", shown.size() - 1,
-                                                            events.size())
-                                              : fmt::format("all {}", events.size()));
-  for (size_t i : shown) {
+  const ShownRows shown = reset_events_shown(events, limit);
+  out += fmt::format("reset events ({})\n", shown.caption);
+  for (size_t i : shown.index) {
     const auto &e = events[i];
     out += fmt::format("  {:>8.2f}s  {:<14} {} -> {}  in {}  {} ({})\n", e.value("t", 0.0),
                        e.value("kind", "") == "reset_sent" ? "sent" : "received", endpoint_text(e, "saddr", "sport"),
