@@ -142,6 +142,38 @@ std::string top_table(const json &s, const char *list, const char *title) {
          table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
 }
 
+// The text's per-interval table: each interval's average tasks by state and cause, and how busy
+// each CPU was (up to 8 by name; beyond, the least and most busy), folded away under the chart.
+std::string interval_table(const json &s) {
+  const json &load = arr(s, "load"), &busy_series = arr(s, "cpu_busy_series");
+  if (load.empty()) return "";
+  constexpr size_t kCpusByName = 8;
+  const size_t ncpu = busy_series.empty() ? 0 : arr(busy_series[0], "busy_pct").size();
+  std::vector<std::string> header = {"t (s)", "running", "runnable", "blocked", "io", "mem", "other"};
+  if (ncpu > kCpusByName) header.push_back("busy% min..max of CPUs");
+  else
+    for (size_t c = 0; c < ncpu; c++) header.push_back(fmt::format("cpu{} busy%", c));
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < load.size(); i++) {
+    const json &row = load[i];
+    std::vector<std::string> cells = {fmt::format("{:.1f}", num(row, "t"))};
+    for (const char *key : {"running", "runnable", "blocked", "blocked_io", "blocked_mem", "blocked_other"})
+      cells.push_back(fmt::format("{:.2f}", num(row, key)));
+    std::vector<double> busy;
+    if (i < busy_series.size())
+      for (const auto &b : arr(busy_series[i], "busy_pct")) busy.push_back(b.is_number() ? b.get<double>() : 0);
+    if (ncpu > kCpusByName) {
+      auto [lo, hi] = std::minmax_element(busy.begin(), busy.end());
+      cells.push_back(busy.empty() ? "" : fmt::format("{:.0f}..{:.0f}", *lo, *hi));
+    } else {
+      for (size_t c = 0; c < ncpu; c++) cells.push_back(c < busy.size() ? fmt::format("{:.0f}", busy[c]) : "");
+    }
+    rows.push_back(std::move(cells));
+  }
+  return "<details><summary>Per interval (average tasks; busy% of each CPU)</summary>" + table(header, rows, "narrow") +
+         "</details>";
+}
+
 }  // namespace
 
 void render_html(const json &report, std::string &out) {
@@ -161,22 +193,33 @@ void render_html(const json &report, std::string &out) {
       R"(<p>Over the window, on average: <b>{:.2f}</b> running, <b>{:.2f}</b> runnable (waiting for a CPU), <b>{:.2f}</b> blocked in D, on {} CPUs. Lost events: {}.</p>)",
       num(avg, "running"), num(avg, "runnable"), num(avg, "blocked"), fmt_num(num(w, "ncpu")),
       fmt_num(num(s, "lost_events")));
-  out += "<h3>Load over time</h3>";
+  out += keyed("load_avg", fmt::format("<p>Blocked by cause: <b>{:.2f}</b> I/O wait, <b>{:.2f}</b> memory stall, "
+                                       "<b>{:.2f}</b> other (locks, ...).</p>",
+                                       num(avg, "blocked_io"), num(avg, "blocked_mem"), num(avg, "blocked_other")));
+  std::string load_part = "<h3>Load over time</h3>";
   if (arr(s, "load").empty()) {
-    out += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
-    if (!markers.empty()) out += marker_timeline(duration, markers);
+    load_part += R"(<p class="absent">no samples (the window was shorter than one interval)</p>)";
+    if (!markers.empty()) load_part += marker_timeline(duration, markers);
   } else {
-    out += load_chart(s["load"], num(w, "ncpu"), num(at(w, "slice"), "from_s"), duration, markers,
-                      finding_bands(report), interval);
+    load_part += load_chart(s["load"], num(w, "ncpu"), num(at(w, "slice"), "from_s"), duration, markers,
+                            finding_bands(report), interval);
   }
-  out += R"(<div class="pair"><div><h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
-         histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}}, 500) +
-         hist_summary(at(s, "runq_latency")) +
-         R"(</div><div><h3>D-state time</h3><p class="note">uninterruptible sleep that counts toward the load</p>)" +
-         histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
-         hist_summary(at(s, "dstate_time")) + "</div></div>";
-  out += "<h3>Run-queue latency over time</h3>" +
-         heatmap_chart("chart-runq-heatmap", "run-queue latency heatmap", arr(s, "runq_heatmap"), duration, interval);
+  out += keyed("load", load_part);
+  out += keyed("load cpu_busy_series", interval_table(s));
+  out += R"(<div class="pair">)" +
+         keyed("runq_latency",
+               R"(<h3>Run-queue latency</h3><p class="note">wakeup or preemption to running</p>)" +
+                   histogram_chart("chart-runq-latency", "run-queue latency histogram", {{"runq", &at(s, "runq_latency")}},
+                                   500) +
+                   hist_summary(at(s, "runq_latency"))) +
+         keyed("dstate_time",
+               R"(<h3>D-state time</h3><p class="note">uninterruptible sleep that counts toward the load</p>)" +
+                   histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
+                   hist_summary(at(s, "dstate_time"))) +
+         "</div>";
+  out += keyed("runq_heatmap", "<h3>Run-queue latency over time</h3>" +
+                                   heatmap_chart("chart-runq-heatmap", "run-queue latency heatmap", arr(s, "runq_heatmap"),
+                                                 duration, interval));
 
   std::vector<std::vector<std::string>> cpus;
   for (const auto &c : arr(s, "cpus"))
@@ -185,7 +228,13 @@ void render_html(const json &report, std::string &out) {
                                 std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
                     fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked"))});
   if (!cpus.empty())
-    out += "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow");
+    out += keyed("cpus", "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow"));
+  const json &repaired = at(s, "repaired_spans");
+  if (num(repaired, "total") > 0)
+    out += keyed("repaired_spans",
+                 fmt::format(R"(<p class="note">Waits whose closing event no probe saw, closed later: {} ({} at the task's next switch, {} when it was freed).</p>)",
+                             fmt_exact(num(repaired, "total")), fmt_exact(num(repaired, "stale")),
+                             fmt_exact(num(repaired, "at_exit"))));
   {
     std::vector<std::vector<std::string>> rows;
     for (const auto &p : arr(s, "top_cpu")) {
@@ -198,15 +247,17 @@ void render_html(const json &report, std::string &out) {
                                esc(t.value("comm", "")), num(t, "cpu_ns") / 1e9);
       rows.push_back({fmt_id(num(p, "pid")), name, fmt::format("{:.2f}s", num(p, "cpu_ns") / 1e9),
                       fmt::format("{:.1f}", num(p, "cpu_pct")), esc(p.value("policy", "?")),
-                      p.contains("nice") ? fmt_id(num(p, "nice")) : "?", esc(p.value("cpus_allowed", "?")), threads});
+                      p.contains("nice") ? fmt_id(num(p, "nice")) : "?", esc(p.value("cpus_allowed", "?")), threads,
+                      html_escape(str(p, "cgroup"))});
     }
     size_t total = static_cast<size_t>(num(s, "top_cpu_total"));
-    out += fmt::format("<h3>Top processes by CPU time (top {} of {}; 100% = one CPU for the window)</h3>", rows.size(),
-                       std::max(total, rows.size())) +
-           table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads"}, rows);
+    out += keyed("top_cpu", fmt::format("<h3>Top processes by CPU time (top {} of {}; 100% = one CPU for the window)</h3>",
+                                        rows.size(), std::max(total, rows.size())) +
+                                table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads", "cgroup"},
+                                      rows));
   }
-  out += top_table(s, "top_runq", "Top processes by run-queue wait");
-  out += top_table(s, "top_dstate", "Top processes by D-state time");
+  out += keyed("top_runq", top_table(s, "top_runq", "Top processes by run-queue wait"));
+  out += keyed("top_dstate", top_table(s, "top_dstate", "Top processes by D-state time"));
 
   const json &outliers = arr(s, "outliers");
   if (!outliers.empty()) {
@@ -221,9 +272,9 @@ void render_html(const json &report, std::string &out) {
                           ? fmt::format("{} ({})", html_escape(process_label(e, "waker_")), fmt_id(num(e, "waker_pid")))
                           : "-"});
     }
-    out += fmt::format("<h3>Longest single waits</h3><p class=\"note\">{}</p>",
-                       html_escape(outlier_heading("waits above", s, longest.size())));
-    out += table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows);
+    out += keyed("outliers", fmt::format("<h3>Longest single waits</h3><p class=\"note\">{}</p>",
+                                         html_escape(outlier_heading("waits above", s, longest.size()))) +
+                                 table({"time", "CPU", "kind", "wait", "task", "woken by"}, rows));
   }
   out += "</section>\n";
 }
