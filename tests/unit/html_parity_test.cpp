@@ -27,9 +27,6 @@ struct Exclusion {
 
 // The only keys a family's section may hold and its HTML not show, each with the reason.
 const Exclusion kNotOnThePage[] = {
-    {"sched", "dstate_by_kind",
-     "D-state histograms split by cause: the page gives the causes as load_avg's blocked_io/mem/other and draws "
-     "dstate_time, as the text does"},
     {"sched", "top_cpu_series",
      "each interval's top CPU users, read by the findings and JSON readers; the page shows the window's top_cpu, as "
      "the text does"},

@@ -381,6 +381,7 @@ svg .hover{fill:transparent}svg .hover:hover{fill:rgba(0,0,0,.06)}
 svg .ncpu{stroke:#111;stroke-width:1.5;stroke-dasharray:6 4}svg .ncpu-text{font-weight:600}
 svg .oom-line{stroke:var(--crit);stroke-width:1.5}svg .oom-mark{fill:var(--crit)}svg .oom-text{fill:var(--crit);font-weight:600}
 svg .bar.runq,svg .bar.read{fill:var(--running)}svg .bar.dstate,svg .bar.write{fill:var(--blocked)}
+svg .bar.io{fill:var(--blocked)}svg .bar.mem{fill:var(--runnable)}svg .bar.other{fill:var(--running)}
 svg .cell{stroke:#fff;stroke-width:.3}
 svg .line{stroke-width:2}svg .s1{stroke:#e45756}svg .s2{stroke:#f58518}svg .s3{stroke:#4c78a8}svg .s4{stroke:#54a24b}svg .s5{stroke:#b279a2}
 .legend{font-size:12px;color:var(--muted);margin:2px 0 8px}.legend span{margin-right:14px}

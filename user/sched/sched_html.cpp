@@ -217,6 +217,15 @@ void render_html(const json &report, std::string &out) {
                    histogram_chart("chart-dstate", "D-state time histogram", {{"dstate", &at(s, "dstate_time")}}, 500) +
                    hist_summary(at(s, "dstate_time"))) +
          "</div>";
+  // The D state split as the load's blocked is (load_avg's blocked_io/mem/other): which cause the
+  // long sleeps had.
+  const json &by_kind = at(s, "dstate_by_kind");
+  if (by_kind.is_object())
+    out += keyed("dstate_by_kind",
+                 "<h3>D-state time by cause</h3>" +
+                     histogram_chart("chart-dstate-kind", "D-state time by cause histogram",
+                                     {{"io", &at(by_kind, "io")}, {"mem", &at(by_kind, "mem")}, {"other", &at(by_kind, "other")}}) +
+                     legend({{"blocked", "I/O wait"}, {"runnable", "memory stall"}, {"running", "other (locks, ...)"}}));
   out += keyed("runq_heatmap", "<h3>Run-queue latency over time</h3>" +
                                    heatmap_chart("chart-runq-heatmap", "run-queue latency heatmap", arr(s, "runq_heatmap"),
                                                  duration, interval));
