@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "report/html_parts.h"
-#include "report/text_util.h"
 #include "tcp/tcp_report.h"
 #include "tcp/tcp_series_text.h"
 
