@@ -146,10 +146,19 @@ TEST_CASE("tcp slices: a CLOSE_WAIT leak whose server exited before the end is n
   CHECK(last_t <= exited_t + 0.25);
   CHECK(last_t < kWindow - kExitBeforeEnd + 1);
 
-  // Slices: the middle of the hold has it; the time after the exit does not.
+  // Slices: the middle of the hold has it; the time after the exit does not. The middle slice
+  // ends just after the third walk that listed the sockets (a leak is three walks in a row):
+  // walks run every 2 s or so, and a slice ending a fraction of a second before the third one
+  // (CI: a walk at 10.0002 s, a slice to 10.0) holds only two, rightly not yet a leak.
+  std::vector<double> listing_walks;
+  for (double w : walks)
+    if (w >= expected_first) listing_walks.push_back(w);
+  REQUIRE(listing_walks.size() >= 3);
+  const double middle_to = listing_walks[2] + 0.3;
+  REQUIRE(middle_to < exited_t);  // the server still held them then
   char from[32], to[32];
   std::snprintf(from, sizeof from, "%.1f", closed_t + 2);
-  std::snprintf(to, sizeof to, "%.1f", closed_t + 7);
+  std::snprintf(to, sizeof to, "%.2f", middle_to);
   auto middle = live::report_json(db, {"--from", from, "--to", to});
   const auto *in_middle = tcplive::find_finding(middle, "close-wait-leak");
   REQUIRE(in_middle != nullptr);
