@@ -1,6 +1,6 @@
 // The tcp section built from the rows of one slice (tcp_rows.h): counters and keyed tables summed
 // over its intervals, histograms merged, levels taken at the slice's end with their peak inside
-// it, and the spans of the conditions the findings judge (tcp_report.cpp).
+// it, and the spans of the conditions the findings judge (tcp_findings.cpp).
 #include <fmt/format.h>
 
 #include <algorithm>
