@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/family.h"
+#include "core/probe_table.h"
 #include "record/recording.h"
 
 namespace triage {
@@ -17,6 +18,8 @@ namespace triage {
 struct FamilyEntry {
   const char *name;
   std::unique_ptr<Family> (*make)();
+  // Its probes: what the loader attaches, `triage probes` lists and a report says is missing.
+  ProbeTable (*probes)();
   // The report section (null when the family was not recorded), given the window's monotonic start.
   nlohmann::json (*build_section)(const RecordingReader &recording, uint64_t window_start_mono_ns);
   void (*render_text)(const nlohmann::json &section, std::string &out);

@@ -21,29 +21,28 @@
 #include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
 #include "core/clock.h"
-#include "core/hook_sets.h"
+#include "core/bpf_object.h"
 #include "core/log.h"
 
 namespace triage::block {
 namespace {
 
-using BlockSkeleton = UniqueSkeleton<block_bpf, block_bpf__destroy>;
+using BlockObject = BpfObject<block_bpf, block_bpf__open, block_bpf__load, block_bpf__destroy>;
 
-struct HookSet {
-  const char *method;
-  bpf_program *(*insert_prog)(block_bpf *);
-  bpf_program *(*issue_prog)(block_bpf *);
-  bpf_program *(*complete_prog)(block_bpf *);
+}  // namespace
+
+const ProbeSpec kBlockProbes[] = {
+    {"block_rq_insert", "tracepoint block:block_rq_insert", "block_rq_insert", "insert_btf", "insert_raw",
+     "time requests spent queued before dispatch (only device time, issue to complete, is seen)"},
+    {"block_rq_issue", "tracepoint block:block_rq_issue", "block_rq_issue", "issue_btf", "issue_raw",
+     "the whole block section: disk latency and the I/O attribution of D-state waits"},
+    {"block_rq_complete", "tracepoint block:block_rq_complete", "block_rq_complete", "complete_btf", "complete_raw",
+     "the whole block section: disk latency and the I/O attribution of D-state waits"},
 };
 
-const HookSet kHookSets[] = {
-    {"tp_btf", [](block_bpf *s) { return s->progs.insert_btf; }, [](block_bpf *s) { return s->progs.issue_btf; },
-     [](block_bpf *s) { return s->progs.complete_btf; }},
-    {"raw_tp", [](block_bpf *s) { return s->progs.insert_raw; }, [](block_bpf *s) { return s->progs.issue_raw; },
-     [](block_bpf *s) { return s->progs.complete_raw; }},
-};
+ProbeTable probe_table() { return kBlockProbes; }
 
-const char *const kProbeNames[] = {"block_rq_insert", "block_rq_issue", "block_rq_complete"};
+namespace {
 
 // The disk's name: /sys/dev/block/M:m links to .../block/<name>.
 std::string sysfs_device_name(uint32_t dev) {
@@ -61,33 +60,29 @@ class BlockFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::string reasons;
-    hooks_ = load_first_hook_set<HookSet>(kHookSets, "block", options.forced_hooks,
-                                          [&](const HookSet &set) { return load(set, kernel); }, reasons);
-    // Attached through a fallback: say what the preferred hook set was refused for.
-    fallback_reason_ = hooks_ && !reasons.empty() ? fmt::format("fallback; {}", reasons) : "";
-    if (!hooks_) {
-      for (const char *probe : kProbeNames) probes_.push_back({probe, "block", hook_of(probe), "", "failed", reasons});
-      return;
-    }
+    // Latency needs both ends of a request: a set where either will not attach is refused.
+    bool loaded = bpf_.load_first(options, [&](const char *method) -> Result<void> {
+      Result<void> ready = bpf_.try_load(method, kernel, [&](block_bpf &skel) { return prepare(skel, kernel); });
+      return ready ? bpf_.attach_required({"block_rq_issue", "block_rq_complete"}) : ready;
+    });
+    if (!loaded) return;
     attach_programs();
     if (!attached()) return;
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-    if (!ring_) log_warning("block: no ring buffer ({}): outliers will be missing", errno_text(errno));
+    bpf_.open_ring("events", on_event, this, "outliers will be missing");
     pending_.reserve(1024);
     sampler_.start(monotonic_ns());
   }
 
   bool attached() const override { return issue_attached_ && complete_attached_; }
-  std::vector<ProbeStatus> probes() const override { return probes_; }
+  std::vector<ProbeStatus> probes() const override { return bpf_.statuses(); }
 
-  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+  int event_fd() const override { return bpf_.event_fd(); }
 
   void drain(RecordingWriter &out) override {
     // At the first drain, 100 ms in: a window killed before its first sample still has it.
-    if (hooks_) sampler_.write_config({hooks_->method, options_.block_outlier_threshold_ns}, out);
-    if (!ring_) return;
-    drain_ring(ring_.get());
+    if (bpf_.loaded()) sampler_.write_config({bpf_.method(), options_.block_outlier_threshold_ns}, out);
+    if (bpf_.event_fd() < 0) return;
+    bpf_.drain();
     for (const auto &e : pending_) out.add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, name_of(e.dev)));
     pending_.clear();
   }
@@ -95,11 +90,11 @@ class BlockFamily final : public Family {
   void sample(uint64_t now_ns, RecordingWriter &out) override {
     if (!attached()) return;
     SampleInput input;
-    input.method = hooks_->method;
+    input.method = bpf_.method();
     input.outlier_threshold_ns = options_.block_outlier_threshold_ns;
 
     std::vector<block_cpu_counters> per_cpu_counters;
-    if (read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu_counters)) {
+    if (read_percpu(bpf_map__fd(bpf_.skel()->maps.counters), 0, per_cpu_counters)) {
       for (const auto &c : per_cpu_counters) {
         input.counters.inserts += c.inserts;
         input.counters.issues += c.issues;
@@ -121,7 +116,7 @@ class BlockFamily final : public Family {
     std::unordered_map<uint32_t, DeviceTotals> devices;
     std::vector<block_stats> per_cpu(possible_cpus());
     // Per-CPU hash values come back as one copy per CPU, so iterate the keys by hand.
-    int stats_fd = bpf_map__fd(skel_->maps.stats);
+    int stats_fd = bpf_map__fd(bpf_.skel()->maps.stats);
     block_stats_key key{}, next{};
     const void *prev = nullptr;
     while (bpf_map_get_next_key(stats_fd, prev, &next) == 0) {
@@ -136,12 +131,12 @@ class BlockFamily final : public Family {
     for (auto &[dev, totals] : devices) input.devices.push_back(std::move(totals));
 
     for_each_entry<block_proc_key, block_proc_stats>(
-        bpf_map__fd(skel_->maps.proc_stats), [&](const block_proc_key &k, const block_proc_stats &s) {
+        bpf_map__fd(bpf_.skel()->maps.proc_stats), [&](const block_proc_key &k, const block_proc_stats &s) {
           input.processes.push_back({k.tgid, k.dev, std::string(s.comm, strnlen(s.comm, sizeof s.comm)), s.total_ns,
                                      s.count, s.bytes});
         });
     // After proc_stats (see struct block_proc_cache): a write-back between the reads shows late, not twice.
-    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_))
+    if (read_percpu(bpf_map__fd(bpf_.skel()->maps.proc_cache), 0, proc_caches_))
       add_cached_processes(input.processes, proc_caches_);
     sampler_.sample(now_ns, input, out);
   }
@@ -156,73 +151,38 @@ class BlockFamily final : public Family {
              {"proc_map_full", last_counters_.proc_map_full}}};
   }
 
-  std::vector<int> program_fds() const override {
-    std::vector<int> fds;
-    if (!skel_ || !hooks_) return fds;
-    for (auto prog_of : {hooks_->insert_prog, hooks_->issue_prog, hooks_->complete_prog}) {
-      int fd = bpf_program__fd(prog_of(skel_.get()));
-      if (fd >= 0) fds.push_back(fd);
-    }
-    return fds;
-  }
+  std::vector<int> program_fds() const override { return bpf_.program_fds(); }
 
-  void stop_producers() override { links_.clear(); }
+  void stop_producers() override { bpf_.stop(); }
 
-  void detach() override {
-    ring_.reset();
-    links_.clear();
-    skel_.reset();
-  }
+  void detach() override { bpf_.close(); }
 
  private:
-  static std::string hook_of(const std::string &probe) { return "tracepoint block:" + probe; }
-
   std::string name_of(uint32_t dev) {
     auto it = names_.find(dev);
     if (it == names_.end()) it = names_.emplace(dev, sysfs_device_name(dev)).first;
     return it->second;
   }
 
-  Result<void> load(const HookSet &set, const KernelFeatures &kernel) {
-    BlockSkeleton skel(block_bpf__open());
-    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
-    skel->rodata->outlier_threshold_ns = options_.block_outlier_threshold_ns;
-    set_filter_rodata(skel->rodata, options_);
+  Result<void> prepare(block_bpf &skel, const KernelFeatures &kernel) {
+    skel.rodata->outlier_threshold_ns = options_.block_outlier_threshold_ns;
+    set_filter_rodata(skel.rodata, options_);
     // 5.11 dropped the request_queue argument of block_rq_insert/issue; count, never trust a version.
     int insert_args = kernel.tracepoint_arg_count("block_rq_insert");
     if (insert_args < 0) insert_args = kernel.tracepoint_arg_count("block_rq_issue");
-    skel->rodata->insert_issue_have_queue_arg = insert_args >= 2;
+    skel.rodata->insert_issue_have_queue_arg = insert_args >= 2;
 
-    for (const auto &other : kHookSets) {
-      bool mine = &other == &set;
-      for (auto prog_of : {other.insert_prog, other.issue_prog, other.complete_prog})
-        bpf_program__set_autoload(prog_of(skel.get()), mine);
-    }
-    if (int err = block_bpf__load(skel.get()); err)
-      return runtime_error(fmt::format("load failed: {}", errno_text(err)));
-    skel_ = std::move(skel);
     return {};
   }
 
   void attach_programs() {
-    auto attach_one = [&](const char *probe, bpf_program *prog) {
-      return attach_probe(prog, {probe, "block", hook_of(probe), hooks_->method, "", ""}, options_, fallback_reason_,
-                          links_, probes_);
-    };
-    bool insert = attach_one("block_rq_insert", hooks_->insert_prog(skel_.get()));
-    issue_attached_ = attach_one("block_rq_issue", hooks_->issue_prog(skel_.get()));
-    complete_attached_ = attach_one("block_rq_complete", hooks_->complete_prog(skel_.get()));
+    issue_attached_ = bpf_.is_attached("block_rq_issue");
+    complete_attached_ = bpf_.is_attached("block_rq_complete");
+    bool insert = bpf_.attach("block_rq_insert");
     if (!insert && attached())
       log_warning("block: without block_rq_insert there is no queue time, and the submitter is the task at issue");
-    if (!attached()) {
-      // Latency needs both ends of a request: half a family would only mislead.
-      links_.clear();
-      for (auto &p : probes_)
-        if (p.status == "attached") {
-          p.status = "failed";
-          p.reason = "detached: block_rq_issue and block_rq_complete are both needed";
-        }
-    }
+    // One end skipped by --no-probe: half a family would only mislead.
+    if (!attached()) bpf_.fail_attached("detached: block_rq_issue and block_rq_complete are both needed");
   }
 
   static int on_event(void *ctx, void *data, size_t size) {
@@ -233,12 +193,7 @@ class BlockFamily final : public Family {
   }
 
   RecordOptions options_;
-  BlockSkeleton skel_;
-  const HookSet *hooks_ = nullptr;
-  std::string fallback_reason_;
-  std::vector<UniqueLink> links_;
-  UniqueRingBuffer ring_;
-  std::vector<ProbeStatus> probes_;
+  BlockObject bpf_{"block", kBlockProbes};
   bool issue_attached_ = false, complete_attached_ = false;
   block_cpu_counters last_counters_{};
   std::vector<block_event> pending_;

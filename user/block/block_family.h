@@ -4,9 +4,12 @@
 #include <memory>
 
 #include "core/family.h"
+#include "core/probe_table.h"
 
 namespace triage::block {
 
 std::unique_ptr<Family> make_block_family();
+// Every probe of the family, as the loader attaches them and the report explains them.
+ProbeTable probe_table();
 
 }  // namespace triage::block

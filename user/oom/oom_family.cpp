@@ -17,7 +17,7 @@
 
 #include "core/bpf_maps.h"
 #include "core/bpf_raii.h"
-#include "core/hook_sets.h"
+#include "core/bpf_object.h"
 #include "core/log.h"
 #include "core/unique_fd.h"
 #include "oom.skel.h"
@@ -28,20 +28,19 @@
 namespace triage::oom {
 namespace {
 
-using OomSkeleton = UniqueSkeleton<oom_bpf, oom_bpf__destroy>;
+using OomObject = BpfObject<oom_bpf, oom_bpf__open, oom_bpf__load, oom_bpf__destroy>;
 
-struct HookSet {
-  const char *method;
-  bpf_program *(*prog)(oom_bpf *);
+}  // namespace
+
+const ProbeSpec kOomProbes[] = {
+    {"oom_mark_victim", "tracepoint oom:mark_victim", "mark_victim", "mark_victim_btf", "mark_victim_raw",
+     "OOM kills: which process was killed, its memory and its cgroup's"},
 };
 
-const HookSet kHookSets[] = {
-    {"tp_btf", [](oom_bpf *s) { return s->progs.mark_victim_btf; }},
-    {"raw_tp", [](oom_bpf *s) { return s->progs.mark_victim_raw; }},
-};
+ProbeTable probe_table() { return kOomProbes; }
 
-constexpr const char *kProbe = "oom_mark_victim";
-constexpr const char *kHook = "tracepoint oom:mark_victim";
+namespace {
+
 // /dev/kmsg returns one record per read and fails with EINVAL on a smaller buffer.
 constexpr size_t kKmsgRecordMax = 16384;
 // Log lines remembered for kills not seen yet: a burst of kills logs a few lines each.
@@ -53,57 +52,39 @@ class OomFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    if (contains(options.disabled_probes, kProbe)) {
-      probes_.push_back({kProbe, "oom", kHook, "", "skipped", "disabled by --no-probe"});
-      return;
-    }
-    // One program: a hook set counts as loaded only once it is attached too.
-    auto load_and_attach = [&](const HookSet &set) -> Result<void> {
-      if (auto loaded = load(set, kernel); !loaded) return loaded;
-      UniqueLink link(bpf_program__attach(set.prog(skel_.get())));
-      if (!link) {
-        int err = errno;
-        skel_.reset();
-        return runtime_error(fmt::format("attach failed: {}", errno_text(err)));
-      }
-      link_ = std::move(link);
-      attached_ = true;
-      return {};
-    };
-    std::string reasons;
-    hooks_ = load_first_hook_set<HookSet>(kHookSets, "oom", options.forced_hooks, load_and_attach, reasons);
-    if (!hooks_) {
-      probes_.push_back({kProbe, "oom", kHook, "", "failed", reasons});
-      return;
-    }
-    probes_.push_back({kProbe, "oom", kHook, hooks_->method, "attached", reasons.empty() ? "" : "fallback; " + reasons});
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-    if (!ring_) log_warning("oom: no ring buffer ({}): kills are counted but not described", errno_text(errno));
+    // One program: a set counts as loaded only once it is attached too.
+    bool loaded = bpf_.load_first(options, [&](const char *method) -> Result<void> {
+      Result<void> ready = bpf_.try_load(method, kernel, [&](oom_bpf &skel) { return prepare(skel, kernel); });
+      return ready ? bpf_.attach_required({"oom_mark_victim"}) : ready;
+    });
+    attached_ = loaded && bpf_.is_attached("oom_mark_victim");
+    if (!attached_) return;
+    bpf_.open_ring("events", on_event, this, "kills are counted but not described");
     open_kmsg();
   }
 
   bool attached() const override { return attached_; }
-  std::vector<ProbeStatus> probes() const override { return probes_; }
+  std::vector<ProbeStatus> probes() const override { return bpf_.statuses(); }
 
-  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+  int event_fd() const override { return bpf_.event_fd(); }
 
   void drain(RecordingWriter &out) override {
     if (!attached()) return;
     read_kmsg();
-    if (ring_) drain_ring(ring_.get());
+    bpf_.drain();
     write_kills(out, false);
   }
 
   void sample(uint64_t now_ns, RecordingWriter &out) override {
     if (!attached()) return;
     read_kmsg();
-    if (ring_) drain_ring(ring_.get());
+    bpf_.drain();
     write_kills(out, true);
     oom_counters c{};
     uint32_t zero = 0;
-    bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &zero, &c);
+    bpf_map_lookup_elem(bpf_map__fd(bpf_.skel()->maps.counters), &zero, &c);
     counters_ = c;
-    out.set_meta(kOomConfigMeta, {{"method", hooks_->method}, {"kmsg", kmsg_fd_ ? "read" : kmsg_error_}});
+    out.set_meta(kOomConfigMeta, {{"method", bpf_.method()}, {"kmsg", kmsg_fd_ ? "read" : kmsg_error_}});
     OomCounters totals;
     totals.marks = c.marks;
     totals.events_received = received_;
@@ -113,34 +94,20 @@ class OomFamily final : public Family {
 
   LossCounters loss() const override { return {counters_.marks, counters_.events_lost, 0, received_}; }
 
-  std::vector<int> program_fds() const override {
-    std::vector<int> fds;
-    if (skel_ && hooks_) {
-      int fd = bpf_program__fd(hooks_->prog(skel_.get()));
-      if (fd >= 0) fds.push_back(fd);
-    }
-    return fds;
-  }
+  std::vector<int> program_fds() const override { return bpf_.program_fds(); }
 
-  void stop_producers() override { link_.reset(); }
+  void stop_producers() override { bpf_.stop(); }
 
   void detach() override {
     attached_ = false;
-    ring_.reset();
-    link_.reset();
-    skel_.reset();
+    bpf_.close();
     kmsg_fd_.reset();
   }
 
  private:
-  Result<void> load(const HookSet &set, const KernelFeatures &kernel) {
-    OomSkeleton skel(oom_bpf__open());
-    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
+  Result<void> prepare(oom_bpf &skel, const KernelFeatures &kernel) {
     // 6.8 changed mark_victim(int pid) into (struct task_struct *, uid_t): count, never trust a version.
-    skel->rodata->mark_victim_passes_task = kernel.tracepoint_arg_count("mark_victim") >= 2;
-    for (const auto &other : kHookSets) bpf_program__set_autoload(other.prog(skel.get()), &other == &set);
-    if (int err = oom_bpf__load(skel.get()); err) return runtime_error(fmt::format("load failed: {}", errno_text(err)));
-    skel_ = std::move(skel);
+    skel.rodata->mark_victim_passes_task = kernel.tracepoint_arg_count("mark_victim") >= 2;
     page_size_ = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     return {};
   }
@@ -207,12 +174,8 @@ class OomFamily final : public Family {
   }
 
   RecordOptions options_;
-  OomSkeleton skel_;
-  const HookSet *hooks_ = nullptr;
-  UniqueLink link_;
-  bool attached_ = false;  // outlives stop_producers(), unlike link_
-  UniqueRingBuffer ring_;
-  std::vector<ProbeStatus> probes_;
+  OomObject bpf_{"oom", kOomProbes};
+  bool attached_ = false;  // outlives stop_producers(), unlike the link
   std::vector<oom_event> pending_;
   std::deque<OomKillLine> kill_lines_;
   std::deque<KilledProcessLine> killed_lines_;

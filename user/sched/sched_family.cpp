@@ -20,7 +20,7 @@
 #include "core/bpf_raii.h"
 #include "core/clock.h"
 #include "core/histogram.h"
-#include "core/hook_sets.h"
+#include "core/bpf_object.h"
 #include "core/log.h"
 #include "core/unique_fd.h"
 #include "record/event_batch.h"
@@ -34,31 +34,34 @@
 namespace triage::sched {
 namespace {
 
-using SchedSkeleton = UniqueSkeleton<sched_bpf, sched_bpf__destroy>;
+using SchedObject = BpfObject<sched_bpf, sched_bpf__open, sched_bpf__load, sched_bpf__destroy>;
 
 constexpr size_t kTopCpuDetailed = 10;  // per interval: the largest CPU users read from /proc
 constexpr double kDetailedCpuShare = 0.05;  // ... that used at least this share of one CPU in it
 constexpr size_t kThreadsPerProcess = 5;
 constexpr double kMinIntervalS = 0.02;
 
-struct HookSet {
-  const char *method;
-  bpf_program *(*switch_prog)(sched_bpf *);
-  bpf_program *(*wakeup_prog)(sched_bpf *);      // nullptr: the set needs no such program
-  bpf_program *(*wakeup_new_prog)(sched_bpf *);  // likewise
-  bpf_program *(*seed_prog)(sched_bpf *);
-  bpf_program *(*free_prog)(sched_bpf *);  // closes what is still open on a task being freed
-};
+}  // namespace
 
 // tp_btf reads run-queue waits (and so the end of D waits) from the scheduler's own sched_info at
 // switch-in, so it runs nothing at wakeups; raw_tp keeps the full wakeup state machine.
-const HookSet kHookSets[] = {
-    {"tp_btf", [](sched_bpf *s) { return s->progs.switch_btf; }, nullptr, nullptr,
-     [](sched_bpf *s) { return s->progs.seed_btf; }, [](sched_bpf *s) { return s->progs.free_btf; }},
-    {"raw_tp", [](sched_bpf *s) { return s->progs.switch_raw; }, [](sched_bpf *s) { return s->progs.wakeup_raw; },
-     [](sched_bpf *s) { return s->progs.wakeup_new_raw; }, [](sched_bpf *s) { return s->progs.seed_raw; },
-     [](sched_bpf *s) { return s->progs.free_raw; }},
+const ProbeSpec kSchedProbes[] = {
+    {"sched_switch", "tracepoint sched:sched_switch", "sched_switch", "switch_btf", "switch_raw",
+     "the whole sched section: run-queue latency, D-state waits and the load decomposition"},
+    {"sched_process_free", "tracepoint sched:sched_process_free", "sched_process_free", "free_btf", "free_raw",
+     "tasks that exit while waiting: their wait stays open and counted to the window's end"},
+    {"sched_wakeup", "tracepoint sched:sched_wakeup", "sched_wakeup", nullptr, "wakeup_raw",
+     "who woke a D-state task, and the end of D-state waits (they end at the next switch-in and include run-queue "
+     "time)"},
+    {"sched_wakeup_new", "tracepoint sched:sched_wakeup_new", "sched_wakeup_new", nullptr, "wakeup_new_raw",
+     "run-queue latency of newly forked tasks before their first run"},
+    {"sched_seed", "iter/task (tasks already waiting at start)", nullptr, "seed_btf", "seed_raw",
+     "tasks already waiting when recording started (counted only from their next event)", true},
 };
+
+ProbeTable probe_table() { return kSchedProbes; }
+
+namespace {
 
 // Whether the scheduler keeps sched_info (CONFIG_SCHED_INFO; on kernels before 5.14 also
 // schedstats or delay accounting turned on): then /proc/self/schedstat counts our own runs.
@@ -95,21 +98,17 @@ class SchedFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::string reasons;
-    hooks_ = load_first_hook_set<HookSet>(kHookSets, "sched", options.forced_hooks,
-                                          [&](const HookSet &set) { return load(set, kernel); }, reasons);
-    // Attached through a fallback: say what the preferred hook set was refused for.
-    fallback_reason_ = hooks_ && !reasons.empty() ? fmt::format("fallback; {}", reasons) : "";
-    if (!hooks_) {
-      for (const char *probe : {"sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_process_free", "sched_seed"})
-        probes_.push_back({probe, "sched", hook_of(probe), "", "failed", reasons});
-      return;
-    }
+    // Without sched_switch there is no section: a set whose switch program will not attach is
+    // refused, so that the next one is tried.
+    bool loaded = bpf_.load_first(options, [&](const char *method) -> Result<void> {
+      Result<void> ready = bpf_.try_load(method, kernel, [&](sched_bpf &skel) { return prepare(skel, method, kernel); });
+      return ready ? bpf_.attach_required({"sched_switch"}) : ready;
+    });
+    if (!loaded) return;
     attach_programs();
     if (!attached()) return;
-    seed_waiting_tasks();
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-    if (!ring_) log_warning("sched: no ring buffer ({}): outliers will be missing", errno_text(errno));
+    bpf_.attach("sched_seed");  // tasks already queued or in D when we attached
+    bpf_.open_ring("events", on_event, this, "outliers will be missing");
     last_integrals_ = integrate_now(monotonic_ns());
     last_cpu_times_ = read_proc_stat_cpus();
     std::array<Log2Histogram, SCHED_WAIT_KINDS> none{};
@@ -118,17 +117,17 @@ class SchedFamily final : public Family {
 
   // switch_attached_ outlives stop_producers(): the final drain and sample still run.
   bool attached() const override { return switch_attached_; }
-  std::vector<ProbeStatus> probes() const override { return probes_; }
+  std::vector<ProbeStatus> probes() const override { return bpf_.statuses(); }
 
   void drain(RecordingWriter &out) override {
     write_config(out);  // at the first drain, 100 ms in: a window killed before its first sample still has it
-    if (!ring_) return;
+    if (bpf_.event_fd() < 0) return;
     events_.begin(out);
-    drain_ring(ring_.get());
+    bpf_.drain();
     events_.end();
   }
 
-  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+  int event_fd() const override { return bpf_.event_fd(); }
 
   void sample(uint64_t now_ns, RecordingWriter &out) override {
     if (!attached()) return;
@@ -186,46 +185,27 @@ class SchedFamily final : public Family {
             {{"task_state_missing", last_integrals_.task_state_missing}, {"proc_map_full", last_integrals_.proc_map_full}}};
   }
 
-  std::vector<int> program_fds() const override {
-    std::vector<int> fds;
-    if (!skel_ || !hooks_) return fds;
-    for (auto prog_of : {hooks_->switch_prog, hooks_->wakeup_prog, hooks_->wakeup_new_prog, hooks_->free_prog}) {
-      if (!prog_of) continue;
-      int fd = bpf_program__fd(prog_of(skel_.get()));
-      if (fd >= 0) fds.push_back(fd);
-    }
-    return fds;
-  }
+  std::vector<int> program_fds() const override { return bpf_.program_fds(); }
 
-  void stop_producers() override { links_.clear(); }
+  void stop_producers() override { bpf_.stop(); }
 
   void detach() override {
     switch_attached_ = false;
-    ring_.reset();
-    links_.clear();
-    skel_.reset();
+    bpf_.close();
   }
 
  private:
   // The window's constants, once: their presence tells a report that sched was recorded.
   void write_config(RecordingWriter &out) {
-    if (config_written_ || !hooks_) return;
-    out.set_meta(kConfigMeta, SchedConfig{hooks_->method, options_.outlier_threshold_ns});
+    if (config_written_ || !bpf_.loaded()) return;
+    out.set_meta(kConfigMeta, SchedConfig{bpf_.method(), options_.outlier_threshold_ns});
     config_written_ = true;
   }
 
-  static const char *hook_of(const std::string &probe) {
-    if (probe == "sched_switch") return "tracepoint sched:sched_switch";
-    if (probe == "sched_wakeup") return "tracepoint sched:sched_wakeup";
-    if (probe == "sched_wakeup_new") return "tracepoint sched:sched_wakeup_new";
-    if (probe == "sched_process_free") return "tracepoint sched:sched_process_free";
-    return "iter/task (tasks already waiting at start)";
-  }
-
-  Result<void> load(const HookSet &set, const KernelFeatures &kernel) {
-    SchedSkeleton skel(sched_bpf__open());
-    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
-    const bool by_pid = std::string(set.method) == "raw_tp";
+  // The object's constants and map sizes for `method`; refuses the set where the kernel lacks
+  // what it needs.
+  Result<void> prepare(sched_bpf &skel, std::string_view method, const KernelFeatures &kernel) {
+    const bool by_pid = method == "raw_tp";
     if (!by_pid && !KernelFeatures::map_type_supported(BPF_MAP_TYPE_TASK_STORAGE))
       return runtime_error("task storage maps are not supported (kernel < 5.11)");
 
@@ -238,72 +218,37 @@ class SchedFamily final : public Family {
                                                static_cast<uint64_t>(boot.tv_nsec) * ticks_per_s / 1'000'000'000)
                                             : 0;
     }
-    skel->rodata->base_ns = base_ns_;
-    skel->rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
-    set_filter_rodata(skel->rodata, options_);
+    skel.rodata->base_ns = base_ns_;
+    skel.rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
+    set_filter_rodata(skel.rodata, options_);
     // 5.18 added prev_state to sched_switch; count the arguments rather than trust a version.
-    skel->rodata->switch_has_prev_state = kernel.tracepoint_arg_count("sched_switch") >= 4;
+    skel.rodata->switch_has_prev_state = kernel.tracepoint_arg_count("sched_switch") >= 4;
 
     if (!by_pid && !kernel_keeps_sched_info())
       return runtime_error("the scheduler keeps no sched_info (/proc/self/schedstat counts no runs)");
     if (!by_pid && !kernel.has_struct_member("sched_entity", "cfs_rq"))
       return runtime_error("no path from a task to its run queue's clock (kernel without CONFIG_FAIR_GROUP_SCHED)");
 
-    for (const auto &other : kHookSets) {
-      bool mine = &other == &set;
-      for (auto prog_of : {other.switch_prog, other.wakeup_prog, other.wakeup_new_prog, other.seed_prog, other.free_prog})
-        if (prog_of) bpf_program__set_autoload(prog_of(skel.get()), mine);
-    }
     // One transfer entry per CPU that can own a span (see struct sched_span_transfer).
     int possible_cpus = libbpf_num_possible_cpus();
     if (possible_cpus <= 0) return runtime_error("cannot count the possible CPUs");
-    bpf_map__set_max_entries(skel->maps.span_transfers, static_cast<uint32_t>(possible_cpus));
-    bpf_map__set_max_entries(skel->maps.cpu_running, static_cast<uint32_t>(possible_cpus));
+    bpf_map__set_max_entries(skel.maps.span_transfers, static_cast<uint32_t>(possible_cpus));
+    bpf_map__set_max_entries(skel.maps.cpu_running, static_cast<uint32_t>(possible_cpus));
     // The unused set's per-task map is never created: task storage may not exist on this kernel.
-    bpf_map__set_autocreate(by_pid ? skel->maps.task_states : skel->maps.task_states_by_pid, false);
+    bpf_map__set_autocreate(by_pid ? skel.maps.task_states : skel.maps.task_states_by_pid, false);
 
-    if (int err = sched_bpf__load(skel.get()); err)
-      return runtime_error(fmt::format("load failed: {}", errno_text(err)));
-    skel_ = std::move(skel);
     return {};
   }
 
   void attach_programs() {
-    auto attach_one = [&](const char *probe, bpf_program *prog) {
-      return attach_probe(prog, {probe, "sched", hook_of(probe), hooks_->method, "", ""}, options_, fallback_reason_,
-                          links_, probes_);
-    };
-    switch_attached_ = attach_one("sched_switch", hooks_->switch_prog(skel_.get()));
-    if (!attach_one("sched_process_free", hooks_->free_prog(skel_.get())) && switch_attached_)
+    switch_attached_ = bpf_.is_attached("sched_switch");
+    if (!bpf_.attach("sched_process_free") && switch_attached_)
       log_warning("sched: without sched_process_free, a task that exits unseen while waiting stays counted");
-    // A set without wakeup programs is not missing anything (see kHookSets): they are not listed,
-    // so that the report's count of probes not attached stays a count of what is missing.
-    if (!hooks_->wakeup_prog) return;
-    bool wakeup = attach_one("sched_wakeup", hooks_->wakeup_prog(skel_.get()));
-    attach_one("sched_wakeup_new", hooks_->wakeup_new_prog(skel_.get()));
-    if (switch_attached_ && !wakeup)
+    // The tp_btf set has no wakeup programs (see kSchedProbes): attach() lists nothing for them there.
+    bool wakeup = bpf_.attach("sched_wakeup");
+    bpf_.attach("sched_wakeup_new");
+    if (switch_attached_ && !wakeup && std::string_view(bpf_.method()) == "raw_tp")
       log_warning("sched: without sched_wakeup, D-state waits end at the next switch-in and include run-queue time");
-  }
-
-  // Runs the seeding iterator once: tasks that were already queued or in D when we attached.
-  void seed_waiting_tasks() {
-    const char *probe = "sched_seed";
-    if (contains(options_.disabled_probes, probe)) {
-      probes_.push_back({probe, "sched", hook_of(probe), "iter", "skipped", "disabled by --no-probe"});
-      return;
-    }
-    UniqueLink link(bpf_program__attach_iter(hooks_->seed_prog(skel_.get()), nullptr));
-    UniqueFd iter_fd(link ? bpf_iter_create(bpf_link__fd(link.get())) : -1);
-    if (!iter_fd) {
-      probes_.push_back({probe, "sched", hook_of(probe), "iter", "failed",
-                         fmt::format("{}: tasks waiting before the window are counted from their next event",
-                                     errno_text(errno))});
-      return;
-    }
-    char buf[256];
-    while (::read(iter_fd.get(), buf, sizeof buf) > 0) {
-    }
-    probes_.push_back({probe, "sched", hook_of(probe), "iter", "attached", fallback_reason_});
   }
 
   static int on_event(void *ctx, void *data, size_t size) {
@@ -316,19 +261,19 @@ class SchedFamily final : public Family {
 
   LoadIntegrals integrate_now(uint64_t now_ns) {
     std::vector<sched_cpu_acc> per_cpu;
-    if (!read_percpu(bpf_map__fd(skel_->maps.cpu_acc), 0, per_cpu)) per_cpu.clear();
+    if (!read_percpu(bpf_map__fd(bpf_.skel()->maps.cpu_acc), 0, per_cpu)) per_cpu.clear();
     // After the per-CPU copies: a span that moves between the two reads shows as a sliver that
     // load_between() clamps, never as a whole task counted twice.
     std::vector<sched_span_transfer> transfers(per_cpu.size());
     for (uint32_t cpu = 0; cpu < transfers.size(); cpu++)
-      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.span_transfers), &cpu, &transfers[cpu]) != 0) transfers[cpu] = {};
+      if (bpf_map_lookup_elem(bpf_map__fd(bpf_.skel()->maps.span_transfers), &cpu, &transfers[cpu]) != 0) transfers[cpu] = {};
     add_span_transfers(per_cpu, transfers);
     return integrate(per_cpu, now_ns > base_ns_ ? now_ns - base_ns_ : 0);
   }
 
   void sample_histograms(uint64_t now_ns, RecordingWriter &out) {
     std::vector<sched_hists> per_cpu;
-    if (!read_percpu(bpf_map__fd(skel_->maps.hists), 0, per_cpu)) return;
+    if (!read_percpu(bpf_map__fd(bpf_.skel()->maps.hists), 0, per_cpu)) return;
     for (int kind = 0; kind < SCHED_WAIT_KINDS; kind++) {
       Log2Histogram total;
       for (const auto &h : per_cpu) total.merge(h.by_kind[kind]);
@@ -342,7 +287,7 @@ class SchedFamily final : public Family {
   std::vector<sched_cpu_running> read_cpu_running() {
     std::vector<sched_cpu_running> running(static_cast<size_t>(std::max(libbpf_num_possible_cpus(), 0)));
     for (uint32_t cpu = 0; cpu < running.size(); cpu++)
-      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cpu_running), &cpu, &running[cpu]) != 0) running[cpu] = {};
+      if (bpf_map_lookup_elem(bpf_map__fd(bpf_.skel()->maps.cpu_running), &cpu, &running[cpu]) != 0) running[cpu] = {};
     return running;
   }
 
@@ -352,7 +297,7 @@ class SchedFamily final : public Family {
   void sample_cpu_details(const std::vector<ProcessWaits> &rows, uint64_t now_ns, double dt_s, RecordingWriter &out) {
     auto exec_at_start = [&](uint32_t tid) -> std::optional<uint64_t> {
       uint64_t exec = 0;
-      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.thread_exec_at_start), &tid, &exec) != 0) return std::nullopt;
+      if (bpf_map_lookup_elem(bpf_map__fd(bpf_.skel()->maps.thread_exec_at_start), &tid, &exec) != 0) return std::nullopt;
       return exec;
     };
     // Per interval: the processes that used the most CPU since the last sample.
@@ -409,10 +354,10 @@ class SchedFamily final : public Family {
   // top_cpu.
   void sample_processes(uint64_t now_ns, double dt_s, RecordingWriter &out) {
     std::vector<ProcessWaits> waits;
-    for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(skel_->maps.proc_stats),
+    for_each_entry<uint32_t, sched_proc_stats>(bpf_map__fd(bpf_.skel()->maps.proc_stats),
                                                [&](uint32_t tgid, const sched_proc_stats &s) { waits.push_back({tgid, s}); });
     // After proc_stats (see struct sched_proc_cache): a write-back between the reads shows late, not twice.
-    if (read_percpu(bpf_map__fd(skel_->maps.proc_cache), 0, proc_caches_)) add_cached_processes(waits, proc_caches_);
+    if (read_percpu(bpf_map__fd(bpf_.skel()->maps.proc_cache), 0, proc_caches_)) add_cached_processes(waits, proc_caches_);
     add_running_cpu_time(waits, read_cpu_running(), "/proc");
 
     std::vector<ProcessRow> totals;
@@ -458,12 +403,7 @@ class SchedFamily final : public Family {
   }
 
   RecordOptions options_;
-  SchedSkeleton skel_;
-  const HookSet *hooks_ = nullptr;
-  std::string fallback_reason_;
-  std::vector<UniqueLink> links_;
-  UniqueRingBuffer ring_;
-  std::vector<ProbeStatus> probes_;
+  SchedObject bpf_{"sched", kSchedProbes};
   bool switch_attached_ = false;
   uint64_t base_ns_ = 0;
   LoadIntegrals last_integrals_;

@@ -27,7 +27,7 @@
 #include "core/clock.h"
 #include "core/counter_delta.h"
 #include "core/histogram.h"
-#include "core/hook_sets.h"
+#include "core/bpf_object.h"
 #include "core/log.h"
 #include "core/percpu_sum.h"
 #include "tcp.skel.h"
@@ -41,39 +41,33 @@
 namespace triage::tcp {
 namespace {
 
-using TcpSkeleton = UniqueSkeleton<tcp_bpf, tcp_bpf__destroy>;
+using TcpObject = BpfObject<tcp_bpf, tcp_bpf__open, tcp_bpf__load, tcp_bpf__destroy>;
 
 constexpr double kMinIntervalS = 0.02;
 
-struct Probe {
-  const char *name;
-  const char *tracepoint;
-  const char *hook;
-  bpf_program *(*btf)(tcp_bpf *);
-  bpf_program *(*raw)(tcp_bpf *);
+}  // namespace
+
+// Both hook sets share one object: the method only chooses which programs are loaded.
+const ProbeSpec kTcpProbes[] = {
+    {"tcp_state", "tracepoint sock:inet_sock_set_state", "inet_sock_set_state", "set_state_btf", "set_state_raw",
+     "TCP connection lifecycles: connect latency, CLOSE_WAIT leaks and the reset recognisers' context"},
+    {"tcp_retransmit", "tracepoint tcp:tcp_retransmit_skb", "tcp_retransmit_skb", "retransmit_btf", "retransmit_raw",
+     "TCP retransmissions and the flows that retransmit"},
+    {"tcp_retransmit_synack", "tracepoint tcp:tcp_retransmit_synack", "tcp_retransmit_synack", "retransmit_synack_btf",
+     "retransmit_synack_raw", "SYN-ACK retransmissions (a listener's half-open connections timing out)"},
+    {"tcp_listen_drops", "tracepoint skb:kfree_skb (reason TCP_LISTEN_OVERFLOW)", "kfree_skb", "kfree_skb_btf",
+     "kfree_skb_raw", "which listener dropped connections on accept-queue overflow"},
+    {"tcp_send_reset", "tracepoint tcp:tcp_send_reset", "tcp_send_reset", "send_reset_btf", "send_reset_raw",
+     "resets this host sent"},
+    {"tcp_receive_reset", "tracepoint tcp:tcp_receive_reset", "tcp_receive_reset", "receive_reset_btf",
+     "receive_reset_raw", "resets this host received"},
+    {"tcp_sockets", "NETLINK_SOCK_DIAG + /proc/net/netstat in every network namespace", nullptr, nullptr, nullptr,
+     "socket snapshots: queues, listener backlog and per-namespace netstat counters"},
 };
 
-const Probe kProbes[] = {
-    {"tcp_state", "inet_sock_set_state", "tracepoint sock:inet_sock_set_state",
-     [](tcp_bpf *s) { return s->progs.set_state_btf; }, [](tcp_bpf *s) { return s->progs.set_state_raw; }},
-    {"tcp_retransmit", "tcp_retransmit_skb", "tracepoint tcp:tcp_retransmit_skb",
-     [](tcp_bpf *s) { return s->progs.retransmit_btf; }, [](tcp_bpf *s) { return s->progs.retransmit_raw; }},
-    {"tcp_retransmit_synack", "tcp_retransmit_synack", "tracepoint tcp:tcp_retransmit_synack",
-     [](tcp_bpf *s) { return s->progs.retransmit_synack_btf; },
-     [](tcp_bpf *s) { return s->progs.retransmit_synack_raw; }},
-    {"tcp_listen_drops", "kfree_skb", "tracepoint skb:kfree_skb (reason TCP_LISTEN_OVERFLOW)",
-     [](tcp_bpf *s) { return s->progs.kfree_skb_btf; }, [](tcp_bpf *s) { return s->progs.kfree_skb_raw; }},
-    {"tcp_send_reset", "tcp_send_reset", "tracepoint tcp:tcp_send_reset",
-     [](tcp_bpf *s) { return s->progs.send_reset_btf; }, [](tcp_bpf *s) { return s->progs.send_reset_raw; }},
-    {"tcp_receive_reset", "tcp_receive_reset", "tracepoint tcp:tcp_receive_reset",
-     [](tcp_bpf *s) { return s->progs.receive_reset_btf; }, [](tcp_bpf *s) { return s->progs.receive_reset_raw; }},
-};
+ProbeTable probe_table() { return kTcpProbes; }
 
-// Both sets share one object: the method only chooses which programs are autoloaded.
-struct HookSet {
-  const char *method;
-};
-const HookSet kHookSets[] = {{"tp_btf"}, {"raw_tp"}};
+namespace {
 
 // The BPF side's family is AF_INET6 or, for anything else, an IPv4 address.
 std::string addr_text(uint16_t family, const uint8_t *addr) {
@@ -115,37 +109,31 @@ class TcpFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
-    std::string reasons;
-    const HookSet *hooks = load_first_hook_set<HookSet>(
-        kHookSets, "tcp", options.forced_hooks,
-        [&](const HookSet &set) {
-          // bpf_mem_alloc is how we guess the verifier takes run-time allocated maps in tracing
-          // programs; a vendor kernel that backported one without the other gets the preallocated
-          // per-socket map rather than no tcp family.
-          bool run_time_alloc = kernel.has_type("bpf_mem_alloc");
-          Result<void> loaded = load(set.method, kernel, run_time_alloc);
-          return loaded || !run_time_alloc ? loaded : load(set.method, kernel, false);
-        },
-        reasons);
-    if (hooks) method_ = hooks->method;
-    if (method_.empty()) {
-      for (const auto &p : kProbes) probes_.push_back({p.name, "tcp", p.hook, "", "failed", reasons});
-    } else {
+    // bpf_mem_alloc is how we guess the verifier takes run-time allocated maps in tracing
+    // programs; a vendor kernel that backported one without the other gets the preallocated
+    // per-socket map rather than no tcp family.
+    const bool run_time_alloc = kernel.has_type("bpf_mem_alloc");
+    bool loaded = bpf_.load_first(options, [&](const char *method) {
+      auto prepare_with = [&](bool alloc) { return [&, alloc](tcp_bpf &skel) { return prepare(skel, kernel, alloc); }; };
+      Result<void> ready = bpf_.try_load(method, kernel, prepare_with(run_time_alloc));
+      return ready || !run_time_alloc ? ready : bpf_.try_load(method, kernel, prepare_with(false));
+    });
+    if (loaded) {
+      method_ = bpf_.method();
       attach_programs();
-      ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_event, this, nullptr));
-      if (!ring_) log_warning("tcp: no ring buffer ({}): resets will be missing", errno_text(errno));
+      bpf_.open_ring("events", on_event, this, "resets will be missing");
     }
     attach_snapshots();
   }
 
   bool attached() const override { return any_link_ || snapshots_ok_; }
-  std::vector<ProbeStatus> probes() const override { return probes_; }
+  std::vector<ProbeStatus> probes() const override { return bpf_.statuses(); }
 
-  int event_fd() const override { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+  int event_fd() const override { return bpf_.event_fd(); }
 
   void drain(RecordingWriter &out) override {
-    if (!ring_) return;
-    drain_ring(ring_.get());
+    if (bpf_.event_fd() < 0) return;
+    bpf_.drain();
     for (const auto &e : pending_) {
       out.add_event(e.t_ns, "tcp", e.sent ? "reset_sent" : "reset_received",
                     {{"netns", e.netns},
@@ -171,7 +159,7 @@ class TcpFamily final : public Family {
     double dt_s = static_cast<double>(now_ns - last_sample_ns_) / 1e9;
     bool full_interval = dt_s >= kMinIntervalS;
     last_sample_ns_ = now_ns;
-    if (skel_) sample_bpf(now_ns, dt_s, full_interval, out);
+    if (bpf_.loaded()) sample_bpf(now_ns, dt_s, full_interval, out);
     if (snapshots_ok_) sockets_.sample(now_ns, dt_s, full_interval, final_sample_, listen_drops_, deltas_, out);
     write_config(out);
     counters_.write(now_ns, {counter_totals()}, out);
@@ -186,110 +174,60 @@ class TcpFamily final : public Family {
     return l;
   }
 
-  std::vector<int> program_fds() const override {
-    std::vector<int> fds;
-    if (!skel_) return fds;
-    for (const auto &p : kProbes) {
-      int fd = bpf_program__fd(program_of(p));
-      if (fd >= 0) fds.push_back(fd);
-    }
-    return fds;
-  }
+  std::vector<int> program_fds() const override { return bpf_.program_fds(); }
 
   void stop_producers() override {
-    links_.clear();
+    bpf_.stop();
     final_sample_ = true;  // the recorder samples once more, for the window's end
   }
 
-  void detach() override {
-    ring_.reset();
-    links_.clear();
-    skel_.reset();
-  }
+  void detach() override { bpf_.close(); }
 
  private:
-  bpf_program *program_of(const Probe &p) const { return method_ == "raw_tp" ? p.raw(skel_.get()) : p.btf(skel_.get()); }
-
-  Result<void> load(const std::string &method, const KernelFeatures &kernel, bool run_time_alloc) {
-    TcpSkeleton skel(tcp_bpf__open());
-    if (!skel) return runtime_error(fmt::format("cannot open the BPF object: {}", errno_text(errno)));
+  Result<void> prepare(tcp_bpf &skel, const KernelFeatures &kernel, bool run_time_alloc) {
     hz_ = kernel_hz();
-    skel->rodata->kernel_hz = hz_;
+    skel.rodata->kernel_hz = hz_;
     // 6.17 added `err` and fires for failed retransmits too; count arguments, not versions.
-    skel->rodata->retransmit_has_err = kernel.tracepoint_arg_count("tcp_retransmit_skb") >= 3;
-    skel->rodata->kfree_skb_has_rx_sk = kernel.tracepoint_arg_count("kfree_skb") >= 4;
+    skel.rodata->retransmit_has_err = kernel.tracepoint_arg_count("tcp_retransmit_skb") >= 3;
+    skel.rodata->kfree_skb_has_rx_sk = kernel.tracepoint_arg_count("kfree_skb") >= 4;
     int reason = kernel.tracepoint_arg_count("kfree_skb") >= 3
                      ? kernel.enum_value("skb_drop_reason", "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW")
                      : -1;
-    skel->rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
+    skel.rodata->listen_overflow_reason = reason > 0 ? static_cast<uint32_t>(reason) : 0;
     // -p / --cgroup: applied to each socket's owner, captured in the kernel at connect()/listen().
-    set_filter_rodata(skel->rodata, options_);
+    set_filter_rodata(skel.rodata, options_);
     // Preallocated, the per-socket map holds 10 MB of kernel memory from the start, in 4 KiB
     // vmalloc pages; allocated at run time, only the live sockets' entries, from kmalloc. That
     // also cut set_state's time per connection where PTI without PCID starts every syscall with a
     // cold TLB (design figure T3 in bench/RESULTS.md). In a tracing program run-time
     // allocation is safe only with bpf_mem_alloc (6.1); older kernels keep the preallocated map.
     if (run_time_alloc)
-      bpf_map__set_map_flags(skel->maps.sock_states, bpf_map__map_flags(skel->maps.sock_states) | BPF_F_NO_PREALLOC);
+      bpf_map__set_map_flags(skel.maps.sock_states, bpf_map__map_flags(skel.maps.sock_states) | BPF_F_NO_PREALLOC);
     uint32_t slots = port_slots_for(possible_cpus());
-    skel->rodata->port_slot_count = slots;
-    bpf_map__set_max_entries(skel->maps.port_stats, slots);
-    missing_.clear();
-    for (const auto &p : kProbes) {
-      bool exists = kernel.tracepoint_arg_count(p.tracepoint) >= 0;
-      // A tracepoint this kernel lacks would fail the whole object's load: leave it out alone.
-      if (!exists) missing_.insert(p.name);
-      bpf_program__set_autoload(p.btf(skel.get()), method == "tp_btf" && exists);
-      bpf_program__set_autoload(p.raw(skel.get()), method == "raw_tp" && exists);
-    }
-    if (!skel->rodata->listen_overflow_reason) {
-      missing_.insert("tcp_listen_drops");
-      bpf_program__set_autoload(kProbes[3].btf(skel.get()), false);
-      bpf_program__set_autoload(kProbes[3].raw(skel.get()), false);
-    }
-    if (int err = tcp_bpf__load(skel.get()); err) return runtime_error(fmt::format("load failed: {}", errno_text(err)));
-    skel_ = std::move(skel);
+    skel.rodata->port_slot_count = slots;
+    bpf_map__set_max_entries(skel.maps.port_stats, slots);
+    if (!skel.rodata->listen_overflow_reason)
+      bpf_.leave_out("tcp_listen_drops", "this kernel's kfree_skb has no TCP_LISTEN_OVERFLOW drop reason");
     return {};
   }
 
   void attach_programs() {
-    for (const auto &p : kProbes) {
-      if (contains(options_.disabled_probes, p.name)) {
-        probes_.push_back({p.name, "tcp", p.hook, method_, "skipped", "disabled by --no-probe"});
-        continue;
-      }
-      if (missing_.count(p.name)) {
-        probes_.push_back({p.name, "tcp", p.hook, method_, "failed",
-                           std::string(p.name) == "tcp_listen_drops"
-                               ? "this kernel's kfree_skb has no TCP_LISTEN_OVERFLOW drop reason"
-                               : "tracepoint not in this kernel's BTF"});
-        continue;
-      }
-      UniqueLink link(bpf_program__attach(program_of(p)));
-      if (!link) {
-        probes_.push_back({p.name, "tcp", p.hook, method_, "failed", fmt::format("attach failed: {}", errno_text(errno))});
-        continue;
-      }
-      links_.push_back(std::move(link));
-      any_link_ = true;
-      probes_.push_back({p.name, "tcp", p.hook, method_, "attached", ""});
-      if (std::string(p.name) == "tcp_state") state_attached_ = true;
-      if (std::string(p.name) == "tcp_retransmit") retransmit_attached_ = true;
-    }
+    for (const auto &probe : kTcpProbes) any_link_ = bpf_.attach(probe.name) || any_link_;
+    state_attached_ = bpf_.is_attached("tcp_state");
+    retransmit_attached_ = bpf_.is_attached("tcp_retransmit");
   }
 
   // The socket snapshots need no BPF: they work (and are reported) even when no program loaded.
   void attach_snapshots() {
-    const char *probe = "tcp_sockets";
-    const char *hook = "NETLINK_SOCK_DIAG + /proc/net/netstat in every network namespace";
-    if (contains(options_.disabled_probes, probe)) {
-      probes_.push_back({probe, "tcp", hook, "sock_diag", "skipped", "disabled by --no-probe"});
+    const ProbeSpec &probe = *find_probe(kTcpProbes, "tcp_sockets");
+    if (contains(options_.disabled_probes, probe.name)) {
+      bpf_.add_status({probe.name, "tcp", probe.hook, "sock_diag", "skipped", "disabled by --no-probe"});
       return;
     }
     std::string error;
     bool self_ok = sockets_.attach(error);
     snapshots_ok_ = self_ok;
-    probes_.push_back({probe, "tcp", hook, "sock_diag", self_ok ? "attached" : "failed", self_ok ? "" : error});
+    bpf_.add_status({probe.name, "tcp", probe.hook, "sock_diag", self_ok ? "attached" : "failed", self_ok ? "" : error});
     last_sample_ns_ = monotonic_ns();
   }
 
@@ -304,7 +242,7 @@ class TcpFamily final : public Family {
     std::vector<tcp_cpu_counters> per_cpu;
     tcp_cpu_counters sum{};
     // A failed read is no sample: zeros now would make the next interval's delta the whole window.
-    bool counters_read = read_percpu(bpf_map__fd(skel_->maps.counters), 0, per_cpu);
+    bool counters_read = read_percpu(bpf_map__fd(bpf_.skel()->maps.counters), 0, per_cpu);
     for (const auto &c : per_cpu) add_u64_fields(sum, c);
     if (counters_read && full_interval) {
       RateRow rates;
@@ -320,7 +258,7 @@ class TcpFamily final : public Family {
     recursion_misses_ = recursion_misses(program_fds());  // a transition missed, perhaps a CLOSE
 
     std::vector<tcp_hists> hists;
-    if (read_percpu(bpf_map__fd(skel_->maps.hists), 0, hists)) {
+    if (read_percpu(bpf_map__fd(bpf_.skel()->maps.hists), 0, hists)) {
       const std::pair<const char *, const char *> names[] = {
           {"connect_us", "us"}, {"lifetime_us", "us"}, {"rto_ms", "ms"}, {"srtt_us", "us"}};
       for (size_t k = 0; k < 4; k++) {
@@ -338,7 +276,7 @@ class TcpFamily final : public Family {
     }
 
     std::vector<tcp_transition_matrix> matrix;
-    if (read_percpu(bpf_map__fd(skel_->maps.transitions), 0, matrix)) {
+    if (read_percpu(bpf_map__fd(bpf_.skel()->maps.transitions), 0, matrix)) {
       std::vector<TransitionRow> rows;
       for (int from = 0; from < TCP_ST_COUNT; from++)
         for (int to = 0; to < TCP_ST_COUNT; to++) {
@@ -358,7 +296,7 @@ class TcpFamily final : public Family {
 
     std::vector<FlowRow> flows;
     for_each_entry<tcp_flow_key, tcp_flow_stats>(
-        bpf_map__fd(skel_->maps.flow_stats), [&](const tcp_flow_key &k, const tcp_flow_stats &s) {
+        bpf_map__fd(bpf_.skel()->maps.flow_stats), [&](const tcp_flow_key &k, const tcp_flow_stats &s) {
           flows.push_back({k.netns, addr_text(k.family, k.saddr), k.sport, addr_text(k.family, k.daddr), k.dport, s.segs,
                            s.syn_segs, s.max_backoff, s.max_rto_ms, state_name(static_cast<int>(s.state)),
                            s.last_srtt_us, s.first_ns, s.last_ns});
@@ -366,7 +304,7 @@ class TcpFamily final : public Family {
     flows_.write(now_ns, flows, out);
 
     listen_drops_.clear();
-    for_each_entry<tcp_listener_key, uint64_t>(bpf_map__fd(skel_->maps.listen_drops),
+    for_each_entry<tcp_listener_key, uint64_t>(bpf_map__fd(bpf_.skel()->maps.listen_drops),
                                                [&](const tcp_listener_key &k, uint64_t n) { listen_drops_[{k.netns, k.port}] = n; });
   }
 
@@ -374,8 +312,8 @@ class TcpFamily final : public Family {
   std::map<tcp_port_key, tcp_port_stats, PortKeyLess> port_totals() {
     std::map<tcp_port_key, tcp_port_stats, PortKeyLess> totals;
     std::vector<tcp_port_stats> per_cpu;
-    for_each_entry<uint32_t, tcp_port_key>(bpf_map__fd(skel_->maps.slot_claims), [&](uint32_t slot, const tcp_port_key &k) {
-      if (read_percpu(bpf_map__fd(skel_->maps.port_stats), slot, per_cpu)) add_port_copies(totals[k], per_cpu);
+    for_each_entry<uint32_t, tcp_port_key>(bpf_map__fd(bpf_.skel()->maps.slot_claims), [&](uint32_t slot, const tcp_port_key &k) {
+      if (read_percpu(bpf_map__fd(bpf_.skel()->maps.port_stats), slot, per_cpu)) add_port_copies(totals[k], per_cpu);
     });
     return totals;
   }
@@ -416,12 +354,8 @@ class TcpFamily final : public Family {
   }
 
   RecordOptions options_;
-  TcpSkeleton skel_;
-  std::string method_;
-  std::set<std::string> missing_;
-  std::vector<UniqueLink> links_;
-  UniqueRingBuffer ring_;
-  std::vector<ProbeStatus> probes_;
+  TcpObject bpf_{"tcp", kTcpProbes};
+  std::string method_;  // empty: no hook set loaded
   std::vector<tcp_reset_event> pending_;
   uint64_t delivered_ = 0;
   bool any_link_ = false;  // outlives stop_producers(), unlike links_
