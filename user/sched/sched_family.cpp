@@ -138,24 +138,9 @@ class SchedFamily final : public Family {
     // The final flush usually lands right after the last tick: a sliver of an interval would
     // show as noise in the timeline, so it joins no row (its waits are in the histograms).
     if (dt_s >= kMinIntervalS) {
-      out.add_series(now_ns, "sched", "load",
-                     {{"dt_s", dt_s},
-                      {"running", load.running},
-                      {"runnable", load.runnable},
-                      {"blocked", load.blocked},
-                      {"blocked_io", load.blocked_io},
-                      {"blocked_mem", load.blocked_mem},
-                      {"blocked_other", load.blocked_other}});
-      // By column, one array per measure: a 64-CPU host would write its four names 64 times a second.
-      json cpu = json::array(), busy = json::array(), runnable = json::array(), blocked = json::array();
-      for (const auto &c : load.cpus) {
-        cpu.push_back(c.cpu);
-        busy.push_back(c.busy_pct);
-        runnable.push_back(c.runnable);
-        blocked.push_back(c.blocked);
-      }
-      out.add_series(now_ns, "sched", "cpus",
-                     {{"dt_s", dt_s}, {"cpu", cpu}, {"busy_pct", busy}, {"runnable", runnable}, {"blocked", blocked}});
+      LoadRow row{dt_s, load.running, load.runnable, load.blocked, load.blocked_io, load.blocked_mem, load.blocked_other};
+      out.add_series(now_ns, "sched", "load", row);
+      out.add_series(now_ns, "sched", "cpus", CpusRow::of(dt_s, load.cpus));
     }
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);

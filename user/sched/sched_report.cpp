@@ -45,12 +45,11 @@ std::string fixed_string(const char (&text)[N]) {
   return std::string(text, strnlen(text, N));
 }
 
-double window_average(const json &load, const char *key) {
+double window_average(const std::vector<LoadRow> &load, double LoadRow::*measure) {
   double weighted = 0, span = 0;
   for (const auto &row : load) {
-    double dt = row.value("dt_s", 0.0);
-    weighted += row.value(key, 0.0) * dt;
-    span += dt;
+    weighted += row.*measure * row.dt_s;
+    span += row.dt_s;
   }
   return span > 0 ? weighted / span : 0;
 }
@@ -62,17 +61,11 @@ Log2Histogram merged_hist(const RecordingReader &r, const char *kind) {
   return total;
 }
 
-// One "cpus" series row as objects {cpu, busy_pct, runnable, blocked}: stored by column since
-// schema 4, as a list of such objects before.
-json cpus_of_row(const json &d) {
-  if (d.contains("cpus")) return d.value("cpus", json::array());
-  json out = json::array();
-  const json cpu = d.value("cpu", json::array()), busy = d.value("busy_pct", json::array()),
-             runnable = d.value("runnable", json::array()), blocked = d.value("blocked", json::array());
-  auto at = [](const json &column, size_t i) { return i < column.size() && column[i].is_number() ? column[i].get<double>() : 0.0; };
-  for (size_t i = 0; i < cpu.size(); i++)
-    out.push_back({{"cpu", cpu[i]}, {"busy_pct", at(busy, i)}, {"runnable", at(runnable, i)}, {"blocked", at(blocked, i)}});
-  return out;
+// One "cpus" series row, stored by column since schema 4 and as a list of CpuIntervals before.
+CpusRow cpus_row(const json &d) {
+  CpusRow row = d.get<CpusRow>();
+  if (d.contains("cpus")) row = CpusRow::of(row.dt_s, d["cpus"].get<std::vector<CpuInterval>>());
+  return row;
 }
 
 // A process row's name, cgroup and when /proc showed the name, as every top list has them.
@@ -124,19 +117,20 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   auto seconds_since_start = [&](uint64_t t_ns) {
     return t_ns > start_mono ? static_cast<double>(t_ns - start_mono) / 1e9 : 0.0;
   };
+  std::vector<LoadRow> load_rows;
   json load = json::array();
   r.for_each_series("sched", "load", [&](uint64_t t, const json &d) {
-    json row = d;
+    json row = load_rows.emplace_back(d.get<LoadRow>());
     row["t"] = seconds_since_start(t);
     load.push_back(row);
   });
   s["load"] = load;
-  s["load_avg"] = {{"running", window_average(load, "running")},
-                   {"runnable", window_average(load, "runnable")},
-                   {"blocked", window_average(load, "blocked")},
-                   {"blocked_io", window_average(load, "blocked_io")},
-                   {"blocked_mem", window_average(load, "blocked_mem")},
-                   {"blocked_other", window_average(load, "blocked_other")}};
+  s["load_avg"] = {{"running", window_average(load_rows, &LoadRow::running)},
+                   {"runnable", window_average(load_rows, &LoadRow::runnable)},
+                   {"blocked", window_average(load_rows, &LoadRow::blocked)},
+                   {"blocked_io", window_average(load_rows, &LoadRow::blocked_io)},
+                   {"blocked_mem", window_average(load_rows, &LoadRow::blocked_mem)},
+                   {"blocked_other", window_average(load_rows, &LoadRow::blocked_other)}};
 
   // Per-CPU window averages, plus each CPU's busy series for the timeline.
   json cpus = json::array();
@@ -144,27 +138,28 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   double span = 0;
   json busy_series = json::array();
   r.for_each_series("sched", "cpus", [&](uint64_t t, const json &d) {
-    double dt = d.value("dt_s", 0.0);
+    const CpusRow stored = cpus_row(d);
+    const double dt = stored.dt_s;
     span += dt;
     json row = {{"t", seconds_since_start(t)},
                 {"busy_pct", json::array()},
                 {"runnable", json::array()},
                 {"blocked", json::array()}};
-    for (const auto &c : cpus_of_row(d)) {
-      size_t cpu = c.value("cpu", 0);
+    for (const CpuInterval &c : stored.cpus()) {
       // A damaged row's CPU number must not size the vectors (cpu 4e9 would ask for 32 GB).
-      if (cpu >= static_cast<size_t>(kMaxRecordedCpus)) throw std::out_of_range(fmt::format("cpu {} in the per-CPU series", cpu));
+      if (c.cpu < 0 || c.cpu >= kMaxRecordedCpus) throw std::out_of_range(fmt::format("cpu {} in the per-CPU series", c.cpu));
+      const auto cpu = static_cast<size_t>(c.cpu);
       if (cpu >= busy_weighted.size()) {
         busy_weighted.resize(cpu + 1);
         runnable_weighted.resize(cpu + 1);
         blocked_weighted.resize(cpu + 1);
       }
-      busy_weighted[cpu] += c.value("busy_pct", 0.0) * dt;
-      runnable_weighted[cpu] += c.value("runnable", 0.0) * dt;
-      blocked_weighted[cpu] += c.value("blocked", 0.0) * dt;
-      row["busy_pct"].push_back(c.value("busy_pct", 0.0));
-      row["runnable"].push_back(c.value("runnable", 0.0));
-      row["blocked"].push_back(c.value("blocked", 0.0));
+      busy_weighted[cpu] += c.busy_pct * dt;
+      runnable_weighted[cpu] += c.runnable * dt;
+      blocked_weighted[cpu] += c.blocked * dt;
+      row["busy_pct"].push_back(c.busy_pct);
+      row["runnable"].push_back(c.runnable);
+      row["blocked"].push_back(c.blocked);
     }
     busy_series.push_back(row);
   });
@@ -379,12 +374,11 @@ void render_text(const json &s, std::string &out) {
     out += "  not recorded\n";
     return;
   }
-  const auto &avg = s["load_avg"];
+  const auto avg = s["load_avg"].get<LoadRow>();  // without its dt_s
   out += fmt::format(
       "  load over the window: {:.2f} running + {:.2f} runnable (waiting for a CPU) + {:.2f} blocked in D\n"
       "  blocked by cause: {:.2f} I/O wait, {:.2f} memory stall, {:.2f} other (locks, ...)\n",
-      avg.value("running", 0.0), avg.value("runnable", 0.0), avg.value("blocked", 0.0), avg.value("blocked_io", 0.0),
-      avg.value("blocked_mem", 0.0), avg.value("blocked_other", 0.0));
+      avg.running, avg.runnable, avg.blocked, avg.blocked_io, avg.blocked_mem, avg.blocked_other);
 
   // Each interval with how busy each CPU was (up to 8 CPUs by name; beyond, the least and most
   // busy), so a CPU pegged for a few seconds shows where it happened.
@@ -400,7 +394,7 @@ void render_text(const json &s, std::string &out) {
                      "mem", "other", cpu_header);
   const auto &load_rows = s["load"];
   for (size_t i = 0; i < load_rows.size(); i++) {
-    const auto &row = load_rows[i];
+    const auto load = load_rows[i].get<LoadRow>();
     std::string cpus;
     if (i < busy_series.size()) {
       const auto &busy = busy_series[i].value("busy_pct", json::array());
@@ -412,17 +406,17 @@ void render_text(const json &s, std::string &out) {
         for (const auto &b : busy) cpus += fmt::format(" {:>5.0f}", b.get<double>());
       }
     }
-    out += fmt::format("  {:>7.1f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f} {:>6.2f} {:>6.2f}{}\n", row.value("t", 0.0),
-                       row.value("running", 0.0), row.value("runnable", 0.0), row.value("blocked", 0.0),
-                       row.value("blocked_io", 0.0), row.value("blocked_mem", 0.0), row.value("blocked_other", 0.0),
-                       cpus);
+    out += fmt::format("  {:>7.1f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f} {:>6.2f} {:>6.2f}{}\n",
+                       load_rows[i].value("t", 0.0), load.running, load.runnable, load.blocked, load.blocked_io,
+                       load.blocked_mem, load.blocked_other, cpus);
   }
 
   out += "\n  per CPU (window average; runnable: waiting on its run queue, blocked: went to sleep in D there):\n";
   out += fmt::format("  {:>4} {:>7} {:>9} {:>8}\n", "CPU", "busy%", "runnable", "blocked");
-  for (const auto &c : s["cpus"])
-    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f} {:>8.2f}\n", c.value("cpu", 0), c.value("busy_pct", 0.0),
-                       c.value("runnable", 0.0), c.value("blocked", 0.0));
+  for (const auto &row : s["cpus"]) {
+    const auto c = row.get<CpuInterval>();
+    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f} {:>8.2f}\n", c.cpu, c.busy_pct, c.runnable, c.blocked);
+  }
   if (uint64_t repaired = s.value("repaired_spans", json::object()).value("total", 0ULL))
     out += fmt::format("  waits whose closing event no probe saw, closed later: {} ({} at the task's next switch, "
                        "{} when it was freed)\n",
@@ -454,8 +448,8 @@ void add_findings(const json &report, json &findings) {
   const json &s = report["sched"];
   if (s.is_null()) return;
   double ncpu = std::max(1, report["window"].value("ncpu", 1));
-  const auto &avg = s["load_avg"];
-  double runnable = avg.value("runnable", 0.0), blocked = avg.value("blocked", 0.0);
+  const auto avg = s["load_avg"].get<LoadRow>();  // without its dt_s
+  double runnable = avg.runnable, blocked = avg.blocked;
   double runq_p99 = s["runq_latency"].value("p99", 0.0);
 
   auto top_names = [](const json &rows) {
@@ -476,7 +470,8 @@ void add_findings(const json &report, json &findings) {
   double worst_runnable = 0, worst_blocked = 0;
   ConditionSpan cpu_span, cpu_busy_span, io_span, io_loaded_span;
   for (const auto &row : s["load"]) {
-    double t = row.value("t", 0.0), r = row.value("runnable", 0.0), b = row.value("blocked", 0.0);
+    const auto load = row.get<LoadRow>();
+    double t = row.value("t", 0.0), r = load.runnable, b = load.blocked;
     worst_runnable = std::max(worst_runnable, r);
     worst_blocked = std::max(worst_blocked, b);
     bool saturated = r > kSaturatedRunnablePerCpu * ncpu;
@@ -523,7 +518,7 @@ void add_findings(const json &report, json &findings) {
   bool io_window = blocked >= kBlockedTasksWarning && blocked > runnable;
   if (io_window || blocked_intervals >= kSustainedIntervals) {
     bool critical = blocked >= ncpu;
-    double io_share = blocked > 0 ? avg.value("blocked_io", 0.0) / blocked : 0;
+    double io_share = blocked > 0 ? avg.blocked_io / blocked : 0;
     json finding = {
         {"id", "io-saturation"},
         {"severity", critical ? "critical" : "warning"},
@@ -536,9 +531,9 @@ void add_findings(const json &report, json &findings) {
          {{"blocked_avg", blocked},
           {"blocked_max", worst_blocked},
           {"blocked_intervals", blocked_intervals},
-          {"blocked_io_avg", avg.value("blocked_io", 0.0)},
-          {"blocked_mem_avg", avg.value("blocked_mem", 0.0)},
-          {"blocked_other_avg", avg.value("blocked_other", 0.0)},
+          {"blocked_io_avg", avg.blocked_io},
+          {"blocked_mem_avg", avg.blocked_mem},
+          {"blocked_other_avg", avg.blocked_other},
           {"top_dstate", top_names(s["top_dstate"])}}},
         {"advice",
          "The load is tasks waiting in uninterruptible sleep: check the block devices' latency (block section, "

@@ -11,7 +11,9 @@
 //                                 CpuDetails: what /proc said of a process at the CPU top
 //   hist  "sched" / runq, d_io, d_mem, d_other
 //                                 the interval's waits (already per interval)
-//   series "sched" / load, cpus     (top_cpu_series is derived from the process rows)
+//   series "sched" / "load"       LoadRow: the interval's average tasks by state
+//   series "sched" / "cpus"       CpusRow: the same per CPU, by column
+//                                 (top_cpu_series is derived from the process rows)
 #pragma once
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 
 #include "core/compact_json.h"
 #include "core/delta_table.h"
+#include "sched/sched_load.h"
 
 namespace triage::sched {
 
@@ -147,5 +150,43 @@ struct CpuDetails {
   std::vector<ThreadCpuRow> threads;  // busiest first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuDetails, policy, nice, cpus_allowed, threads)
+
+// The interval's average tasks in each state, over its length dt_s (the report weighs by it).
+struct LoadRow {
+  double dt_s = 0;
+  double running = 0, runnable = 0, blocked = 0;
+  double blocked_io = 0, blocked_mem = 0, blocked_other = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadRow, dt_s, running, runnable, blocked, blocked_io, blocked_mem,
+                                                blocked_other)
+
+// A CPU's averages, as the report lists them and as "cpus" rows held them before schema 4.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuInterval, cpu, busy_pct, runnable, blocked)
+
+// The interval's CpuIntervals by column, one array per measure: a 64-CPU host would write the
+// four names 64 times a second. A column shorter than `cpu` reads as 0 for the CPUs it lacks.
+struct CpusRow {
+  double dt_s = 0;
+  std::vector<int> cpu;
+  std::vector<double> busy_pct, runnable, blocked;
+
+  static CpusRow of(double dt_s, const std::vector<CpuInterval> &cpus) {
+    CpusRow row{dt_s, {}, {}, {}, {}};
+    for (const auto &c : cpus) {
+      row.cpu.push_back(c.cpu);
+      row.busy_pct.push_back(c.busy_pct);
+      row.runnable.push_back(c.runnable);
+      row.blocked.push_back(c.blocked);
+    }
+    return row;
+  }
+  std::vector<CpuInterval> cpus() const {
+    auto at = [](const std::vector<double> &column, size_t i) { return i < column.size() ? column[i] : 0.0; };
+    std::vector<CpuInterval> out;
+    for (size_t i = 0; i < cpu.size(); i++) out.push_back({cpu[i], at(busy_pct, i), at(runnable, i), at(blocked, i)});
+    return out;
+  }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpusRow, dt_s, cpu, busy_pct, runnable, blocked)
 
 }  // namespace triage::sched
