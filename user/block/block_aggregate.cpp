@@ -91,18 +91,19 @@ void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWrite
       CounterDeltas counted_above;  // these two are in `count`: a reset of theirs is counted once, there
       uint64_t reads = counted_above(before.ops[BLOCK_OP_READ].count, d.ops[BLOCK_OP_READ].count);
       uint64_t writes = counted_above(before.ops[BLOCK_OP_WRITE].count, d.ops[BLOCK_OP_WRITE].count);
-      out.add_series(now_ns, "block", "timeline",
-                     {{"dt_s", dt_s},
-                      {"dev", dev_string(d.dev)},
-                      {"name", name},
-                      {"count", count},
-                      {"reads", reads},
-                      {"writes", writes},
-                      {"bytes", bytes},
-                      {"iops", round_hundredth(static_cast<double>(count) / dt_s)},
-                      {"mbps", round_hundredth(static_cast<double>(bytes) / 1e6 / dt_s)},
-                      {"p50_us", delta.count() ? round_hundredth(delta.percentile(0.50)) : 0.0},
-                      {"p99_us", delta.count() ? round_hundredth(delta.percentile(0.99)) : 0.0}});
+      TimelineRow row;
+      row.dt_s = dt_s;
+      row.dev = dev_string(d.dev);
+      row.name = name;
+      row.count = count;
+      row.reads = reads;
+      row.writes = writes;
+      row.bytes = bytes;
+      row.iops = round_hundredth(static_cast<double>(count) / dt_s);
+      row.mbps = round_hundredth(static_cast<double>(bytes) / 1e6 / dt_s);
+      row.p50_us = delta.count() ? round_hundredth(delta.percentile(0.50)) : 0.0;
+      row.p99_us = delta.count() ? round_hundredth(delta.percentile(0.99)) : 0.0;
+      out.add_series(now_ns, "block", "timeline", row);
       if (delta.count()) out.add_hist(now_ns, "block", "latency:" + dev_string(d.dev), compact_histogram(delta));
     }
     if (timeline_row) last_[d.dev] = d;

@@ -183,12 +183,13 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["devices"] = devices_of(r);
 
   json timeline = json::array();
-  r.for_each_series("block", "timeline", [&](uint64_t t, const json &row) {
+  r.for_each_series("block", "timeline", [&](uint64_t t, const json &stored) {
+    auto row = stored.get<TimelineRow>();
+    // Recordings made before the rates were rounded at the source hold 15 digits.
+    for (double TimelineRow::*rate : {&TimelineRow::iops, &TimelineRow::mbps, &TimelineRow::p50_us, &TimelineRow::p99_us})
+      row.*rate = round_hundredth(row.*rate);
     json out = row;
     out["t"] = seconds_since_start(t);
-    // Recordings made before the rates were rounded at the source hold 15 digits.
-    for (const char *key : {"iops", "mbps", "p50_us", "p99_us"})
-      if (out.contains(key) && out[key].is_number_float()) out[key] = round_hundredth(out[key].get<double>());
     timeline.push_back(out);
   });
   s["timeline"] = timeline;
@@ -266,11 +267,10 @@ void render_text(const json &s, std::string &out) {
     size_t first = timeline.size() > kTimelineShown ? timeline.size() - kTimelineShown : 0;
     if (first) out += fmt::format("  ({} earlier rows in the JSON report)\n", first);
     for (size_t i = first; i < timeline.size(); i++) {
-      const auto &row = timeline[i];
-      std::string name = row.value("name", "");
-      out += fmt::format("  {:>7.1f} {:<12} {:>9.1f} {:>9.2f} {:>9} {:>9}\n", row.value("t", 0.0),
-                         printable(name.empty() ? row.value("dev", "") : name), row.value("iops", 0.0),
-                         row.value("mbps", 0.0), format_us(row.value("p50_us", 0.0)), format_us(row.value("p99_us", 0.0)));
+      const auto row = timeline[i].get<TimelineRow>();
+      out += fmt::format("  {:>7.1f} {:<12} {:>9.1f} {:>9.2f} {:>9} {:>9}\n", timeline[i].value("t", 0.0),
+                         printable(row.name.empty() ? row.dev : row.name), row.iops, row.mbps, format_us(row.p50_us),
+                         format_us(row.p99_us));
     }
   }
 
@@ -485,11 +485,12 @@ void add_findings(const json &report, json &findings) {
     ConditionSpan slow, slow_at_all;
     size_t slow_intervals = 0;
     double worst_t = 0, worst_p99 = 0;
-    for (const auto &row : s["timeline"]) {
-      if (row.value("dev", "") != dev) continue;
-      double t = row.value("t", 0.0), row_p99 = row.value("p99_us", 0.0);
-      uint64_t requests = row.contains("reads") ? row.value("reads", 0ULL) + row.value("writes", 0ULL)
-                                                : row.value("count", 0ULL);
+    for (const auto &stored : s["timeline"]) {
+      const auto row = stored.get<TimelineRow>();
+      if (row.dev != dev) continue;
+      double t = stored.value("t", 0.0), row_p99 = row.p99_us;
+      // A row without the split (written by hand, or damaged): all its requests.
+      uint64_t requests = stored.contains("reads") ? row.reads + row.writes : row.count;
       bool held = requests >= kMinRequestsForLatency && row_p99 >= kSlowP99Us;
       slow_intervals += held;
       slow.observe(t, row_p99, held);

@@ -6,7 +6,7 @@
 //   delta "block" / "devices"         DeviceOpRow per device and operation
 //   delta "block" / "processes"       ProcessDeviceRow per process and device
 //   gauge "block" / "<table>/labels"  both tables' labels(), written when they change
-//   series "block" / "timeline"       per interval and active device
+//   series "block" / "timeline"       TimelineRow per interval and active device
 //   hist  "block" / "latency:<dev>"   per interval: that device's read/write latency
 #pragma once
 
@@ -134,5 +134,17 @@ struct ProcessDeviceRow {
 // Stored compact (core/compact_json.h): no zeros, no empty labels.
 inline void to_json(nlohmann::json &j, const ProcessDeviceRow &row) { compact_to_json(j, row, ProcessDeviceRow::fields()); }
 inline void from_json(const nlohmann::json &j, ProcessDeviceRow &row) { compact_from_json(j, row, ProcessDeviceRow::fields()); }
+
+// One device's interval: what completed in it, as rates over its length dt_s, and the read and
+// write latency (0 when none completed). The rates are rounded at the source to the hundredth.
+struct TimelineRow {
+  double dt_s = 0;
+  std::string dev;   // dev_string(): "major:minor"
+  std::string name;  // the disk's name in /sys
+  uint64_t count = 0, reads = 0, writes = 0, bytes = 0;
+  double iops = 0, mbps = 0, p50_us = 0, p99_us = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TimelineRow, dt_s, dev, name, count, reads, writes, bytes, iops, mbps,
+                                                p50_us, p99_us)
 
 }  // namespace triage::block
