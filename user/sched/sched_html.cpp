@@ -126,22 +126,6 @@ std::vector<Marker> oom_markers(const json &report) {
   return markers;
 }
 
-// A sched top list under its heading, which says how many of how many processes it shows.
-std::string top_table(const json &s, const char *list, const char *title) {
-  const json &rows = at(s, list);
-  if (!rows.is_array() || rows.empty()) return fmt::format(R"(<h3>{}</h3><p class="absent">none</p>)", title);
-  std::vector<std::vector<std::string>> cells;
-  for (const auto &p : rows) {
-    if (cells.size() == 10) break;
-    cells.push_back({fmt_id(num(p, "pid")), html_escape(process_label(p)), fmt_latency(num(p, "total_ns") / 1000, "us"),
-                     fmt_num(num(p, "count")), fmt_latency(num(p, "max_ns") / 1000, "us"), html_escape(str(p, "cgroup"))});
-  }
-  const double total = std::max(num(s, (std::string(list) + "_total").c_str()), static_cast<double>(rows.size()));
-  return fmt::format("<h3>{} ({})</h3>", title,
-                     html_escape(list_extent(cells.size(), static_cast<size_t>(total), "total wait"))) +
-         table({"PID", "command", "total", "count", "longest", "cgroup"}, cells);
-}
-
 // The text's per-interval table: each interval's average tasks by state and cause, and how busy
 // each CPU was (up to 8 by name; beyond, the least and most busy), folded away under the chart.
 std::string interval_table(const json &s) {
@@ -265,8 +249,8 @@ void render_html(const json &report, std::string &out) {
                                 table({"PID", "COMM", "CPU", "CPU%", "policy", "nice", "CPUs", "busiest threads", "cgroup"},
                                       rows));
   }
-  out += keyed("top_runq", top_table(s, "top_runq", "Top processes by run-queue wait"));
-  out += keyed("top_dstate", top_table(s, "top_dstate", "Top processes by D-state time"));
+  out += keyed("top_runq", render_top_html(top_runq_table(), s));
+  out += keyed("top_dstate", render_top_html(top_dstate_table(), s));
 
   const json &outliers = arr(s, "outliers");
   if (!outliers.empty()) {

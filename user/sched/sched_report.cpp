@@ -16,6 +16,7 @@
 #include "report/outliers.h"
 #include "report/process_names.h"
 #include "report/text_util.h"
+#include "report/top_table.h"
 
 namespace triage::sched {
 namespace {
@@ -86,10 +87,8 @@ std::vector<const ProcessRow *> ranked(const SlicedTable<ProcessRow> &table, uin
   for (const auto &p : table.rows)
     if (has(p)) rows.push_back(&p);
   total = rows.size() + (table.other && has(*table.other) ? table.other_keys : 0);
-  std::stable_sort(rows.begin(), rows.end(), [&](const ProcessRow *a, const ProcessRow *b) {
-    return measure(*a) != measure(*b) ? measure(*a) > measure(*b) : a->pid < b->pid;
-  });
-  if (rows.size() > kTopProcesses) rows.resize(kTopProcesses);
+  rank_top(rows, [&](const ProcessRow *p) { return measure(*p); }, [](const ProcessRow *p) { return p->pid; },
+           kTopProcesses);
   return rows;
 }
 
@@ -306,67 +305,9 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 
 namespace {
 
-constexpr size_t kTopShown = 10;
 constexpr size_t kOutliersShown = 15;
 
-void render_top(const json &s, const char *list, const char *title, std::string &out) {
-  const json &rows = s[list];
-  if (rows.empty()) {
-    out += fmt::format("\n{}\n  (none)\n", title);
-    return;
-  }
-  const size_t shown = std::min(rows.size(), kTopShown);
-  out += fmt::format("\n{} ({})\n", title,
-                     list_extent(shown, s.value(std::string(list) + "_total", rows.size()), "total wait"));
-  const size_t width = name_width(rows, shown, 16);
-  out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", width, "TOTAL", "COUNT", "MAX", "CGROUP");
-  for (size_t i = 0; i < shown; i++) {
-    const auto &p = rows[i];
-    out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(process_label(p)), width,
-                       format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
-                       // 0 with waits: the longest was before the slice (the kernel keeps the longest since attach).
-                       p.value("max_ns", 0ULL) || !p.value("count", 0ULL) ? format_duration_ns(p.value("max_ns", 0ULL)) : "-",
-                       printable(p.value("cgroup", "")));
-  }
-}
-
 }  // namespace
-
-std::string seconds_text(uint64_t ns) { return fmt::format("{:.2f}s", static_cast<double>(ns) / 1e9); }
-
-// `top` over the window: who burned the CPU, with how it is scheduled and its busiest threads.
-void render_top_cpu(const json &s, std::string &out) {
-  const auto &rows = s.value("top_cpu", json::array());
-  constexpr size_t kShown = 10;
-  size_t total = s.value("top_cpu_total", rows.size());
-  if (rows.empty()) {
-    out += "\ntop processes by CPU time\n  (none)\n";
-    return;
-  }
-  out += fmt::format("\ntop processes by CPU time (100% = one CPU for the whole window; top {} of {})\n",
-                     std::min(rows.size(), kShown), total);
-  out += fmt::format("  {:>8} {:<24} {:>9} {:>6} {:<14} {:>4} {:<8} {}\n", "PID", "COMM", "CPU", "CPU%", "POLICY",
-                     "NICE", "CPUS", "CGROUP");
-  size_t shown = 0;
-  for (const auto &p : rows) {
-    if (shown++ == kShown) break;
-    std::string name = printable(p.value("comm", ""));
-    if (p.contains("prev_comm")) name += fmt::format(" (was {})", printable(p.value("prev_comm", "")));
-    out += fmt::format("  {:>8} {:<24} {:>9} {:>6.1f} {:<14} {:>4} {:<8} {}\n", p.value("pid", 0), name,
-                       seconds_text(p.value("cpu_ns", 0ULL)), p.value("cpu_pct", 0.0), p.value("policy", "?"),
-                       p.contains("nice") ? fmt::format("{}", p.value("nice", 0)) : "?",
-                       printable(p.value("cpus_allowed", "?")), printable(p.value("cgroup", "")));
-    const auto &threads = p.value("threads", json::array());
-    if (threads.size() > 1) {
-      std::string line = "           busiest threads:";
-      for (const auto &t : threads)
-        line += fmt::format(" {} {} {};", t.value("tid", 0), printable(t.value("comm", "")),
-                            seconds_text(t.value("cpu_ns", 0ULL)));
-      line.pop_back();
-      out += line + "\n";
-    }
-  }
-}
 
 void render_text(const json &s, std::string &out) {
   heading("Scheduler: waiting for a CPU (R) or stuck in D?", out);
@@ -428,8 +369,8 @@ void render_text(const json &s, std::string &out) {
   render_histogram(s["dstate_time"], "usecs", out);
 
   render_top_cpu(s, out);
-  render_top(s, "top_runq", "top processes by run-queue wait", out);
-  render_top(s, "top_dstate", "top processes by D-state time", out);
+  render_top_text(top_runq_table(), s, out);
+  render_top_text(top_dstate_table(), s, out);
 
   // The longest waits, not the last: the worst one is what a reader looks for.
   const json shown = keep_worst(s["outliers"], kOutliersShown, "duration_ns");

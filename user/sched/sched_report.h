@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "record/recording.h"
+#include "report/top_table.h"
 
 namespace triage::sched {
 
@@ -16,6 +17,12 @@ void render_text(const json &section, std::string &out);
 // The sched section of the HTML page (sched_html.cpp). It takes the whole report: it shades the
 // findings' spans and marks the OOM kills on its load chart.
 void render_html(const json &report, std::string &out);
+// The processes with the most run-queue wait and D-state time (sched_top.cpp), as the text and
+// the page draw them.
+const TopTable &top_runq_table();
+const TopTable &top_dstate_table();
+// The processes that used the most CPU, with their busiest threads (sched_top.cpp).
+void render_top_cpu(const json &section, std::string &out);
 // cpu-saturation, io-saturation, cpu-imbalance: appended to `findings`.
 void add_findings(const json &report, json &findings);
 
