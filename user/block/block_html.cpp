@@ -24,12 +24,6 @@ std::string device_label(const json &d) {
   return html_escape(name.empty() ? str(d, "dev") : fmt::format("{} ({})", name, str(d, "dev")));
 }
 
-std::string device_list(const json &p) {
-  std::string devs;
-  for (const auto &d : arr(p, "devices")) devs += (devs.empty() ? "" : ", ") + device_label(d);
-  return devs;
-}
-
 std::string process_cell(const json &p) {
   return fmt::format("{} ({})", html_escape(process_label(p)), fmt_id(num(p, "pid")));
 }
@@ -86,26 +80,11 @@ std::string timeline_part(const json &timeline) {
          table({"t (s)", "device", "IOPS", "MB/s", "p50", "p99"}, rows, "narrow");
 }
 
-std::string top_processes_part(const json &b) {
-  const json &top = arr(b, "top_processes");
-  if (top.empty()) return "";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto &p : top) {
-    if (rows.size() == kTopShown) break;
-    rows.push_back({fmt_id(num(p, "pid")), html_escape(process_label(p)), duration_ns(p, "total_ns"),
-                    fmt_exact(num(p, "count")), fmt_bytes(num(p, "bytes")), device_list(p)});
-  }
-  const double total = std::max(num(b, "top_processes_total"), static_cast<double>(top.size()));
-  return fmt::format("<h3>Top processes by I/O time, submission to completion ({})</h3>",
-                     html_escape(list_extent(rows.size(), static_cast<size_t>(total), "I/O time"))) +
-         table({"PID", "command", "total", "count", "bytes", "devices"}, rows);
-}
-
 std::string dstate_devices_part(const json &ties) {
   std::vector<std::vector<std::string>> rows;
   for (const auto &t : ties.is_array() ? ties : json::array())
     rows.push_back({process_cell(t), duration_ns(t, "dstate_ns"), duration_ns(t, "io_ns"), fmt_exact(num(t, "block_count")),
-                    duration_ns(t, "block_ns"), device_list(t)});
+                    duration_ns(t, "block_ns"), html_device_list(t, "devices")});
   if (rows.empty()) return "";
   return "<h3>D-state processes and the devices they waited on</h3>" +
          table({"process", "in D", "in I/O wait", "requests submitted", "their I/O time", "devices"}, rows);
@@ -143,13 +122,19 @@ std::string outliers_part(const json &b) {
 
 }  // namespace
 
+std::string html_device_list(const json &row, const char *key) {
+  std::string devs;
+  for (const auto &d : arr(row, key)) devs += (devs.empty() ? "" : ", ") + device_label(d);
+  return devs;
+}
+
 void render_html(const json &report, std::string &out) {
   const json &b = report["block"];
   if (!open_family_section("block", "Block devices: latency per device", b, out)) return;
   out += fmt::format("<p>Lost events: {}.</p>", fmt_num(num(b, "lost_events")));
   out += keyed("devices", devices_part(arr(b, "devices")));
   out += keyed("timeline", timeline_part(arr(b, "timeline")));
-  out += keyed("top_processes", top_processes_part(b));
+  out += keyed("top_processes", render_top_html(top_processes_table(), b));
   if (at(b, "dstate_devices").is_null())
     out += "<p>sched was not recorded: no D-state time to tie to devices.</p>";
   out += keyed("dstate_devices", dstate_devices_part(at(b, "dstate_devices")));

@@ -68,10 +68,8 @@ json tie_dstate(const RecordingReader &r, const json &top_processes, json &unmat
   std::vector<const sched::ProcessRow *> dstate;
   for (const auto &p : sched_rows)
     if (p.d_total_ns() > 0) dstate.push_back(&p);
-  std::stable_sort(dstate.begin(), dstate.end(), [](const auto *a, const auto *b) {
-    return a->d_total_ns() != b->d_total_ns() ? a->d_total_ns() > b->d_total_ns() : a->pid < b->pid;
-  });
-  if (dstate.size() > kTopProcesses) dstate.resize(kTopProcesses);
+  rank_top(dstate, [](const sched::ProcessRow *p) { return p->d_total_ns(); },
+           [](const sched::ProcessRow *p) { return p->pid; }, kTopProcesses);
   json ties = json::array();
   std::map<uint32_t, const json *> block_by_pid;
   for (const auto &p : top_processes) block_by_pid[p.value("pid", 0U)] = &p;
@@ -145,10 +143,7 @@ json top_processes_of(const RecordingReader &r, uint64_t &total) {
   total = by_pid.size() + (table.other ? table.other_keys : 0);
   std::vector<std::pair<uint32_t, const Process *>> ranked;
   for (const auto &[pid, p] : by_pid) ranked.emplace_back(pid, &p);
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) {
-    return a.second->total_ns != b.second->total_ns ? a.second->total_ns > b.second->total_ns : a.first < b.first;
-  });
-  if (ranked.size() > kTopProcesses) ranked.resize(kTopProcesses);
+  rank_top(ranked, [](const auto &p) { return p.second->total_ns; }, [](const auto &p) { return p.first; }, kTopProcesses);
   json top = json::array();
   for (const auto &[pid, p] : ranked) {
     json devices = json::array();
@@ -168,7 +163,31 @@ json top_processes_of(const RecordingReader &r, uint64_t &total) {
   return top;
 }
 
+std::string text_bytes(const json &p, const char *key) { return format_bytes(p.value(key, 0ULL)); }
+
+std::string text_devices(const json &p, const char *key) {
+  std::string devs;
+  for (const auto &d : p[key]) devs += (devs.empty() ? "" : ",") + printable(device_label(d));
+  return devs;
+}
+
 }  // namespace
+
+const TopTable &top_processes_table() {
+  using namespace top_cells;
+  static const TopTable table{"top_processes",
+                              "top processes by I/O time, submission to completion",
+                              "I/O time",
+                              {{"PID", "PID", "pid", 8, text_number, html_id},
+                               {"COMM", "command", "comm", TopColumn::kName, text_process, html_process},
+                               {"TOTAL", "total", "total_ns", 10, text_duration_ns, html_duration_ns},
+                               {"COUNT", "count", "count", 8, text_number, html_exact},
+                               {"BYTES", "bytes", "bytes", 10, text_bytes, html_bytes},
+                               {"DEVICES", "devices", "devices", TopColumn::kLast, text_devices, html_device_list}},
+                              false,
+                              kTopShown};
+  return table;
+}
 
 json build_section(const RecordingReader &r, uint64_t start_mono) {
   auto config_json = r.meta(kConfigMeta);
@@ -280,24 +299,7 @@ void render_text(const json &s, std::string &out) {
     render_histogram(d["read_write_latency"], "usecs", out);
   }
 
-  out += "\ntop processes by I/O time, submission to completion";
-  const auto &top = s["top_processes"];
-  if (top.empty()) out += "\n  (none)\n";
-  else {
-    const size_t shown = std::min(top.size(), kTopShown);
-    out += fmt::format(" ({})\n", list_extent(shown, s.value("top_processes_total", top.size()), "I/O time"));
-    const size_t width = name_width(top, shown, 16);
-    out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", "PID", "COMM", width, "TOTAL", "COUNT", "BYTES",
-                       "DEVICES");
-    for (size_t i = 0; i < shown; i++) {
-      const auto &p = top[i];
-      std::string devs;
-      for (const auto &d : p["devices"]) devs += (devs.empty() ? "" : ",") + printable(device_label(d));
-      out += fmt::format("  {:>8} {:<{}} {:>10} {:>8} {:>10}  {}\n", p.value("pid", 0), printable(process_label(p)), width,
-                         format_duration_ns(p.value("total_ns", 0ULL)), p.value("count", 0ULL),
-                         format_bytes(p.value("bytes", 0ULL)), devs);
-    }
-  }
+  render_top_text(top_processes_table(), s, out);
 
   out += "\nD-state processes and the devices they waited on\n";
   if (s["dstate_devices"].is_null()) out += "  sched was not recorded: no D-state time to tie to devices\n";

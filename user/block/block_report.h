@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "record/recording.h"
+#include "report/top_table.h"
 
 namespace triage::block {
 
@@ -21,6 +22,10 @@ json build_section(const RecordingReader &recording, uint64_t window_start_mono_
 void render_text(const json &section, std::string &out);
 // The block section of the HTML page (block_html.cpp), from the whole report as every family's is.
 void render_html(const json &report, std::string &out);
+// The processes with the most I/O time, as the text and the page draw them.
+const TopTable &top_processes_table();
+// A row's `key` devices as the page lists them, escaped: "vda (254:0), loop0 (7:0)".
+std::string html_device_list(const json &row, const char *key);
 // How the requests were accounted, one plain sentence per count that is not zero (completed and
 // timed always), each saying what it counts: the text and HTML renderers both show these.
 std::vector<std::string> request_accounting(const json &section);
