@@ -1,6 +1,7 @@
 // The tcp family's loader and BPF sampler: chooses the hook set by trying the kernel, attaches
 // each program on its own, and every interval turns the in-kernel aggregates into that interval's
-// rows (tcp_rows.h); the socket snapshots of every network namespace are tcp_sockets.cpp's.
+// rows (tcp_rows.h); the socket snapshots of every network namespace are read by
+// tcp_sockets.cpp and turned into rows by tcp_socket_aggregator.cpp.
 #include "tcp/tcp_family.h"
 
 #include <arpa/inet.h>
