@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   auto mounts = parse_mounts(text);
   for (const auto &m : filesystems_worth_reporting(mounts)) (void)m;
   if (auto stat = parse_pid_stat(text)) dump_strict(task_summary({*stat}, 1));
-  dump_strict(socket_summary(parse_proc_net_tcp(text), 1));
+  dump_strict(socket_summary(parse_proc_net_tcp(text), 1, SocketSource::proc_net_tcp));
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);

@@ -259,37 +259,37 @@ TEST_CASE("the deleted open file scan stops at its cap and says so", "[snapshot]
 TEST_CASE("/proc/net/tcp and tcp6 parse addresses, ports, states and accept queues", "[snapshot]") {
   auto v4 = parse_proc_net_tcp(fixture(kModern, "net/tcp"));
   REQUIRE(v4.size() == 5);
-  CHECK(v4[0].local_addr == "0.0.0.0");
-  CHECK(v4[0].local_port == 8080);
+  CHECK(v4[0].laddr == "0.0.0.0");
+  CHECK(v4[0].lport == 8080);
   CHECK(v4[0].state == 10);
   CHECK(v4[0].rqueue == 5);
   CHECK_FALSE(v4[0].wqueue);
-  CHECK(v4[1].local_addr == "127.0.0.1");
-  CHECK(v4[1].local_port == 3306);
-  CHECK(v4[2].local_addr == "192.168.1.2");
-  CHECK(v4[2].remote_addr == "192.168.1.100");
-  CHECK(v4[2].remote_port == 54321);
+  CHECK(v4[1].laddr == "127.0.0.1");
+  CHECK(v4[1].lport == 3306);
+  CHECK(v4[2].laddr == "192.168.1.2");
+  CHECK(v4[2].raddr == "192.168.1.100");
+  CHECK(v4[2].rport == 54321);
   CHECK(std::string(tcp_state_name(v4[3].state)) == "TIME_WAIT");
 
   auto v6 = parse_proc_net_tcp(fixture(kModern, "net/tcp6"));
   REQUIRE(v6.size() == 2);
-  CHECK(v6[0].local_addr == "::");
-  CHECK(v6[0].local_port == 22);
+  CHECK(v6[0].laddr == "::");
+  CHECK(v6[0].lport == 22);
   CHECK(v6[0].rqueue == 2);
-  CHECK(v6[1].local_addr == "::1");
-  CHECK(v6[1].remote_port == 50000);
+  CHECK(v6[1].laddr == "::1");
+  CHECK(v6[1].rport == 50000);
 }
 
 TEST_CASE("socket summary counts states, groups by service port and lists listeners", "[snapshot]") {
   auto sockets = parse_proc_net_tcp(fixture(kModern, "net/tcp"));
   for (int ephemeral : {40001, 40002, 40003}) {
-    TcpSocket client;
+    DiagSocket client;
     client.state = 6;  // TIME_WAIT of connections this host made to port 443
-    client.local_port = static_cast<uint16_t>(ephemeral);
-    client.remote_port = 443;
+    client.lport = static_cast<uint16_t>(ephemeral);
+    client.rport = 443;
     sockets.push_back(client);
   }
-  auto summary = socket_summary(sockets, 4026531840u);
+  auto summary = socket_summary(sockets, 4026531840u, SocketSource::proc_net_tcp);
   CHECK(summary["states"]["ESTABLISHED"] == 2);
   CHECK(summary["states"]["LISTEN"] == 2);
   CHECK(summary["states"]["TIME_WAIT"] == 4);

@@ -118,8 +118,8 @@ std::optional<uint64_t> network_namespace_inode(const std::string &proc_root, co
   return st.st_ino;
 }
 
-std::optional<std::vector<TcpSocket>> tcp_sockets_from_proc(const std::string &proc_root, std::string *reason) {
-  std::optional<std::vector<TcpSocket>> sockets;
+std::optional<std::vector<DiagSocket>> tcp_sockets_from_proc(const std::string &proc_root, std::string *reason) {
+  std::optional<std::vector<DiagSocket>> sockets;
   for (const char *file : {"/net/tcp", "/net/tcp6"}) {
     // tcp6 is missing when IPv6 is disabled; either file alone is still an answer.
     if (auto text = read_text_file(proc_root + file, reason)) {
@@ -138,7 +138,9 @@ json read_sockets(const SnapshotOptions &options, SkipLog &skipped) {
   }
   std::string reason;
   auto sockets = dump_tcp_sockets_netlink(&reason);
+  SocketSource source = SocketSource::sock_diag;
   if (!sockets) {
+    source = SocketSource::proc_net_tcp;
     skipped.add("sockets", reason + "; read /proc/net/tcp instead (no backlog maximum)");
     sockets = tcp_sockets_from_proc(options.proc_root, &reason);
     if (!sockets) {
@@ -146,7 +148,7 @@ json read_sockets(const SnapshotOptions &options, SkipLog &skipped) {
       return nullptr;
     }
   }
-  return socket_summary(*sockets, network_namespace_inode(options.proc_root));
+  return socket_summary(*sockets, network_namespace_inode(options.proc_root), source);
 }
 
 std::optional<int64_t> read_pid_max(const std::string &proc_root, SkipLog &skipped) {

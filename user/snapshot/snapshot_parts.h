@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/sock_diag.h"
+
 namespace triage::snapshot_detail {
 
 // ---- text helpers -------------------------------------------------------------------------
@@ -126,27 +128,24 @@ nlohmann::json scan_deleted_open_files(const std::string &proc_root, const std::
 // ---- sockets --------------------------------------------------------------------------------
 
 // One TCP socket, from sock_diag or /proc/net/tcp{,6}.
-struct TcpSocket {
-  int state = 0;  // kernel TCP_* number: 1 ESTABLISHED .. 10 LISTEN .. 12 NEW_SYN_RECV
-  std::string local_addr, remote_addr;
-  uint16_t local_port = 0, remote_port = 0;
-  uint32_t rqueue = 0;                  // LISTEN: current accept queue length
-  std::optional<uint32_t> wqueue;       // LISTEN: accept backlog maximum (sock_diag only)
-};
+// Where the sockets were read: /proc/net/tcp shows a listener's accept queue but not its limit.
+enum class SocketSource { sock_diag, proc_net_tcp };
 
 const char *tcp_state_name(int state);
 
 // Dumps TCP sockets (IPv4 and IPv6, all states) of this network namespace over NETLINK_SOCK_DIAG.
 // nullopt with *reason on failure.
-std::optional<std::vector<TcpSocket>> dump_tcp_sockets_netlink(std::string *reason);
+std::optional<std::vector<DiagSocket>> dump_tcp_sockets_netlink(std::string *reason);
 
 // Parses /proc/net/tcp or /proc/net/tcp6 (the format is the same; addresses differ in width).
-std::vector<TcpSocket> parse_proc_net_tcp(std::string_view text);
+// wqueue and inode stay 0: socket_summary() is told the source, and reads neither from it.
+std::vector<DiagSocket> parse_proc_net_tcp(std::string_view text);
 
 // sockets object. by_port groups by the service port (the local port of sockets on a listening
 // port, otherwise the remote port, so thousands of ephemeral client ports collapse into the port
 // they talk to) and keeps the 50 largest groups.
-nlohmann::json socket_summary(const std::vector<TcpSocket> &sockets, std::optional<uint64_t> netns);
+nlohmann::json socket_summary(const std::vector<DiagSocket> &sockets, std::optional<uint64_t> netns,
+                              SocketSource source);
 
 // ---- kernel log -----------------------------------------------------------------------------
 

@@ -29,22 +29,10 @@ constexpr const char *kTcpStateNames[] = {"UNKNOWN",   "ESTABLISHED", "SYN_SENT"
                                           "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
                                           "CLOSE_WAIT", "LAST_ACK",   "LISTEN",   "CLOSING"};
 
-TcpSocket socket_from_diag(DiagSocket &&diag) {
-  TcpSocket socket;
-  socket.state = diag.state;
-  socket.local_addr = std::move(diag.laddr);
-  socket.remote_addr = std::move(diag.raddr);
-  socket.local_port = diag.lport;
-  socket.remote_port = diag.rport;
-  socket.rqueue = diag.rqueue;
-  if (diag.state == kTcpListen) socket.wqueue = diag.wqueue;
-  return socket;
-}
-
 // "0100007F:0016" (IPv4) or 32 hex digits (IPv6) then ":port". The kernel prints each 32-bit word
 // of the address as a host-order number, so copying the parsed words back in host order restores
 // the address bytes.
-bool parse_hex_endpoint(std::string_view word, std::string &address, uint16_t &port) {
+bool parse_hex_endpoint(std::string_view word, int &family, std::string &address, uint16_t &port) {
   size_t colon = word.find(':');
   if (colon == std::string_view::npos) return false;
   std::string_view hex = word.substr(0, colon);
@@ -58,7 +46,8 @@ bool parse_hex_endpoint(std::string_view word, std::string &address, uint16_t &p
   if (std::from_chars(port_hex.data(), port_hex.data() + port_hex.size(), port, 16).ec != std::errc()) return false;
   unsigned char bytes[16];
   std::memcpy(bytes, words, sizeof bytes);
-  address = address_text(hex.size() == 8 ? AF_INET : AF_INET6, bytes);
+  family = hex.size() == 8 ? AF_INET : AF_INET6;
+  address = address_text(family, bytes);
   return true;
 }
 
@@ -70,7 +59,7 @@ const char *tcp_state_name(int state) {
   return kTcpStateNames[state];
 }
 
-std::optional<std::vector<TcpSocket>> dump_tcp_sockets_netlink(std::string *reason) {
+std::optional<std::vector<DiagSocket>> dump_tcp_sockets_netlink(std::string *reason) {
   UniqueFd netlink = open_sock_diag(*reason);
   if (!netlink) return std::nullopt;
   std::vector<DiagSocket> listed;
@@ -78,14 +67,11 @@ std::optional<std::vector<TcpSocket>> dump_tcp_sockets_netlink(std::string *reas
     // Every state, TIME_WAIT and request sockets included; no tcp_info (a cost per socket).
     if (!dump_tcp_sockets(netlink.get(), SockDiagDump{family}, listed, *reason)) return std::nullopt;
   }
-  std::vector<TcpSocket> sockets;
-  sockets.reserve(listed.size());
-  for (auto &diag : listed) sockets.push_back(socket_from_diag(std::move(diag)));
-  return sockets;
+  return listed;
 }
 
-std::vector<TcpSocket> parse_proc_net_tcp(std::string_view text) {
-  std::vector<TcpSocket> sockets;
+std::vector<DiagSocket> parse_proc_net_tcp(std::string_view text) {
+  std::vector<DiagSocket> sockets;
   while (!text.empty()) {
     size_t end = text.find('\n');
     std::string_view line = text.substr(0, end);
@@ -100,11 +86,11 @@ std::vector<TcpSocket> parse_proc_net_tcp(std::string_view text) {
       pos = stop;
     }
     if (words.size() < 5) continue;
-    TcpSocket socket;
+    DiagSocket socket;
     int state = 0;
     size_t queue_colon = words[4].find(':');
-    if (!parse_hex_endpoint(words[1], socket.local_addr, socket.local_port) ||
-        !parse_hex_endpoint(words[2], socket.remote_addr, socket.remote_port) ||
+    if (!parse_hex_endpoint(words[1], socket.family, socket.laddr, socket.lport) ||
+        !parse_hex_endpoint(words[2], socket.family, socket.raddr, socket.rport) ||
         std::from_chars(words[3].data(), words[3].data() + words[3].size(), state, 16).ec != std::errc() ||
         queue_colon == std::string_view::npos)
       continue;
@@ -117,7 +103,7 @@ std::vector<TcpSocket> parse_proc_net_tcp(std::string_view text) {
   return sockets;
 }
 
-json socket_summary(const std::vector<TcpSocket> &sockets, std::optional<uint64_t> netns) {
+json socket_summary(const std::vector<DiagSocket> &sockets, std::optional<uint64_t> netns, SocketSource source) {
   json states = json::object();
   for (int state = 1; state < static_cast<int>(std::size(kTcpStateNames)); ++state) states[tcp_state_name(state)] = 0;
 
@@ -125,11 +111,11 @@ json socket_summary(const std::vector<TcpSocket> &sockets, std::optional<uint64_
   json listeners = json::array();
   for (const auto &socket : sockets) {
     if (socket.state != kTcpListen) continue;
-    listening_ports.insert(socket.local_port);
-    listeners.push_back({{"addr", socket.local_addr},
-                         {"port", socket.local_port},
+    listening_ports.insert(socket.lport);
+    listeners.push_back({{"addr", socket.laddr},
+                         {"port", socket.lport},
                          {"backlog", socket.rqueue},
-                         {"backlog_max", socket.wqueue ? json(*socket.wqueue) : json(nullptr)},
+                         {"backlog_max", source == SocketSource::sock_diag ? json(socket.wqueue) : json(nullptr)},
                          {"netns", netns ? json(*netns) : json(nullptr)}});
   }
 
@@ -137,8 +123,8 @@ json socket_summary(const std::vector<TcpSocket> &sockets, std::optional<uint64_
   for (const auto &socket : sockets) {
     const char *name = tcp_state_name(socket.state);
     states[name] = states.value(name, 0) + 1;
-    bool server_side = socket.state == kTcpListen || listening_ports.count(socket.local_port) > 0;
-    ++groups[{server_side ? socket.local_port : socket.remote_port, name}];
+    bool server_side = socket.state == kTcpListen || listening_ports.count(socket.lport) > 0;
+    ++groups[{server_side ? socket.lport : socket.rport, name}];
   }
   std::vector<std::pair<std::pair<uint16_t, std::string>, int64_t>> ranked(groups.begin(), groups.end());
   std::stable_sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
