@@ -1,16 +1,14 @@
 // The block family's aggregation and report, fed synthetic totals through a real recording file.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "block/block_aggregate.h"
 #include "block/block_report.h"
 #include "core/histogram.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "sched_rows_util.h"
 
 using namespace triage;
@@ -22,18 +20,6 @@ constexpr uint64_t kStart = 1'000'000'000'000ULL;  // monotonic ns of the window
 constexpr uint64_t kSecond = 1'000'000'000ULL;
 const uint32_t kLoop0 = make_dev(7, 0);
 const uint32_t kSda = make_dev(8, 0);
-
-struct TempRecording {
-  std::string path;
-  TempRecording() {
-    char pattern[] = "/tmp/triage-block-unit-XXXXXX";
-    int fd = ::mkstemp(pattern);
-    ::close(fd);
-    ::unlink(pattern);  // RecordingWriter creates it and refuses to replace a file
-    path = pattern;
-  }
-  ~TempRecording() { std::filesystem::remove(path); }
-};
 
 std::string name_of(uint32_t dev) { return dev == kLoop0 ? "loop0" : dev == kSda ? "sda" : ""; }
 
@@ -48,19 +34,13 @@ void add_requests(DeviceTotals &d, int op, uint64_t n, uint64_t latency_us, uint
   }
 }
 
-json build(const std::string &path) {
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader);
-  return build_section(**reader, kStart);
-}
+json build(const test::RecordingFixture &fx) { return build_section(*fx.reader(), kStart); }
 
 }  // namespace
 
 TEST_CASE("block timeline rows are per-interval deltas of the cumulative totals", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   BlockSampler sampler(name_of);
   sampler.start(kStart);
 
@@ -71,20 +51,20 @@ TEST_CASE("block timeline rows are per-interval deltas of the cumulative totals"
   in.method = "tp_btf";
   in.devices = {loop0};
   in.processes = {{4242, kLoop0, "dd", 50'000'000, 100, 409600}};
-  sampler.sample(kStart + kSecond, in, **writer);
+  sampler.sample(kStart + kSecond, in, w);
 
   add_requests(loop0, BLOCK_OP_WRITE, 50, 200'000, 8192);  // interval 2: 50 slow writes
   in.devices = {loop0};
   in.counters.completions = 150;
   in.counters.unpaired_completions = 3;
   in.counters.dropped_requests = 1;
-  sampler.sample(kStart + 2 * kSecond, in, **writer);
+  sampler.sample(kStart + 2 * kSecond, in, w);
 
   // A sliver of an interval at the final flush joins no timeline row.
-  sampler.sample(kStart + 2 * kSecond + 1'000'000, in, **writer);
-  REQUIRE((*writer)->flush());
+  sampler.sample(kStart + 2 * kSecond + 1'000'000, in, w);
+  fx.flush();
 
-  json s = build(tmp.path);
+  json s = build(fx);
   REQUIRE(s["timeline"].size() == 2);
   CHECK(s["timeline"][0]["dev"] == "7:0");
   CHECK(s["timeline"][0]["name"] == "loop0");
@@ -150,10 +130,8 @@ TEST_CASE("per-process rows add the per-CPU write-back caches by process and dev
 }
 
 TEST_CASE("block outliers keep who, where and how slow", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   block_event e{};
   e.end_ns = kStart + 3 * kSecond / 2;
   e.latency_ns = 250'000'000;
@@ -164,16 +142,16 @@ TEST_CASE("block outliers keep who, where and how slow", "[block]") {
   e.pid = 11;
   e.tgid = 10;
   std::strcpy(e.comm, "postgres");
-  (*writer)->add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, "sda"));
+  w.add_event(e.end_ns, "block", op_name(e.op), outlier_row(e, "sda"));
   BlockSampler sampler(name_of);
   sampler.start(kStart);
   SampleInput in;
   in.method = "raw_tp";
   in.counters.events_lost = 2;
-  sampler.sample(kStart + 2 * kSecond, in, **writer);
-  REQUIRE((*writer)->flush());
+  sampler.sample(kStart + 2 * kSecond, in, w);
+  fx.flush();
 
-  json s = build(tmp.path);
+  json s = build(fx);
   REQUIRE(s["outliers"].size() == 1);
   const json &o = s["outliers"][0];
   CHECK(o["pid"] == 10);
@@ -188,10 +166,8 @@ TEST_CASE("block outliers keep who, where and how slow", "[block]") {
 }
 
 TEST_CASE("disk-slow fires on a high read/write p99 and ties D-state processes to devices", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   BlockSampler sampler(name_of);
   sampler.start(kStart);
   DeviceTotals slow, fast;
@@ -203,19 +179,19 @@ TEST_CASE("disk-slow fires on a high read/write p99 and ties D-state processes t
   SampleInput in;
   in.devices = {slow, fast};
   in.processes = {{300, kLoop0, "writer", 8'000'000'000ULL, 100, 409600}};
-  sampler.sample(kStart + kSecond, in, **writer);
+  sampler.sample(kStart + kSecond, in, w);
   sched::ProcessRow nfsclient;
   nfsclient.pid = 301;
   nfsclient.comm = "nfsclient";
   nfsclient.d_other_total_ns = 500'000'000;
   nfsclient.d_other_count = 1;
-  sched_test::write_config(**writer);
-  sched_test::write_processes(**writer, kStart + kSecond,
+  sched_test::write_config(w);
+  sched_test::write_processes(w, kStart + kSecond,
                               {sched_test::dstate_io_row(300, "writer", "/", 900'000'000, 10, 200'000'000), nfsclient});
-  REQUIRE((*writer)->flush());
+  fx.flush();
 
   json report;
-  report["block"] = build(tmp.path);
+  report["block"] = build(fx);
   REQUIRE(report["block"]["dstate_devices"].size() == 1);
   CHECK(report["block"]["dstate_devices"][0]["pid"] == 300);
   CHECK(report["block"]["dstate_devices"][0]["devices"][0]["name"] == "loop0");
@@ -240,10 +216,8 @@ TEST_CASE("disk-slow fires on a high read/write p99 and ties D-state processes t
 }
 
 TEST_CASE("a quiet disk and a lone slow request yield no finding", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   BlockSampler sampler(name_of);
   sampler.start(kStart);
   DeviceTotals d;
@@ -251,10 +225,10 @@ TEST_CASE("a quiet disk and a lone slow request yield no finding", "[block]") {
   add_requests(d, BLOCK_OP_READ, 5, 2'000'000, 4096);  // too few requests for a p99
   SampleInput in;
   in.devices = {d};
-  sampler.sample(kStart + kSecond, in, **writer);
-  REQUIRE((*writer)->flush());
+  sampler.sample(kStart + kSecond, in, w);
+  fx.flush();
   json report;
-  report["block"] = build(tmp.path);
+  report["block"] = build(fx);
   json findings = json::array();
   add_findings(report, findings);
   CHECK(findings.empty());
@@ -266,10 +240,8 @@ namespace {
 // followed by a flush, queued `queue_us` in the scheduler; the sched family saw `blocked_avg` tasks
 // in D, all of them `writer` (pid 500), which submitted the writes.
 json sync_writer_report(uint64_t write_us, uint64_t queue_us, double blocked_avg) {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   BlockSampler sampler(name_of);
   sampler.start(kStart);
   DeviceTotals sda;
@@ -280,14 +252,14 @@ json sync_writer_report(uint64_t write_us, uint64_t queue_us, double blocked_avg
   SampleInput in;
   in.devices = {sda};
   in.processes = {{500, kSda, "fsync_loop", 55'000'000'000ULL, 6000, 6000 * 4096}};
-  sampler.sample(kStart + 60 * kSecond, in, **writer);
-  sched_test::write_config(**writer);
-  sched_test::write_processes(**writer, kStart + 60 * kSecond,
+  sampler.sample(kStart + 60 * kSecond, in, w);
+  sched_test::write_config(w);
+  sched_test::write_processes(w, kStart + 60 * kSecond,
                               {sched_test::dstate_io_row(500, "fsync_loop", "/", 55'000'000'000ULL, 6000, 2'000'000)});
-  REQUIRE((*writer)->flush());
+  fx.flush();
   json report;
   report["window"] = {{"duration_s", 60.0}};
-  report["block"] = build(tmp.path);
+  report["block"] = build(fx);
   json findings = json::array({{{"id", "io-saturation"},
                                 {"severity", "warning"},
                                 {"title", "I/O-bound"},
@@ -352,10 +324,8 @@ TEST_CASE("every block count says what it counts: flushes ended by the kernel ar
 }
 
 TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are rounded", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   block_event e{};
   e.end_ns = kStart + kSecond;
   e.latency_ns = 300'000'000;
@@ -366,8 +336,8 @@ TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are round
   CHECK(outlier_row(e, "sda")["sector"].is_null());
   json old_row = outlier_row(e, "sda");
   old_row["sector"] = UINT64_MAX;  // as recordings made before this stored it
-  (*writer)->add_event(e.end_ns, "block", "flush", old_row);
-  (*writer)->add_series(kStart + kSecond, "block", "timeline",
+  w.add_event(e.end_ns, "block", "flush", old_row);
+  w.add_series(kStart + kSecond, "block", "timeline",
                         {{"dt_s", 0.3}, {"dev", "8:0"}, {"name", "sda"}, {"count", 1}, {"iops", 3.3333333333333335},
                          {"mbps", 0.30000000000000004}, {"p50_us", 12.345678}, {"p99_us", 110.123456}});
   BlockSampler sampler(name_of);
@@ -376,10 +346,10 @@ TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are round
   in.method = "tp_btf";
   in.counters.completions = 5;
   in.counters.unissued_flushes = 7;
-  sampler.sample(kStart + 2 * kSecond, in, **writer);
-  REQUIRE((*writer)->flush());
+  sampler.sample(kStart + 2 * kSecond, in, w);
+  fx.flush();
 
-  json s = build(tmp.path);
+  json s = build(fx);
   CHECK(s["unissued_flushes"] == 7);
   CHECK(s["outliers"][0]["sector"].is_null());
   CHECK(s["timeline"][0]["iops"] == 3.33);
@@ -394,10 +364,8 @@ TEST_CASE("a flush's sector sentinel reads unknown, and timeline rates are round
 }
 
 TEST_CASE("a slow second inside a quiet window is disk-slow, stamped with when it held", "[block]") {
-  TempRecording tmp;
-  auto writer = RecordingWriter::create(tmp.path);
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kStart);
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  auto &w = fx.writer();
   BlockSampler sampler(name_of);
   sampler.start(kStart);
   DeviceTotals sda;
@@ -409,16 +377,15 @@ TEST_CASE("a slow second inside a quiet window is disk-slow, stamped with when i
     if (i == 6) add_requests(sda, BLOCK_OP_WRITE, 50, 80'000, 4096);  // one slow second: 0.5 % of the window
     in.devices = {sda};
     in.counters.completions = sda.ops[BLOCK_OP_READ].count + sda.ops[BLOCK_OP_WRITE].count;
-    sampler.sample(kStart + i * kSecond, in, **writer);
+    sampler.sample(kStart + i * kSecond, in, w);
   }
-  REQUIRE((*writer)->flush());
+  fx.flush();
 
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
+  auto reader = fx.reader();
   auto findings_of = [&](uint64_t from_s, uint64_t to_s) {
-    (*reader)->set_slice({kStart + from_s * kSecond, kStart + to_s * kSecond});
+    reader->set_slice({kStart + from_s * kSecond, kStart + to_s * kSecond});
     json report;
-    report["block"] = build_section(**reader, kStart);
+    report["block"] = build_section(*reader, kStart);
     json findings = json::array();
     add_findings(report, findings);
     return std::pair{report["block"], findings};
