@@ -14,6 +14,7 @@
 #include "core/delta_table.h"
 #include "core/histogram.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "scratch_dir.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
@@ -28,18 +29,6 @@ namespace {
 
 constexpr uint64_t kStart = 1'000'000'000'000ULL;
 constexpr uint64_t kSecond = 1'000'000'000ULL;
-
-struct TempRecording {
-  std::string path;
-  TempRecording() {
-    char pattern[] = "/tmp/triage-tcp-unit-XXXXXX";
-    int fd = ::mkstemp(pattern);
-    ::close(fd);
-    ::unlink(pattern);
-    path = pattern;
-  }
-  ~TempRecording() { std::filesystem::remove(path); }
-};
 
 // The family's totals since attach, as the sampler hands them to its counters table.
 CounterRow counters(uint64_t retrans = 0, uint64_t syn = 0, uint64_t synack = 0) {
@@ -389,12 +378,9 @@ TEST_CASE("tcp: TIME_WAIT is attributed to the side that closed first") {
 }
 
 TEST_CASE("tcp: an idle window has a section and no finding") {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
-    auto &w = **writer;
+    auto &w = fx.writer();
     TcpRows rows(w);
     CounterRow c = counters();
     c.recursion_misses = 7;
@@ -405,11 +391,10 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
     w.add_gauge(TcpRows::at(1), "tcp", "time_wait", tw);
     rows.sample(1, 0, 3);
     rows.sample(2, 0, 3);
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  json report = report_of(**reader);
+  auto reader = fx.reader();
+  json report = report_of(*reader);
   const auto &s = report["tcp"];
   for (const char *key : {"transitions", "close_wait", "time_wait", "connect_latency", "retransmits", "listeners"})
     CHECK(s.contains(key));
@@ -429,25 +414,16 @@ TEST_CASE("tcp: an idle window has a section and no finding") {
 }
 
 TEST_CASE("tcp: a not-recorded family is null") {
-  TempRecording tmp;
-  {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
-    REQUIRE((*writer)->flush());
-  }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  CHECK(build_section(**reader, kStart).is_null());
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
+  fx.close();
+  auto reader = fx.reader();
+  CHECK(build_section(*reader, kStart).is_null());
 }
 
 TEST_CASE("tcp: every problem of the contract yields its finding") {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
-    auto &w = **writer;
+    auto &w = fx.writer();
     TcpRows rows(w);
     rows.counter_table.write(TcpRows::at(1), {counters(20, 0, 0)}, w);
     rows.counter_table.write(TcpRows::at(2), {counters(120, 3, 1)}, w);
@@ -482,11 +458,10 @@ TEST_CASE("tcp: every problem of the contract yields its finding") {
     tw.by_port = {{1, "server", 80, 1500}};
     w.add_gauge(TcpRows::at(1), "tcp", "time_wait", tw);
     w.add_event(kStart + kSecond, "tcp", "reset_sent", {{"sport", 80}});
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  json report = report_of(**reader);
+  auto reader = fx.reader();
+  json report = report_of(*reader);
   const auto &s = report["tcp"];
   CHECK(s["retransmits"]["count"] == 120);
   CHECK(s["retransmits"]["syn_count"] == 4);  // SYN + SYN-ACK, as TCPSynRetrans counts
@@ -543,12 +518,9 @@ TEST_CASE("tcp: every problem of the contract yields its finding") {
 }
 
 TEST_CASE("tcp: SYN cookies make a syn-flood finding") {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);  // a recording without a window start is refused
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);  // a recording without a window start is refused
-    auto &w = **writer;
+    auto &w = fx.writer();
     TcpRows rows(w);
     rows.counter_table.write(TcpRows::at(1), {counters()}, w);
     ListenerLevel flooded = listener("0.0.0.0", 443, 4096);
@@ -561,11 +533,10 @@ TEST_CASE("tcp: SYN cookies make a syn-flood finding") {
     ns.netns = 1;
     ns.SyncookiesSent = 900;
     rows.netns_table.write(TcpRows::at(2), {ns}, w);
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  json report = report_of(**reader);
+  auto reader = fx.reader();
+  json report = report_of(*reader);
   const json *flood = finding(report, "syn-flood");
   REQUIRE(flood);
   CHECK(flood->at("evidence")["syncookies_sent"] == 900);
@@ -610,12 +581,9 @@ json reused_after_close(uint16_t sport, uint64_t idle_ms, const char *role = "cl
 // A report from a recording of these reset events and tcp states (a state given replaces the default).
 json report_with_events(const std::vector<json> &events,
                         const std::function<void(TcpRows &)> &more = [](TcpRows &) {}) {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);
-    auto &w = **writer;
+    auto &w = fx.writer();
     TcpRows rows(w);
     rows.counter_table.write(TcpRows::at(1), {counters()}, w);
     more(rows);
@@ -627,11 +595,10 @@ json report_with_events(const std::vector<json> &events,
       data.erase("t_ns");
       w.add_event(t, "tcp", kind, data);
     }
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  return report_of(**reader);
+  auto reader = fx.reader();
+  return report_of(*reader);
 }
 
 }  // namespace
@@ -784,12 +751,9 @@ json report_of_slice(RecordingReader &r, double from_s, double to_s) {
 // leak is judged over the slice: named with its owner (known while it lived), its sockets' count
 // and ports, and when; a slice after it shows nothing.
 TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span, in the slices that saw it") {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    auto &w = **writer;
-    w.set_meta("start_ns", kStart);
+    auto &w = fx.writer();
     TcpRows rows(w);
     std::vector<CloseWaitSocket> leaked;
     for (uint16_t i = 0; i < 3; i++) leaked.push_back(close_wait_socket(4242, "leaker", 9200, 50000 + i, TcpRows::at(2)));
@@ -800,11 +764,10 @@ TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span,
     w.add_gauge(TcpRows::at(11), "tcp", "close_wait", CloseWaitGauge{});
     w.add_gauge(TcpRows::at(15), "tcp", "close_wait", CloseWaitGauge{});  // the window's end
     for (int t = 1; t <= 15; t++) rows.sample(t, t >= 3 && t <= 10 ? 3 : 0);
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  auto &r = **reader;
+  auto reader = fx.reader();
+  auto &r = *reader;
   json whole = report_of(r);
   CHECK(whole["tcp"]["close_wait"].empty());  // nothing left at the end
   const json *leak = finding(whole, "close-wait-leak");
@@ -846,12 +809,9 @@ TEST_CASE("tcp: a CLOSE_WAIT leak gone by the end is still found, with its span,
 // issue #20: a listener born inside the window, in a namespace born inside it, overflowed: the
 // per-listener counts and the namespace's ListenOverflows add up over any split into slices.
 TEST_CASE("tcp: listener overflows of consecutive slices add up to the namespace's counter") {
-  TempRecording tmp;
+  test::RecordingFixture fx(kStart);
   {
-    auto writer = RecordingWriter::create(tmp.path);
-    REQUIRE(writer);
-    auto &w = **writer;
-    w.set_meta("start_ns", kStart);
+    auto &w = fx.writer();
     TcpRows rows(w);
     uint64_t overflows = 0, attributed = 0;
     ListenerLevel l = listener("127.0.0.1", 9100, 2, 99, "server");
@@ -868,11 +828,10 @@ TEST_CASE("tcp: listener overflows of consecutive slices add up to the namespace
       ns.ListenOverflows = overflows;
       rows.netns_table.write(TcpRows::at(t), {ns}, w);
     }
-    REQUIRE(w.flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(tmp.path);
-  REQUIRE(reader);
-  auto &r = **reader;
+  auto reader = fx.reader();
+  auto &r = *reader;
   json whole = report_of(r);
   REQUIRE(whole["tcp"]["listeners"].size() == 1);
   const json &l = whole["tcp"]["listeners"][0];
