@@ -7,13 +7,13 @@
 #include "block/block_rows.h"
 #include "golden.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "report/html.h"
 #include "report/process_names.h"
 #include "report/report.h"
 #include "sched/sched_report.h"
 #include "sched_rows_util.h"
 #include "tcp/tcp_rows.h"
-#include "scratch_dir.h"
 
 using namespace triage;
 
@@ -23,28 +23,12 @@ constexpr uint64_t kStart = 1'000'000'000;
 constexpr uint64_t kMs = 1'000'000;
 
 // A two-second window on a 2-CPU box: meta, probes and the sched counters, nothing else.
-RecordingWriter &start_recording(std::unique_ptr<RecordingWriter> &holder, const std::string &path) {
-  auto writer = RecordingWriter::create(path);
-  REQUIRE(writer.ok());
-  holder = std::move(*writer);
-  auto &w = *holder;
-  w.set_meta("start_ns", kStart);
-  w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
-  w.set_meta("end_ns", kStart + 2'000 * kMs);
-  w.set_meta("end_reason", "duration");
-  w.set_meta("host", "testbox");
-  w.set_meta("kernel", "6.18.0-test");
-  w.set_meta("ncpu", 2);
-  w.set_meta("interval_s", 1.0);
+RecordingWriter &start_recording(test::RecordingFixture &fx) {
+  auto &w = fx.writer();
+  fx.set_window_meta(kStart + 2'000 * kMs);
   w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""}});
   sched_test::write_config(w, "tp_btf", 10 * kMs);
   return w;
-}
-
-json report_of(const std::string &path) {
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader.ok());
-  return build_report(**reader);
 }
 
 // A process's run-queue waits, as the sampler hands them to the per-process delta table.
@@ -57,9 +41,9 @@ sched::ProcessRow dstate_row(uint32_t pid, const std::string &comm, uint64_t tot
 
 // 230 waits above 10 ms from 0.20 s on, the longest (250 ms) the first: the onset of a stall.
 // The last 15 by time would hide it; 200 of them reach the JSON.
-std::string write_many_waits(const ScratchDir &dir) {
-  std::unique_ptr<RecordingWriter> holder;
-  auto &w = start_recording(holder, dir.file("many.db"));
+json many_waits_report() {
+  test::RecordingFixture fx(kStart, "many.db");
+  auto &w = start_recording(fx);
   for (uint64_t i = 0; i < 230; i++) {
     uint64_t duration_ms = i == 0 ? 250 : 10 + (i * 37) % 90;
     w.add_event(kStart + 200 * kMs + i * 7 * kMs, "sched", "runq",
@@ -72,15 +56,13 @@ std::string write_many_waits(const ScratchDir &dir) {
   for (uint32_t i = 0; i < 45; i++) processes.push_back(runq_row(3000 + i, "small" + std::to_string(i), 1));
   processes.push_back(dstate_row(7, "dd", 5));
   sched_test::write_processes(w, kStart + 2'000 * kMs, processes);
-  REQUIRE(w.flush().ok());
-  return dir.file("many.db");
+  return fx.report();
 }
 
 }  // namespace
 
 TEST_CASE("report lists: a cut list keeps the longest, says top N of M, and the JSON its total") {
-  ScratchDir dir;
-  json report = report_of(write_many_waits(dir));
+  json report = many_waits_report();
   const json &s = report["sched"];
   CHECK(s["outliers"].size() == 200);
   CHECK(s["outliers_total"] == 230);
@@ -110,9 +92,9 @@ namespace {
 // name, /proc the new one at the end; the block row was made before the exec. pid 700 exec'd
 // from `ip` into `nginx` and exited before any sample (BPF's name only), its listener made after.
 // pid 600 is a JVM whose block row carries one of its threads' names: that is no exec.
-std::string write_renamed(const ScratchDir &dir) {
-  std::unique_ptr<RecordingWriter> holder;
-  auto &w = start_recording(holder, dir.file("renamed.db"));
+json renamed_report() {
+  test::RecordingFixture fx(kStart, "renamed.db");
+  auto &w = start_recording(fx);
   sched::ProcessRow rt_spin = runq_row(500, "rt_spin", 40);
   rt_spin.prev_comm = "taskset";
   rt_spin.comm_seen_ns = kStart + 2'000 * kMs;
@@ -146,15 +128,13 @@ std::string write_renamed(const ScratchDir &dir) {
   nginx.pid = 700;
   nginx.comm = "nginx";
   w.add_gauge(kStart + 1'000 * kMs, "tcp", "listeners", tcp::ListenersGauge{{nginx}});
-  REQUIRE(w.flush().ok());
-  return dir.file("renamed.db");
+  return fx.report();
 }
 
 }  // namespace
 
 TEST_CASE("report names: a process renamed by exec reads the same, with its old name, in every section") {
-  ScratchDir dir;
-  json report = report_of(write_renamed(dir));
+  json report = renamed_report();
   const json &s = report["sched"], &b = report["block"];
   auto check_named = [](const json &row, const char *comm, const char *prev, const std::string &prefix = "") {
     INFO(row.dump());

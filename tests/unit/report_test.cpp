@@ -3,39 +3,29 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
-#include <filesystem>
 
 #include "golden.h"
 #include "record/event_batch.h"
 #include "record/recording.h"
 #include "sched/sched_abi.h"
+#include "recording_fixture.h"
 #include "sched_rows_util.h"
-#include "scratch_dir.h"
 #include "report/outliers.h"
 #include "report/report.h"
 #include "report/text_util.h"
 
 using namespace triage;
-namespace fs = std::filesystem;
 
 namespace {
 
 constexpr uint64_t kStart = 1'000'000'000;
 
-// A two-second window on a 2-CPU box with the given average runnable and blocked tasks.
-std::string write_sched_recording(const ScratchDir &dir, double runnable, double blocked, double cpu0_busy = 40,
-                                  double cpu1_busy = 35, const std::string &name = "r.db") {
-  auto writer = RecordingWriter::create(dir.file(name));
-  REQUIRE(writer.ok());
-  auto &w = **writer;
-  w.set_meta("start_ns", kStart);
-  w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
-  w.set_meta("end_ns", kStart + 2'000'000'000);
-  w.set_meta("end_reason", "duration");
-  w.set_meta("host", "testbox");
-  w.set_meta("kernel", "6.18.0-test");
-  w.set_meta("ncpu", 2);
-  w.set_meta("interval_s", 1.0);
+// The report of a two-second window on a 2-CPU box with the given average runnable and blocked
+// tasks.
+json sched_report(double runnable, double blocked, double cpu0_busy = 40, double cpu1_busy = 35) {
+  test::RecordingFixture fx(kStart);
+  auto &w = fx.writer();
+  fx.set_window_meta(kStart + 2'000'000'000);
   w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""},
                 {"sched_seed", "sched", "iter/task", "iter", "skipped", "disabled by --no-probe"}});
   for (int i = 1; i <= 2; i++) {
@@ -61,14 +51,7 @@ std::string write_sched_recording(const ScratchDir &dir, double runnable, double
   sched::SchedCounters counters;
   counters.events_produced = 1;
   sched_test::write_counters(w, kStart + 2'000'000'000ULL, counters);
-  REQUIRE(w.flush().ok());
-  return dir.file(name);
-}
-
-json report_of(const std::string &path) {
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader.ok());
-  return build_report(**reader);
+  return fx.report();
 }
 
 bool has_finding(const json &report, const std::string &id) {
@@ -80,8 +63,7 @@ bool has_finding(const json &report, const std::string &id) {
 }  // namespace
 
 TEST_CASE("report: top-level keys are exactly those of INTERFACE.md") {
-  ScratchDir dir;
-  auto report = report_of(write_sched_recording(dir, 0.2, 0.0));
+  auto report = sched_report(0.2, 0.0);
   std::vector<std::string> keys;
   for (const auto &[k, v] : report.items()) keys.push_back(k);
   std::sort(keys.begin(), keys.end());
@@ -102,8 +84,7 @@ TEST_CASE("report: top-level keys are exactly those of INTERFACE.md") {
 }
 
 TEST_CASE("report: the sched section per INTERFACE.md") {
-  ScratchDir dir;
-  auto s = report_of(write_sched_recording(dir, 0.2, 0.1))["sched"];
+  auto s = sched_report(0.2, 0.1)["sched"];
   for (const char *k : {"runq_latency", "dstate_time", "load", "top_runq", "top_dstate", "cpus"}) CHECK(s.contains(k));
   REQUIRE(s["load"].size() == 2);
   for (const char *k : {"t", "runnable", "running", "blocked"}) CHECK(s["load"][0].contains(k));
@@ -117,36 +98,31 @@ TEST_CASE("report: the sched section per INTERFACE.md") {
 }
 
 TEST_CASE("findings: cpu-saturation just below and above its threshold") {
-  ScratchDir dir;
-  CHECK(!has_finding(report_of(write_sched_recording(dir, 1.99, 0, 40, 35, "below.db")), "cpu-saturation"));
-  auto above = report_of(write_sched_recording(dir, 2.01, 0, 40, 35, "above.db"));
+  CHECK(!has_finding(sched_report(1.99, 0, 40, 35), "cpu-saturation"));
+  auto above = sched_report(2.01, 0, 40, 35);
   REQUIRE(has_finding(above, "cpu-saturation"));
   CHECK(above["findings"][0]["severity"] == "critical");
   for (const char *k : {"id", "severity", "title", "evidence", "advice"}) CHECK(above["findings"][0].contains(k));
 }
 
 TEST_CASE("findings: io-saturation needs at least one blocked task that outweighs the runnable ones") {
-  ScratchDir dir;
-  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0.99, 40, 35, "below.db")), "io-saturation"));
-  CHECK(has_finding(report_of(write_sched_recording(dir, 0.1, 1.01, 40, 35, "above.db")), "io-saturation"));
-  CHECK(!has_finding(report_of(write_sched_recording(dir, 1.5, 1.2, 40, 35, "cpu.db")), "io-saturation"));
+  CHECK(!has_finding(sched_report(0.1, 0.99, 40, 35), "io-saturation"));
+  CHECK(has_finding(sched_report(0.1, 1.01, 40, 35), "io-saturation"));
+  CHECK(!has_finding(sched_report(1.5, 1.2, 40, 35), "io-saturation"));
 }
 
 TEST_CASE("findings: cpu-imbalance needs one CPU at 90% and a 50-point gap") {
-  ScratchDir dir;
-  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0, 89, 10, "a.db")), "cpu-imbalance"));
-  CHECK(!has_finding(report_of(write_sched_recording(dir, 0.1, 0, 95, 46, "b.db")), "cpu-imbalance"));
-  CHECK(has_finding(report_of(write_sched_recording(dir, 0.1, 0, 95, 44, "c.db")), "cpu-imbalance"));
+  CHECK(!has_finding(sched_report(0.1, 0, 89, 10), "cpu-imbalance"));
+  CHECK(!has_finding(sched_report(0.1, 0, 95, 46), "cpu-imbalance"));
+  CHECK(has_finding(sched_report(0.1, 0, 95, 44), "cpu-imbalance"));
 }
 
 TEST_CASE("findings: a quiet window has none") {
-  ScratchDir dir;
-  CHECK(report_of(write_sched_recording(dir, 0.05, 0.02, 5, 3))["findings"].empty());
+  CHECK(sched_report(0.05, 0.02, 5, 3)["findings"].empty());
 }
 
 TEST_CASE("report text: matches the golden rendering and no escape byte reaches the terminal") {
-  ScratchDir dir;
-  std::string text = render_text(report_of(write_sched_recording(dir, 0.2, 0.1)));
+  std::string text = render_text(sched_report(0.2, 0.1));
   CHECK(text.find('\x1b') == std::string::npos);
   CHECK(text.find("spin\\x1b[2J") != std::string::npos);
   check_golden(text, "sched_report.txt");
@@ -174,13 +150,9 @@ TEST_CASE("outliers: beyond the limit the worst are kept, in time order") {
 }
 
 TEST_CASE("sched outliers from raw event blocks: the worst kept, in time order, with all counted") {
-  ScratchDir dir;
-  const std::string path = dir.file("blocks.db");
+  test::RecordingFixture fx(kStart, "blocks.db");
   {
-    auto writer = RecordingWriter::create(path);
-    REQUIRE(writer.ok());
-    auto &w = **writer;
-    w.set_meta("start_ns", kStart);
+    auto &w = fx.writer();
     w.set_meta("end_ns", kStart + 2'000'000'000);
     w.set_meta("ncpu", 2);
     sched_test::write_config(w);
@@ -199,11 +171,8 @@ TEST_CASE("sched outliers from raw event blocks: the worst kept, in time order, 
       batch.add(&e, sizeof e, e.end_ns);
     }
     batch.end();
-    REQUIRE(w.flush().ok());
   }
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader.ok());
-  json s = build_report(**reader)["sched"];
+  json s = fx.report()["sched"];
   CHECK(s["outlier_count"] == 1000);
   const json &kept = s["outliers"];
   REQUIRE(kept.size() == 200);
