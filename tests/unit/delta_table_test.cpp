@@ -8,7 +8,7 @@
 #include "sched/sched_rows.h"
 #include "tcp/tcp_rows.h"
 #include "record/recording.h"
-#include "scratch_dir.h"
+#include "recording_fixture.h"
 
 using namespace triage;
 
@@ -40,31 +40,21 @@ WaitRow row(uint32_t pid, const std::string &comm, uint64_t total, uint64_t coun
 
 constexpr uint64_t kSecond = 1'000'000'000;
 
-// A recording in `dir` whose window starts at 1 s.
-std::unique_ptr<RecordingWriter> new_recording(const ScratchDir &dir) {
-  auto writer = RecordingWriter::create(dir.file("t.db"));
-  REQUIRE(writer);
-  (*writer)->set_meta("start_ns", kSecond);
-  return std::move(*writer);
-}
-
 }  // namespace
 
 TEST_CASE("delta table: consecutive slices add up to the whole window, labels from the latest") {
-  ScratchDir dir;
-  auto writer = new_recording(dir);
-  auto &w = *writer;
+  test::RecordingFixture fx(kSecond, "t.db");  // a window that starts at 1 s
+  auto &w = fx.writer();
   DeltaTable<WaitRow> table("sched", "waits");
   // Totals since attach, as the kernel would report them at t = 2, 3, 4, 5 s.
   table.write(2 * kSecond, {row(1, "a", 100, 1, 100)}, w);
   table.write(3 * kSecond, {row(1, "a", 100, 1, 100), row(2, "b", 50, 5, 20)}, w);  // only pid 2 changed
   table.write(4 * kSecond, {row(1, "a2", 400, 3, 250), row(2, "b", 50, 5, 20)}, w);
   table.write(5 * kSecond, {row(1, "a2", 390, 3, 250), row(2, "b", 80, 6, 30)}, w);  // pid 1 read short
-  REQUIRE(w.flush());
+  fx.flush();
 
-  auto reader = RecordingReader::open(dir.file("t.db"));
-  REQUIRE(reader);
-  auto &r = **reader;
+  auto reader = fx.reader();
+  auto &r = *reader;
   auto whole = read_table<WaitRow>(r, "sched", "waits");
   REQUIRE(whole.rows.size() == 2);
   CHECK(whole.rows[0].pid == 1);
@@ -95,9 +85,8 @@ TEST_CASE("delta table: consecutive slices add up to the whole window, labels fr
 }
 
 TEST_CASE("delta table: past the per-interval row limit the rest is one 'other' row, totals exact") {
-  ScratchDir dir;
-  auto writer = new_recording(dir);
-  auto &w = *writer;
+  test::RecordingFixture fx(kSecond, "t.db");  // a window that starts at 1 s
+  auto &w = fx.writer();
   DeltaTable<WaitRow> table("sched", "waits");
   std::vector<WaitRow> totals;
   uint64_t expected = 0;
@@ -106,10 +95,9 @@ TEST_CASE("delta table: past the per-interval row limit the rest is one 'other' 
     expected += pid * 10;
   }
   table.write(2 * kSecond, totals, w);
-  REQUIRE(w.flush());
-  auto reader = RecordingReader::open(dir.file("t.db"));
-  REQUIRE(reader);
-  auto t = read_table<WaitRow>(**reader, "sched", "waits");
+  fx.flush();
+  auto reader = fx.reader();
+  auto t = read_table<WaitRow>(*reader, "sched", "waits");
   CHECK(t.rows.size() == kRowsPerInterval);
   REQUIRE(t.other.has_value());
   CHECK(t.other_keys == 10);
@@ -121,18 +109,16 @@ TEST_CASE("delta table: past the per-interval row limit the rest is one 'other' 
 }
 
 TEST_CASE("recording: gauges read at or before the slice's end, events and series by slice") {
-  ScratchDir dir;
-  auto writer = new_recording(dir);
-  auto &w = *writer;
+  test::RecordingFixture fx(kSecond, "t.db");  // a window that starts at 1 s
+  auto &w = fx.writer();
   w.add_gauge(2 * kSecond, "tcp", "backlog", {{"queued", 3}});
   w.add_gauge(4 * kSecond, "tcp", "backlog", {{"queued", 9}});
   w.add_series(2 * kSecond, "sched", "load", {{"runnable", 1}});
   w.add_series(4 * kSecond, "sched", "load", {{"runnable", 2}});
   w.add_event(3 * kSecond, "oom", "kill", {{"pid", 7}});
-  REQUIRE(w.flush());
-  auto reader = RecordingReader::open(dir.file("t.db"));
-  REQUIRE(reader);
-  auto &r = **reader;
+  fx.flush();
+  auto reader = fx.reader();
+  auto &r = *reader;
   CHECK(r.last_gauge("tcp", "backlog")->second["queued"] == 9);
   r.set_slice({3 * kSecond, static_cast<uint64_t>(3.5 * kSecond)});
   auto held = r.last_gauge("tcp", "backlog");
@@ -180,18 +166,16 @@ int label_rows_written(const RecordingReader &r) {
 }  // namespace
 
 TEST_CASE("delta table: labels are stored when they change, and a slice gets those in force at its end") {
-  ScratchDir dir;
-  auto writer = new_recording(dir);
-  auto &w = *writer;
+  test::RecordingFixture fx(kSecond, "t.db");  // a window that starts at 1 s
+  auto &w = fx.writer();
   DeltaTable<NamedWaitRow> table("sched", "waits");
   table.write(2 * kSecond, {named(1, "a", 10), named(2, "b", 10)}, w);
   table.write(3 * kSecond, {named(1, "a", 20), named(2, "b", 20)}, w);  // same names: no label row
   table.write(4 * kSecond, {named(1, "a2", 30), named(2, "b", 30)}, w);  // pid 1 renamed
   table.write(5 * kSecond, {named(1, "a2", 40), named(2, "b", 40)}, w);
-  REQUIRE(w.flush());
-  auto reader = RecordingReader::open(dir.file("t.db"));
-  REQUIRE(reader);
-  auto &r = **reader;
+  fx.flush();
+  auto reader = fx.reader();
+  auto &r = *reader;
   CHECK(label_rows_written(r) == 3);  // a and b at 2 s, a2 at 4 s
 
   // A slice after the names were written still has them.
@@ -267,19 +251,17 @@ TEST_CASE("delta table: every stored row's defaults are blank, so a stored 0 rea
 }
 
 TEST_CASE("recording: a series row is stored by column and reads back as the object written") {
-  ScratchDir dir;
-  auto writer = new_recording(dir);
-  auto &w = *writer;
+  test::RecordingFixture fx(kSecond, "t.db");  // a window that starts at 1 s
+  auto &w = fx.writer();
   const std::vector<json> written = {
       {{"dt_s", 1.0}, {"time_wait", 0}, {"close_wait", 3}, {"name", "vda"}},
       {{"dt_s", 1.0}, {"time_wait", 7}},  // between walks close_wait is unknown: absent, not 0
       {{"dt_s", 0.5}, {"time_wait", 0}, {"close_wait", 0}, {"new_key", json::array({1, 2})}, {"name", ""}}};
   for (size_t i = 0; i < written.size(); i++) w.add_series((2 + i) * kSecond, "tcp", "sockets", written[i]);
-  REQUIRE(w.flush());
-  auto reader = RecordingReader::open(dir.file("t.db"));
-  REQUIRE(reader);
+  fx.flush();
+  auto reader = fx.reader();
   std::vector<json> read;
-  (*reader)->for_each_series("tcp", "sockets", [&](uint64_t, const json &row) { read.push_back(row); });
+  reader->for_each_series("tcp", "sockets", [&](uint64_t, const json &row) { read.push_back(row); });
   CHECK(read == written);
-  CHECK((*reader)->columns("tcp", "sockets").size() == 5);
+  CHECK(reader->columns("tcp", "sockets").size() == 5);
 }

@@ -5,13 +5,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 
 #include "block/block_rows.h"
 #include "oom/oom_rows.h"
 #include "sched_rows_util.h"
-#include "scratch_dir.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "report/html.h"
 #include "report/report.h"
 
@@ -34,13 +33,10 @@ json hist(std::initializer_list<std::pair<uint64_t, uint64_t>> buckets) {
 
 // Four seconds on two CPUs with every family but tcp: sched (a hostile comm and cgroup), block,
 // oom (one kill at 2.5 s), and the /proc snapshots (a hostile kmsg line and path).
-json full_report(const ScratchDir &dir) {
-  std::string file = dir.path + "/full.db";
+json full_report() {
+  test::RecordingFixture fx(kStart, "full.db");
   {
-    auto writer = RecordingWriter::create(file);
-    REQUIRE(writer.ok());
-    auto &w = **writer;
-    w.set_meta("start_ns", kStart);
+    auto &w = fx.writer();
     w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
     w.set_meta("end_ns", kStart + 4'000'000'000ULL);
     w.set_meta("host", "db<1>&\"prod\"");
@@ -104,26 +100,15 @@ json full_report(const ScratchDir &dir) {
     w.put_snapshot("start", snap);
     snap["netstat"]["TcpRetransSegs"] = 25;
     w.put_snapshot("end", snap);
-    REQUIRE(w.flush().ok());
   }
-  auto reader = RecordingReader::open(file);
-  REQUIRE(reader.ok());
-  return build_report(**reader);
+  return fx.report();
 }
 
 // A window where nothing was recorded: every family null, no snapshot.
-json empty_report(const ScratchDir &dir) {
-  std::string file = dir.path + "/empty.db";
-  {
-    auto writer = RecordingWriter::create(file);
-    REQUIRE(writer.ok());
-    (*writer)->set_meta("start_ns", kStart);
-    (*writer)->set_meta("end_ns", kStart + 1'000'000'000ULL);
-    REQUIRE((*writer)->flush().ok());
-  }
-  auto reader = RecordingReader::open(file);
-  REQUIRE(reader.ok());
-  return build_report(**reader);
+json empty_report() {
+  test::RecordingFixture fx(kStart, "empty.db");
+  fx.writer().set_meta("end_ns", kStart + 1'000'000'000ULL);
+  return fx.report();
 }
 
 size_t count(const std::string &haystack, const std::string &needle) {
@@ -152,8 +137,7 @@ size_t marks(const std::string &svg) { return count(svg, "<rect") + count(svg, "
 }  // namespace
 
 TEST_CASE("html: one well-formed, self-contained page") {
-  ScratchDir dir;
-  std::string html = render_html(full_report(dir));
+  std::string html = render_html(full_report());
   CHECK(html.starts_with("<!DOCTYPE html>"));
   CHECK(count(lower(html), "<html") == 1);
   CHECK(count(html, "</html>") == 1);
@@ -171,8 +155,7 @@ TEST_CASE("html: one well-formed, self-contained page") {
 }
 
 TEST_CASE("html: strings from the traced machine are escaped") {
-  ScratchDir dir;
-  std::string html = render_html(full_report(dir));
+  std::string html = render_html(full_report());
   CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
   CHECK(html.find("&lt;img src=x onerror=alert(2)&gt;") != std::string::npos);
   CHECK(lower(html).find("<img") == std::string::npos);
@@ -195,8 +178,7 @@ TEST_CASE("html_escape: the five characters, control bytes, invalid UTF-8") {
 }
 
 TEST_CASE("html: every chart with data draws marks") {
-  ScratchDir dir;
-  json report = full_report(dir);
+  json report = full_report();
   std::string html = render_html(report);
   for (const char *id : {"chart-load", "chart-runq-latency", "chart-dstate", "chart-runq-heatmap", "chart-block-0"}) {
     INFO(id);
@@ -226,8 +208,7 @@ TEST_CASE("html: every chart with data draws marks") {
 }
 
 TEST_CASE("html: TCP series are drawn when the report has them") {
-  ScratchDir dir;
-  json report = full_report(dir);
+  json report = full_report();
   report["tcp"] = {{"lost_events", 0},
                    {"rate_series", json::array({{{"t", 1.0}, {"dt_s", 1.0}, {"retrans_segs", 4}, {"transitions", 10}},
                                                 {{"t", 2.0}, {"dt_s", 1.0}, {"retrans_segs", 9}, {"transitions", 3}}})},
@@ -257,8 +238,7 @@ TEST_CASE("html: TCP series are drawn when the report has them") {
 }
 
 TEST_CASE("html: null families say not recorded") {
-  ScratchDir dir;
-  json report = empty_report(dir);
+  json report = empty_report();
   std::string html = render_html(report);
   for (const char *family : {"sched", "block", "tcp", "oom"}) {
     INFO(family);
