@@ -3,8 +3,8 @@
 // per-namespace counts, and kernel-log findings that never raise history as current.
 #include <catch2/catch.hpp>
 
-#include "scratch_dir.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "report/html.h"
 #include "report/report.h"
 #include "report/snapshot_findings.h"
@@ -138,21 +138,15 @@ TEST_CASE("checklist: kernel-log findings raise only the window's lines, history
 }
 
 TEST_CASE("checklist: build_report places the kernel log and the HTML shows the two lists") {
-  ScratchDir dir;
+  test::RecordingFixture fx(kWindowStart);
   {
-    auto writer = RecordingWriter::create(dir.file("r.db"));
-    REQUIRE(writer.ok());
-    auto &w = **writer;
-    w.set_meta("start_ns", kWindowStart);
+    auto &w = fx.writer();
     w.set_meta("end_ns", kWindowEnd);
     w.set_meta("ncpu", 2);
     w.put_snapshot("start", end_snapshot());
     w.put_snapshot("end", end_snapshot());
-    REQUIRE(w.flush().ok());
   }
-  auto reader = RecordingReader::open(dir.file("r.db"));
-  REQUIRE(reader.ok());
-  json report = build_report(**reader);
+  json report = fx.report();
   CHECK(report["snapshot"]["start"]["kmsg"][0]["in_window"] == false);
   CHECK(report["snapshot"]["end"]["kmsg"][2]["in_window"] == true);
   CHECK(finding(report["findings"], "hung-task").is_object());

@@ -6,8 +6,8 @@
 #include "report/report.h"
 #include "sched/sched_rows.h"
 #include "sched/sched_report.h"
+#include "recording_fixture.h"
 #include "sched_rows_util.h"
-#include "scratch_dir.h"
 
 using namespace triage;
 
@@ -33,11 +33,8 @@ constexpr uint64_t kStart = 1'000'000'000, kSecond = 1'000'000'000;
 
 // Six 1 s intervals on 2 CPUs: run-queue contention (runnable 5) in the 3rd and 4th only; a
 // spinner's waits and CPU time grow in them, a daemon's in every interval.
-std::string write_burst(const ScratchDir &dir) {
-  auto writer = RecordingWriter::create(dir.file("burst.db"));
-  REQUIRE(writer.ok());
-  auto &w = **writer;
-  w.set_meta("start_ns", kStart);
+void write_burst(test::RecordingFixture &fx) {
+  auto &w = fx.writer();
   w.set_meta("end_ns", kStart + 6 * kSecond);
   w.set_meta("ncpu", 2);
   sched_test::write_config(w);
@@ -60,8 +57,7 @@ std::string write_burst(const ScratchDir &dir) {
     totals.switches += 1000 * i, totals.wakeups += 10;
     counters.write(t, {totals}, w);
   }
-  REQUIRE(w.flush().ok());
-  return dir.file("burst.db");
+  fx.close();
 }
 
 const json *finding_of(const json &report, const std::string &id) {
@@ -73,10 +69,10 @@ const json *finding_of(const json &report, const std::string &id) {
 }  // namespace
 
 TEST_CASE("sched slices: a burst is judged where it happened, and the slices add up to the window") {
-  ScratchDir dir;
-  auto reader = RecordingReader::open(write_burst(dir));
-  REQUIRE(reader.ok());
-  auto &r = **reader;
+  test::RecordingFixture fx(kStart, "burst.db");
+  write_burst(fx);
+  auto reader = fx.reader();
+  auto &r = *reader;
   const json whole = build_report(r);
   const json *f = finding_of(whole, "cpu-saturation");
   REQUIRE(f);  // two saturated intervals of six: a burst, though the average is under the CPUs

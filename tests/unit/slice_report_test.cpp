@@ -9,7 +9,7 @@
 #include "record/recording.h"
 #include "report/report.h"
 #include "report/slice_args.h"
-#include "scratch_dir.h"
+#include "recording_fixture.h"
 
 using namespace triage;
 
@@ -91,11 +91,8 @@ TEST_CASE("slice: a recording of schema 2 is refused, naming both versions") {
 }
 
 TEST_CASE("slice: a report of a slice counts only its intervals, and its findings' spans lie in it") {
-  ScratchDir dir;
-  auto writer = RecordingWriter::create(dir.file("w.db"));
-  REQUIRE(writer);
-  auto &w = **writer;
-  w.set_meta("start_ns", 100 * kSecond);
+  test::RecordingFixture fx(100 * kSecond, "w.db");
+  auto &w = fx.writer();
   w.set_meta("start_realtime_ns", kStartRealtimeNs);
   w.set_meta("end_ns", 115 * kSecond);
   w.set_meta("ncpu", 2);
@@ -113,11 +110,10 @@ TEST_CASE("slice: a report of a slice counts only its intervals, and its finding
   for (uint32_t pid : {41u, 42u})
     w.add_event(107 * kSecond - 300'000'000, "oom", "kill",
                 {{"victim_pid", pid}, {"victim_comm", "hog"}, {"victim_rss_kb", 1000 * pid}, {"constraint", "memcg"}});
-  REQUIRE(w.flush());
+  fx.flush();
 
-  auto reader = RecordingReader::open(dir.file("w.db"));
-  REQUIRE(reader);
-  auto &r = **reader;
+  auto reader = fx.reader();
+  auto &r = *reader;
   json whole = build_report(r);
   CHECK(whole["oom"]["marks"] == 2);
   CHECK(whole["lost_events"]["families"]["oom"]["produced"] == 2);

@@ -2,9 +2,8 @@
 // a healthy snapshot yields nothing, and build_report() runs the rules.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "report/report.h"
 #include "report/snapshot_findings.h"
 
@@ -220,25 +219,17 @@ TEST_CASE("snapshot findings: deleted-open-files info from 100 MiB, warning from
 }
 
 TEST_CASE("snapshot findings: build_report runs them on the recorded snapshots") {
-  char pattern[] = "/tmp/triage-unit-XXXXXX";
-  std::string dir = mkdtemp(pattern);
+  test::RecordingFixture fx(1'000'000'000ULL);
   {
-    auto writer = RecordingWriter::create(dir + "/r.db");
-    REQUIRE(writer.ok());
-    auto &w = **writer;
-    w.set_meta("start_ns", 1'000'000'000ULL);
+    auto &w = fx.writer();
     w.set_meta("end_ns", 2'000'000'000ULL);
     w.set_meta("ncpu", 2);
     json full = healthy_snapshot();
     full["mem"]["available_kb"] = 100'000;
     w.put_snapshot("start", healthy_snapshot());
     w.put_snapshot("end", full);
-    REQUIRE(w.flush().ok());
   }
-  auto reader = RecordingReader::open(dir + "/r.db");
-  REQUIRE(reader.ok());
-  json report = build_report(**reader);
-  std::filesystem::remove_all(dir);
+  json report = fx.report();
   REQUIRE(!report["findings"].empty());
   CHECK(report["findings"][0]["id"] == "memory-pressure");
   CHECK(report["findings"][0]["severity"] == "critical");
