@@ -1,15 +1,12 @@
 // Counters read twice never wrap: a delta below zero is 0 for that interval, and counted.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "block/block_aggregate.h"
 #include "block/block_report.h"
 #include "core/counter_delta.h"
 #include "core/percpu_sum.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "tcp/tcp_abi.h"
 #include "tcp/tcp_model.h"
 
@@ -44,14 +41,9 @@ TEST_CASE("tcp: a namespace's counters never wrap, and a counter it lacks keeps 
 }
 
 TEST_CASE("block: a device counter that goes down makes no wrapped timeline row, and is counted", "[block]") {
-  char pattern[] = "/tmp/triage-counter-unit-XXXXXX";
-  ::close(::mkstemp(pattern));
-  ::unlink(pattern);
-  std::string path = pattern;
+  test::RecordingFixture fx(uint64_t{1'000'000'000'000});
   {
-    auto writer = RecordingWriter::create(path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", uint64_t{1'000'000'000'000});
+    auto &w = fx.writer();
     block::BlockSampler sampler([](uint32_t) { return std::string("loop0"); });
     const uint64_t start = 1'000'000'000'000, second = 1'000'000'000;
     sampler.start(start);
@@ -64,14 +56,11 @@ TEST_CASE("block: a device counter that goes down makes no wrapped timeline row,
       d.ops[BLOCK_OP_READ].count = reads[i];
       d.ops[BLOCK_OP_READ].bytes = reads[i] * 4096;
       in.devices = {d};
-      sampler.sample(start + (i + 1) * second, in, **writer);
+      sampler.sample(start + (i + 1) * second, in, w);
     }
-    REQUIRE((*writer)->flush());
+    fx.close();
   }
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader);
-  json s = block::build_section(**reader, 1'000'000'000'000);
-  std::filesystem::remove(path);
+  json s = block::build_section(*fx.reader(), 1'000'000'000'000);
   REQUIRE(s["timeline"].size() == 2);
   CHECK(s["timeline"][0]["count"] == 100);
   CHECK(s["timeline"][1]["count"] == 20);

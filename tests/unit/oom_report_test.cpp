@@ -1,15 +1,13 @@
 // The oom family's log parsing, kill rows and report, fed synthetic events.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <cstring>
-#include <filesystem>
 
 #include "oom/oom_kmsg.h"
 #include "oom/oom_report.h"
 #include "oom/oom_rows.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 
 using namespace triage;
 using namespace triage::oom;
@@ -111,33 +109,24 @@ TEST_CASE("a kill row takes the constraint from the log, else infers it from the
 }
 
 TEST_CASE("the oom section counts a kill once however often the victim was marked", "[oom]") {
-  char pattern[] = "/tmp/triage-oom-unit-XXXXXX";
-  int fd = ::mkstemp(pattern);
-  ::close(fd);
-  ::unlink(pattern);
-  std::string path = pattern;
+  test::RecordingFixture fx(kStart);
   {
-    auto writer = RecordingWriter::create(path);
-    REQUIRE(writer);
-    (*writer)->set_meta("start_ns", kStart);
-    (*writer)->set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
-    (*writer)->put_snapshot("end", {{"mem", {{"total_kb", 2'000'000}, {"available_kb", 1'500'000}, {"free_kb", 1}}}});
+    auto &w = fx.writer();
+    w.set_meta("start_realtime_ns", 1'700'000'000'000'000'000ULL);
+    w.put_snapshot("end", {{"mem", {{"total_kb", 2'000'000}, {"available_kb", 1'500'000}, {"free_kb", 1}}}});
     oom_event e = memcg_victim();
     OomKillLine log;
     log.constraint = "memcg";
-    (*writer)->add_event(e.time_ns, "oom", "kill", kill_row(e, log, std::nullopt, 4096));
-    (*writer)->add_event(e.time_ns + 1000, "oom", "kill", kill_row(e, log, std::nullopt, 4096));  // marked again
-    (*writer)->set_meta(kOomConfigMeta, {{"method", "tp_btf"}, {"kmsg", "read"}});
+    w.add_event(e.time_ns, "oom", "kill", kill_row(e, log, std::nullopt, 4096));
+    w.add_event(e.time_ns + 1000, "oom", "kill", kill_row(e, log, std::nullopt, 4096));  // marked again
+    w.set_meta(kOomConfigMeta, {{"method", "tp_btf"}, {"kmsg", "read"}});
     OomCounters counters;
     counters.marks = 2;
-    DeltaTable<OomCounters>("oom", "counters").write(e.time_ns + 2000, {counters}, **writer);
-    REQUIRE((*writer)->flush());
+    DeltaTable<OomCounters>("oom", "counters").write(e.time_ns + 2000, {counters}, w);
+    fx.close();
   }
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader);
   json report;
-  report["oom"] = build_section(**reader, kStart);
-  std::filesystem::remove(path);
+  report["oom"] = build_section(*fx.reader(), kStart);
 
   const json &s = report["oom"];
   REQUIRE(s["kills"].size() == 1);

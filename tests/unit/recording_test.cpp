@@ -12,6 +12,7 @@
 
 #include "record/event_batch.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "sched/sched_rows.h"
 #include "scratch_dir.h"
 
@@ -20,11 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string write_small_recording(const ScratchDir &dir, const std::string &name = "r.db") {
-  auto writer = RecordingWriter::create(dir.file(name));
-  REQUIRE(writer.ok());
-  auto &w = **writer;
-  w.set_meta("start_ns", 1000);
+// The recording of a window that starts at 1000 ns (the fixture's start): written, then closed.
+void write_small_recording(test::RecordingFixture &fx) {
+  auto &w = fx.writer();
   w.set_meta("host", "box");
   w.set_probes({{"sched_switch", "sched", "tracepoint sched:sched_switch", "tp_btf", "attached", ""}});
   w.add_series(2000, "sched", "load", {{"runnable", 1.5}});
@@ -36,8 +35,7 @@ std::string write_small_recording(const ScratchDir &dir, const std::string &name
   totals.events_lost = 3;
   counters.write(3000, {totals}, w);
   w.put_snapshot("start", {{"uptime_s", 5}});
-  REQUIRE(w.flush().ok());
-  return dir.file(name);
+  fx.close();
 }
 
 void write_bytes(const std::string &path, const std::string &bytes) {
@@ -48,11 +46,10 @@ void write_bytes(const std::string &path, const std::string &bytes) {
 }  // namespace
 
 TEST_CASE("recording: what is written is read back") {
-  ScratchDir dir;
-  auto path = write_small_recording(dir);
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader.ok());
-  auto &r = **reader;
+  test::RecordingFixture fx(1000);
+  write_small_recording(fx);
+  auto reader = fx.reader();
+  auto &r = *reader;
   CHECK(r.meta("host") == json("box"));
   CHECK(r.probes().size() == 1);
   CHECK(r.probes()[0].method == "tp_btf");
@@ -73,8 +70,9 @@ TEST_CASE("recording: what is written is read back") {
 }
 
 TEST_CASE("recording: created 0600, never over an existing file or through a symlink") {
-  ScratchDir dir;
-  auto path = write_small_recording(dir);
+  test::RecordingFixture fx(1000);
+  write_small_recording(fx);
+  const std::string &path = fx.path();
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
@@ -83,7 +81,7 @@ TEST_CASE("recording: created 0600, never over an existing file or through a sym
   REQUIRE(!again.ok());
   CHECK(again.error().exit_code == kExitUsage);
 
-  std::string target = dir.file("victim"), link = dir.file("planted.db");
+  std::string target = fx.dir().file("victim"), link = fx.dir().file("planted.db");
   write_bytes(target, "precious");
   REQUIRE(symlink(target.c_str(), link.c_str()) == 0);
   auto through_link = RecordingWriter::create(link);
@@ -128,7 +126,9 @@ TEST_CASE("recording: bad input is exit 2 with one line") {
   expect_refused(dir.file("foreign.db"), "not a triage recording");
 
   // A recording from a newer triage.
-  auto newer = write_small_recording(dir, "newer.db");
+  test::RecordingFixture newer_fx(1000, "newer.db");
+  write_small_recording(newer_fx);
+  const std::string &newer = newer_fx.path();
   {
     sqlite3 *db = nullptr;
     sqlite3_open(newer.c_str(), &db);
@@ -139,14 +139,14 @@ TEST_CASE("recording: bad input is exit 2 with one line") {
 }
 
 TEST_CASE("recording: truncated at every page boundary is refused or read, never a crash") {
-  ScratchDir dir;
-  auto path = write_small_recording(dir);
-  std::ifstream in(path, std::ios::binary);
+  test::RecordingFixture fx(1000);
+  write_small_recording(fx);
+  std::ifstream in(fx.path(), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   REQUIRE(bytes.size() >= 4096 * 3);
   int refused = 0;
   for (size_t cut = 0; cut < bytes.size(); cut += 4096) {
-    auto truncated = dir.file("cut" + std::to_string(cut) + ".db");
+    auto truncated = fx.dir().file("cut" + std::to_string(cut) + ".db");
     write_bytes(truncated, bytes.substr(0, cut));
     auto r = RecordingReader::open(truncated);
     if (!r.ok()) {
@@ -162,13 +162,9 @@ TEST_CASE("recording: raw event batches keep every record, in order, across earl
     uint64_t t_ns;
     uint32_t id, pad;
   };
-  ScratchDir dir;
-  const std::string path = dir.file("blocks.db");
+  test::RecordingFixture fx(0, "blocks.db");
   {
-    auto writer = RecordingWriter::create(path);
-    REQUIRE(writer.ok());
-    auto &w = **writer;
-    w.set_meta("start_ns", 0);
+    auto &w = fx.writer();
     // A capacity of 4 records forces flushes in the middle of one drain.
     EventBatch batch("test", "record/1", sizeof(Record), 4);
     batch.begin(w);
@@ -181,23 +177,22 @@ TEST_CASE("recording: raw event batches keep every record, in order, across earl
     batch.end();
     CHECK(batch.delivered() == 10);
     CHECK(batch.malformed() == 1);
-    REQUIRE(w.flush().ok());
+    fx.close();
   }
-  auto reader = RecordingReader::open(path);
-  REQUIRE(reader.ok());
+  auto reader = fx.reader();
   std::vector<uint32_t> ids;
   size_t blocks = 0;
-  (*reader)->for_each_event_block("test", [&](const EventBlock &b) {
+  reader->for_each_event_block("test", [&](const EventBlock &b) {
     blocks++;
     CHECK(b.t_first <= b.t_last);
   });
-  for_each_record<Record>(**reader, "test", "record/1", [&](const Record &r) {
+  for_each_record<Record>(*reader, "test", "record/1", [&](const Record &r) {
     CHECK(r.t_ns == 1000 + r.id);
     ids.push_back(r.id);
   });
   CHECK(blocks == 3);
   CHECK(ids == std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   size_t other_layout = 0;
-  for_each_record<Record>(**reader, "test", "record/2", [&](const Record &) { other_layout++; });
+  for_each_record<Record>(*reader, "test", "record/2", [&](const Record &) { other_layout++; });
   CHECK(other_layout == 0);
 }
