@@ -9,6 +9,7 @@
 
 #include "input_support.h"
 #include "record/recording.h"
+#include "recording_fixture.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -18,13 +19,12 @@ using faults::write_file;
 
 namespace {
 
-std::string small_recording(const ScratchDir &dir) {
-  auto writer = RecordingWriter::create(dir.file("r.db"));
-  REQUIRE(writer.ok());
-  (*writer)->set_meta("start_ns", 1000);
-  (*writer)->set_meta("end_ns", 2'000'001'000);
-  REQUIRE((*writer)->flush().ok());
-  return dir.file("r.db");
+// A closed recording of a 2 s window that started at 1000 ns (the fixture's start); a test puts
+// its output files beside it, in fx.dir().
+std::string small_recording(test::RecordingFixture &fx) {
+  fx.writer().set_meta("end_ns", 2'000'001'000);
+  fx.close();
+  return fx.path();
 }
 
 mode_t mode_of(const std::string &path) {
@@ -44,8 +44,9 @@ struct UmaskZero {
 
 TEST_CASE("output file: created 0600 even with umask 0, and replaced files become 0600") {
   UmaskZero guard;
-  ScratchDir dir;
-  auto db = small_recording(dir);
+  test::RecordingFixture fx(1000);
+  auto db = small_recording(fx);
+  const ScratchDir &dir = fx.dir();
   for (const char *format : {"text", "json", "html"}) {
     auto out = dir.file(std::string("new.") + format);
     auto run = run_triage({"report", db, "--format", format, "-o", out});
@@ -68,8 +69,9 @@ TEST_CASE("output file: created 0600 even with umask 0, and replaced files becom
 
 TEST_CASE("output file: a planted symlink is refused with exit 2 and its target untouched") {
   UmaskZero guard;
-  ScratchDir dir;
-  auto db = small_recording(dir);
+  test::RecordingFixture fx(1000);
+  auto db = small_recording(fx);
+  const ScratchDir &dir = fx.dir();
   auto victim = dir.file("victim");
   write_file(victim, "precious");
   chmod(victim.c_str(), 0644);
@@ -91,8 +93,9 @@ TEST_CASE("output file: a planted symlink is refused with exit 2 and its target 
 }
 
 TEST_CASE("output file: a hard link to another file is replaced, the other file untouched") {
-  ScratchDir dir;
-  auto db = small_recording(dir);
+  test::RecordingFixture fx(1000);
+  auto db = small_recording(fx);
+  const ScratchDir &dir = fx.dir();
   auto victim = dir.file("victim");
   write_file(victim, "precious");
   auto linked = dir.file("report.txt");
@@ -103,8 +106,9 @@ TEST_CASE("output file: a hard link to another file is replaced, the other file 
 }
 
 TEST_CASE("output file: a directory, or a missing directory, is exit 2 with one line") {
-  ScratchDir dir;
-  auto db = small_recording(dir);
+  test::RecordingFixture fx(1000);
+  auto db = small_recording(fx);
+  const ScratchDir &dir = fx.dir();
   for (const std::string &target : {dir.path, dir.file("missing/dir/out.txt")}) {
     auto run = run_triage({"report", db, "-o", target});
     INFO(target << ": " << run.err);
@@ -115,8 +119,9 @@ TEST_CASE("output file: a directory, or a missing directory, is exit 2 with one 
 
 TEST_CASE("output file: the recording itself is created 0600 and never through a symlink") {
   UmaskZero guard;
-  ScratchDir dir;
-  auto db = small_recording(dir);
+  test::RecordingFixture fx(1000);
+  auto db = small_recording(fx);
+  const ScratchDir &dir = fx.dir();
   CHECK(mode_of(db) == 0600);
   auto victim = dir.file("victim");
   write_file(victim, "precious");
