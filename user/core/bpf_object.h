@@ -66,7 +66,6 @@ class BpfObjectCore {
   std::vector<ProbeStatus> statuses() const;
   // The loaded programs that run on events (not the run-once iterators), for bpf_stats.
   std::vector<int> program_fds() const;
-  bpf_object *object() const { return object_; }
 
   // Detaches the programs and keeps the maps and the ring, for the last drain and sample.
   void stop() { links_.clear(); }

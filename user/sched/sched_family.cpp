@@ -22,7 +22,6 @@
 #include "core/histogram.h"
 #include "core/bpf_object.h"
 #include "core/log.h"
-#include "core/unique_fd.h"
 #include "record/event_batch.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"

@@ -17,18 +17,17 @@
 #include <cstring>
 #include <map>
 #include <optional>
-#include <set>
 #include <tuple>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/bpf_maps.h"
+#include "core/bpf_object.h"
 #include "core/bpf_raii.h"
 #include "core/clock.h"
 #include "core/counter_delta.h"
 #include "core/histogram.h"
-#include "core/bpf_object.h"
 #include "core/log.h"
 #include "core/percpu_sum.h"
 #include "tcp.skel.h"
