@@ -236,6 +236,7 @@ void check_defaults_are_blank(const char *name) {
 TEST_CASE("delta table: every stored row's defaults are blank, so a stored 0 reads back exactly") {
   check_defaults_are_blank<sched::ProcessRow>("sched processes");
   check_defaults_are_blank<sched::SchedCounters>("sched counters");
+  check_defaults_are_blank<sched::CgroupQuotaRow>("sched cgroup quotas");
   check_defaults_are_blank<block::DeviceOpRow>("block devices");
   check_defaults_are_blank<block::ProcessDeviceRow>("block processes");
   check_defaults_are_blank<block::BlockCounters>("block counters");

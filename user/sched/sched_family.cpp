@@ -25,6 +25,7 @@
 #include "record/event_batch.h"
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
+#include "sched/cpu_health.h"
 #include "sched/sched_cpu_time.h"
 #include "sched/sched_load.h"
 #include "sched/sched_processes.h"
@@ -97,6 +98,7 @@ class SchedFamily final : public Family {
 
   void attach(const RecordOptions &options, const KernelFeatures &kernel) override {
     options_ = options;
+    health_ = CpuHealthSampler(options.cgroup_path);
     // Without sched_switch there is no section: a set whose switch program will not attach is
     // refused, so that the next one is tried.
     bool loaded = bpf_.load_first(options, [&](const char *method) -> Result<void> {
@@ -108,6 +110,7 @@ class SchedFamily final : public Family {
     if (!attached()) return;
     bpf_.attach("sched_seed");  // tasks already queued or in D when we attached
     bpf_.open_ring("events", on_event, this, "outliers will be missing");
+    health_.start(monotonic_ns());
     last_integrals_ = integrate_now(monotonic_ns());
     last_cpu_times_ = read_proc_stat_cpus();
     std::array<Log2Histogram, SCHED_WAIT_KINDS> none{};
@@ -143,6 +146,7 @@ class SchedFamily final : public Family {
     }
     last_integrals_ = std::move(integrals);
     last_cpu_times_ = std::move(cpu_times);
+    health_.sample(now_ns, dt_s, out);
 
     write_config(out);
     sample_histograms(now_ns, out);
@@ -171,7 +175,10 @@ class SchedFamily final : public Family {
 
   std::vector<int> program_fds() const override { return bpf_.program_fds(); }
 
-  void stop_producers() override { bpf_.stop(); }
+  void stop_producers() override {
+    if (attached()) health_.finish();  // while the probes still run: the end as the window saw it
+    bpf_.stop();
+  }
 
   void detach() override {
     switch_attached_ = false;
@@ -388,6 +395,7 @@ class SchedFamily final : public Family {
 
   RecordOptions options_;
   SchedObject bpf_{"sched", kSchedProbes};
+  CpuHealthSampler health_;
   bool switch_attached_ = false;
   uint64_t base_ns_ = 0;
   LoadIntegrals last_integrals_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -160,6 +161,58 @@ std::string interval_table(const json &s) {
 
 }  // namespace
 
+namespace {
+
+// The calibration loop at the window's edges, pressure stall information and the cgroups with a
+// CPU quota: what the kernel's counters say of the CPUs beside the tracepoints.
+void render_cpu_health_html(const json &s, std::string &out) {
+  const json &calibration = at(s, "calibration");
+  if (calibration.is_object() && (at(calibration, "start").is_object() || at(calibration, "end").is_object())) {
+    std::map<double, std::vector<std::string>> by_cpu;
+    for (const char *edge : {"start", "end"}) {
+      for (const auto &c : arr(at(calibration, edge), "cpus")) {
+        auto &row = by_cpu[num(c, "cpu")];
+        if (row.empty()) row = {fmt_id(num(c, "cpu")), "-", "-"};
+        row[std::string_view(edge) == "start" ? 1 : 2] =
+            fmt::format("{}{:.1f} ms ({:.1f}x)", c.value("finished", true) ? "" : "&ge;", num(c, "wall_us") / 1000,
+                        num(c, "ratio", 1));
+      }
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (auto &[cpu, row] : by_cpu) rows.push_back(std::move(row));
+    out += keyed("calibration",
+                 "<h3>Calibration loop per CPU</h3><p class=\"note\">The same short loop pinned to each CPU in turn at "
+                 "the window's edges; the ratio is to the median CPU's time (a CPU taken by a real-time task, "
+                 "interrupts or the hypervisor, or a slow core, runs it much slower).</p>" +
+                     table({"CPU", "at the start", "at the end"}, rows, "narrow"));
+  }
+  const json &pressure = at(s, "pressure");
+  if (pressure.is_object()) {
+    const json &avg = at(pressure, "avg");
+    out += keyed("pressure", fmt::format("<p class=\"note\">Pressure stall information over the window (share of the "
+                                         "time tasks stalled): cpu some {:.1f}%, io some {:.1f}% full {:.1f}%, memory "
+                                         "some {:.1f}% full {:.1f}%.</p>",
+                                         num(avg, "cpu_some"), num(avg, "io_some"), num(avg, "io_full"),
+                                         num(avg, "memory_some"), num(avg, "memory_full")));
+  }
+  std::vector<std::vector<std::string>> quotas;
+  for (const auto &q : arr(s, "cgroup_quota")) {
+    if (quotas.size() == 10) break;
+    quotas.push_back({html_escape(str(q, "cgroup")), esc(q.value("hierarchy", "")), fmt::format("{:.2f}", num(q, "quota_cpus")),
+                      fmt_exact(num(q, "periods")), fmt::format("{:.0f}%", num(q, "throttled_pct")),
+                      fmt::format("{:.2f}s", num(q, "throttled_ns") / 1e9), fmt::format("{:.2f}s", num(q, "usage_ns") / 1e9)});
+  }
+  if (!quotas.empty())
+    out += keyed("cgroup_quota cgroup_quota_series",
+                 fmt::format("<h3>Cgroups with a CPU quota (top {} of {})</h3><p class=\"note\">A throttled task waits "
+                             "runnable with the CPUs idle: its wait shows as run-queue latency, not as busy CPUs.</p>",
+                             quotas.size(), std::max<size_t>(quotas.size(), to_u64(num(s, "cgroup_quota_total")))) +
+                     table({"cgroup", "hierarchy", "quota (CPUs)", "periods", "throttled", "throttled time", "CPU used"},
+                           quotas));
+}
+
+}  // namespace
+
 void render_html(const json &report, std::string &out) {
   out += section_open("sched", "Scheduler: waiting for a CPU (R) or stuck in D?");
   const json &s = report["sched"];
@@ -219,9 +272,12 @@ void render_html(const json &report, std::string &out) {
     cpus.push_back({fmt_id(num(c, "cpu")),
                     fmt::format(R"(<span class="meter"><span style="width:{:.0f}%"></span></span> {:.1f}%)",
                                 std::clamp(num(c, "busy_pct"), 0.0, 100.0), num(c, "busy_pct")),
-                    fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked"))});
+                    fmt::format("{:.2f}", num(c, "runnable")), fmt::format("{:.2f}", num(c, "blocked")),
+                    fmt::format("{:.1f}%", num(c, "steal_pct")), fmt::format("{:.1f}%", num(c, "irq_pct"))});
   if (!cpus.empty())
-    out += keyed("cpus", "<h3>Per CPU (window average)</h3>" + table({"CPU", "busy", "runnable", "blocked"}, cpus, "narrow"));
+    out += keyed("cpus", "<h3>Per CPU (window average)</h3>" +
+                             table({"CPU", "busy", "runnable", "blocked", "stolen", "interrupts"}, cpus, "narrow"));
+  render_cpu_health_html(s, out);
   const json &repaired = at(s, "repaired_spans");
   if (num(repaired, "total") > 0)
     out += keyed("repaired_spans",

@@ -57,6 +57,8 @@ std::vector<CpuTimes> read_proc_stat_cpus(const char *path) {
     CpuTimes t;
     t.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     t.total = t.busy + v[3] + v[4];
+    t.irq = v[5] + v[6];
+    t.steal = v[7];
     if (static_cast<size_t>(cpu) >= cpus.size()) cpus.resize(cpu + 1);
     cpus[cpu] = t;
   }
@@ -89,8 +91,16 @@ LoadInterval load_between(const LoadIntegrals &earlier, const LoadIntegrals &lat
     if (cpu < cpu_later.size() && cpu < cpu_earlier.size()) {
       uint64_t total = cpu_later[cpu].total - cpu_earlier[cpu].total;
       uint64_t busy = cpu_later[cpu].busy - cpu_earlier[cpu].busy;
-      if (total > 0 && cpu_later[cpu].total >= cpu_earlier[cpu].total && busy <= total)
+      if (total > 0 && cpu_later[cpu].total >= cpu_earlier[cpu].total && busy <= total) {
+        auto share = [&](uint64_t CpuTimes::*part) {
+          uint64_t later = cpu_later[cpu].*part, earlier = cpu_earlier[cpu].*part;
+          return later >= earlier ? std::min(100.0, 100.0 * static_cast<double>(later - earlier) / static_cast<double>(total))
+                                  : 0.0;
+        };
         c.busy_pct = 100.0 * static_cast<double>(busy) / static_cast<double>(total);
+        c.steal_pct = share(&CpuTimes::steal);
+        c.irq_pct = share(&CpuTimes::irq);
+      }
     }
     out.running += c.busy_pct / 100.0;
     out.cpus.push_back(c);

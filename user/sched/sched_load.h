@@ -36,6 +36,9 @@ struct CpuInterval {
   double busy_pct = 0;  // from /proc/stat
   double runnable = 0;  // average tasks waiting on this CPU's run queue
   double blocked = 0;   // average tasks in D that went to sleep on this CPU
+  // Of busy_pct, the shares the tasks did not get: stolen by the hypervisor, spent in hard and
+  // soft interrupts (a CPU that serves a NIC's queues, a storm of timer or IPI interrupts).
+  double steal_pct = 0, irq_pct = 0;
 };
 
 struct LoadInterval {
@@ -50,6 +53,8 @@ struct LoadInterval {
 struct CpuTimes {
   uint64_t busy = 0;   // user + nice + system + irq + softirq + steal
   uint64_t total = 0;  // busy + idle + iowait
+  uint64_t irq = 0;    // irq + softirq
+  uint64_t steal = 0;
 };
 std::vector<CpuTimes> read_proc_stat_cpus(const char *path = "/proc/stat");
 

@@ -132,41 +132,45 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                    {"blocked_other", window_average(load_rows, &LoadRow::blocked_other)}};
 
   // Per-CPU window averages, plus each CPU's busy series for the timeline.
-  json cpus = json::array();
-  std::vector<double> busy_weighted, runnable_weighted, blocked_weighted;
+  struct CpuWeighted {
+    double busy = 0, runnable = 0, blocked = 0, steal = 0, irq = 0;
+  };
+  std::vector<CpuWeighted> weighted;
   double span = 0;
   json busy_series = json::array();
   r.for_each_series("sched", "cpus", [&](uint64_t t, const json &d) {
     const CpusRow stored = cpus_row(d);
     const double dt = stored.dt_s;
     span += dt;
-    json row = {{"t", seconds_since_start(t)},
-                {"busy_pct", json::array()},
-                {"runnable", json::array()},
-                {"blocked", json::array()}};
+    json row = {{"t", seconds_since_start(t)}, {"busy_pct", json::array()}, {"runnable", json::array()},
+                {"blocked", json::array()},    {"steal_pct", json::array()}, {"irq_pct", json::array()}};
     for (const CpuInterval &c : stored.cpus()) {
       // A damaged row's CPU number must not size the vectors (cpu 4e9 would ask for 32 GB).
       if (c.cpu < 0 || c.cpu >= kMaxRecordedCpus) throw std::out_of_range(fmt::format("cpu {} in the per-CPU series", c.cpu));
       const auto cpu = static_cast<size_t>(c.cpu);
-      if (cpu >= busy_weighted.size()) {
-        busy_weighted.resize(cpu + 1);
-        runnable_weighted.resize(cpu + 1);
-        blocked_weighted.resize(cpu + 1);
-      }
-      busy_weighted[cpu] += c.busy_pct * dt;
-      runnable_weighted[cpu] += c.runnable * dt;
-      blocked_weighted[cpu] += c.blocked * dt;
+      if (cpu >= weighted.size()) weighted.resize(cpu + 1);
+      weighted[cpu].busy += c.busy_pct * dt;
+      weighted[cpu].runnable += c.runnable * dt;
+      weighted[cpu].blocked += c.blocked * dt;
+      weighted[cpu].steal += c.steal_pct * dt;
+      weighted[cpu].irq += c.irq_pct * dt;
       row["busy_pct"].push_back(c.busy_pct);
       row["runnable"].push_back(c.runnable);
       row["blocked"].push_back(c.blocked);
+      row["steal_pct"].push_back(c.steal_pct);
+      row["irq_pct"].push_back(c.irq_pct);
     }
     busy_series.push_back(row);
   });
-  for (size_t cpu = 0; cpu < busy_weighted.size(); cpu++)
+  json cpus = json::array();
+  auto average = [&](double weighted_sum) { return span > 0 ? weighted_sum / span : 0.0; };
+  for (size_t cpu = 0; cpu < weighted.size(); cpu++)
     cpus.push_back({{"cpu", cpu},
-                    {"busy_pct", span > 0 ? busy_weighted[cpu] / span : 0},
-                    {"runnable", span > 0 ? runnable_weighted[cpu] / span : 0},
-                    {"blocked", span > 0 ? blocked_weighted[cpu] / span : 0}});
+                    {"busy_pct", average(weighted[cpu].busy)},
+                    {"runnable", average(weighted[cpu].runnable)},
+                    {"blocked", average(weighted[cpu].blocked)},
+                    {"steal_pct", average(weighted[cpu].steal)},
+                    {"irq_pct", average(weighted[cpu].irq)}});
   s["cpus"] = cpus;
   s["cpu_busy_series"] = busy_series;
 
@@ -300,6 +304,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // (see struct sched_cpu_acc): how much the load split had to heal itself.
   uint64_t stale = counters.stale_spans_closed, at_exit = counters.exit_spans_closed;
   s["repaired_spans"] = {{"total", stale + at_exit}, {"stale", stale}, {"at_exit", at_exit}};
+  add_cpu_health(r, start_mono, s);
   return s;
 }
 
@@ -353,11 +358,13 @@ void render_text(const json &s, std::string &out) {
   }
 
   out += "\n  per CPU (window average; runnable: waiting on its run queue, blocked: went to sleep in D there):\n";
-  out += fmt::format("  {:>4} {:>7} {:>9} {:>8}\n", "CPU", "busy%", "runnable", "blocked");
+  out += fmt::format("  {:>4} {:>7} {:>9} {:>8} {:>7} {:>6}\n", "CPU", "busy%", "runnable", "blocked", "steal%", "irq%");
   for (const auto &row : s["cpus"]) {
     const auto c = row.get<CpuInterval>();
-    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f} {:>8.2f}\n", c.cpu, c.busy_pct, c.runnable, c.blocked);
+    out += fmt::format("  {:>4} {:>7.1f} {:>9.2f} {:>8.2f} {:>7.1f} {:>6.1f}\n", c.cpu, c.busy_pct, c.runnable, c.blocked,
+                       c.steal_pct, c.irq_pct);
   }
+  render_cpu_health_text(s, out);
   if (uint64_t repaired = s.value("repaired_spans", json::object()).value("total", 0ULL))
     out += fmt::format("  waits whose closing event no probe saw, closed later: {} ({} at the task's next switch, "
                        "{} when it was freed)\n",
@@ -524,6 +531,7 @@ void add_findings(const json &report, json &findings) {
     imbalance_span.stamp(finding);
     findings.push_back(std::move(finding));
   }
+  add_cpu_health_findings(report, findings);
 }
 
 }  // namespace triage::sched

@@ -23,7 +23,13 @@ const TopTable &top_runq_table();
 const TopTable &top_dstate_table();
 // The processes that used the most CPU, with their busiest threads (sched_top.cpp).
 void render_top_cpu(const json &section, std::string &out);
-// cpu-saturation, io-saturation, cpu-imbalance: appended to `findings`.
+// cpu-saturation, io-saturation, cpu-imbalance and the CPU-health findings: appended to `findings`.
 void add_findings(const json &report, json &findings);
+
+// What /proc and /sys said of the CPUs (sched_cpu_health.cpp): `pressure`, `cgroup_quota`,
+// `calibration` added to the section; their text; cpu-steal, cpu-anomaly, cpu-throttled.
+void add_cpu_health(const RecordingReader &recording, uint64_t window_start_mono_ns, json &section);
+void render_cpu_health_text(const json &section, std::string &out);
+void add_cpu_health_findings(const json &report, json &findings);
 
 }  // namespace triage::sched

@@ -14,6 +14,11 @@
 //   series "sched" / "load"       LoadRow: the interval's average tasks by state
 //   series "sched" / "cpus"       CpusRow: the same per CPU, by column
 //                                 (top_cpu_series is derived from the process rows)
+//   series "sched" / "pressure"   PressureRow: the interval's PSI stall shares (where the kernel has PSI)
+//   delta "sched" / "cgroup_quota"
+//                                 CgroupQuotaRow per cgroup with a CPU quota: its cpu.stat
+//   meta  "sched.calibration_start", "sched.calibration_end"
+//                                 CalibrationRun (sched/cpu_calibration.h): the loop on each CPU
 #pragma once
 
 #include <algorithm>
@@ -33,6 +38,9 @@ namespace triage::sched {
 inline constexpr const char *kConfigMeta = "sched.config";
 inline constexpr const char *kCountersTable = "counters";
 inline constexpr const char *kProcessesTable = "processes";
+inline constexpr const char *kCgroupQuotaTable = "cgroup_quota";
+inline constexpr const char *kCalibrationStartMeta = "sched.calibration_start";
+inline constexpr const char *kCalibrationEndMeta = "sched.calibration_end";
 inline std::string cpu_details_gauge(uint32_t pid) { return "cpu_details/" + std::to_string(pid); }
 
 struct SchedConfig {
@@ -161,7 +169,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadRow, dt_s, running, runnable
                                                 blocked_other)
 
 // A CPU's averages, as the report lists them and as "cpus" rows held them before schema 4.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuInterval, cpu, busy_pct, runnable, blocked)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuInterval, cpu, busy_pct, runnable, blocked, steal_pct, irq_pct)
 
 // The interval's CpuIntervals by column, one array per measure: a 64-CPU host would write the
 // four names 64 times a second. A column shorter than `cpu` reads as 0 for the CPUs it lacks.
@@ -169,24 +177,68 @@ struct CpusRow {
   double dt_s = 0;
   std::vector<int> cpu;
   std::vector<double> busy_pct, runnable, blocked;
+  // Recorded since steal and IRQ time were split out; older recordings read them as 0.
+  std::vector<double> steal_pct, irq_pct;
 
   static CpusRow of(double dt_s, const std::vector<CpuInterval> &cpus) {
-    CpusRow row{dt_s, {}, {}, {}, {}};
+    CpusRow row{dt_s, {}, {}, {}, {}, {}, {}};
     for (const auto &c : cpus) {
       row.cpu.push_back(c.cpu);
       row.busy_pct.push_back(c.busy_pct);
       row.runnable.push_back(c.runnable);
       row.blocked.push_back(c.blocked);
+      row.steal_pct.push_back(c.steal_pct);
+      row.irq_pct.push_back(c.irq_pct);
     }
     return row;
   }
   std::vector<CpuInterval> cpus() const {
     auto at = [](const std::vector<double> &column, size_t i) { return i < column.size() ? column[i] : 0.0; };
     std::vector<CpuInterval> out;
-    for (size_t i = 0; i < cpu.size(); i++) out.push_back({cpu[i], at(busy_pct, i), at(runnable, i), at(blocked, i)});
+    for (size_t i = 0; i < cpu.size(); i++) {
+      CpuInterval c{cpu[i], at(busy_pct, i), at(runnable, i), at(blocked, i)};
+      c.steal_pct = at(steal_pct, i);
+      c.irq_pct = at(irq_pct, i);
+      out.push_back(c);
+    }
     return out;
   }
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpusRow, dt_s, cpu, busy_pct, runnable, blocked)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpusRow, dt_s, cpu, busy_pct, runnable, blocked, steal_pct, irq_pct)
+
+// The interval's pressure stall information: the percent of it in which some (or all) runnable
+// tasks stalled on the resource (/proc/pressure; the machine-wide cpu "full" is always 0).
+struct PressureRow {
+  double dt_s = 0;
+  double cpu_some = 0, io_some = 0, io_full = 0, memory_some = 0, memory_full = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PressureRow, dt_s, cpu_some, io_some, io_full, memory_some,
+                                                memory_full)
+
+// One cgroup with a CPU quota, as its cpu.stat counts: the report ties its throttling to the
+// processes in it. Keyed by the path /proc/<pid>/cgroup shows for the cpu controller.
+struct CgroupQuotaRow {
+  std::string cgroup;
+  // Labels: the hierarchy ("v2", "v1"), the quota in thousandths of a CPU, and the first
+  // processes in it ("pid pid ..."), as read when it was last throttled.
+  std::string hierarchy;
+  uint64_t quota_millicpus = 0;
+  std::string pids;
+  uint64_t periods = 0, throttled_periods = 0, throttled_ns = 0, usage_ns = 0;
+
+  const std::string &key() const { return cgroup; }
+  uint64_t rank() const { return throttled_ns + usage_ns / 1000; }
+  static constexpr auto labels() {
+    return std::tuple{&CgroupQuotaRow::hierarchy, &CgroupQuotaRow::quota_millicpus, &CgroupQuotaRow::pids};
+  }
+  static constexpr auto counters() {
+    return std::tuple{&CgroupQuotaRow::periods, &CgroupQuotaRow::throttled_periods, &CgroupQuotaRow::throttled_ns,
+                      &CgroupQuotaRow::usage_ns};
+  }
+  static constexpr auto peaks() { return std::tuple{}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CgroupQuotaRow, cgroup, hierarchy, quota_millicpus, pids, periods,
+                                                throttled_periods, throttled_ns, usage_ns)
 
 }  // namespace triage::sched

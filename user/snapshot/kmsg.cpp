@@ -23,6 +23,8 @@ constexpr std::string_view kInterestingPhrases[] = {
     "Out of memory", "oom-kill", "Killed process",  // OOM killer
     "SYN flooding",                                 // listen queue overflow with syncookies
     "blocked for more than",                        // hung task detector
+    // A failing CPU, memory or bus: machine-check exceptions and the EDAC drivers' reports.
+    "mce:", "Machine check", "Hardware Error", "EDAC",
 };
 
 // /dev/kmsg never returns more than this per record; smaller buffers make read() fail with EINVAL.

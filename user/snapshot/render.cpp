@@ -120,6 +120,27 @@ void section(std::string &out, std::string_view title) { out += fmt::format("\n=
 
 // ---- sections -------------------------------------------------------------------------------
 
+// PSI beside the load average: the load counts tasks, pressure says how much of the time they
+// stalled. "cpu some 3.0%" = in 3 % of the last 10 s at least one task waited for a CPU.
+void render_pressure(std::string &out, const json &s) {
+  const json &pressure = field(s, "pressure");
+  if (!pressure.is_object()) return;
+  std::string parts;
+  for (const char *resource : {"cpu", "io", "memory"}) {
+    const json &r = field(pressure, resource);
+    if (!r.is_object()) continue;
+    for (const char *kind : {"some", "full"}) {
+      const json &line = field(r, kind);
+      // The machine-wide cpu "full" line exists since 5.13 and is always 0: noise.
+      if (!line.is_object() || (std::string_view(resource) == "cpu" && std::string_view(kind) == "full")) continue;
+      auto avg10 = number(line, "avg10"), avg60 = number(line, "avg60");
+      parts += fmt::format("{}{} {} {:.1f}%/{:.1f}%", parts.empty() ? "" : ", ", resource, kind, avg10.value_or(0),
+                           avg60.value_or(0));
+    }
+  }
+  if (!parts.empty()) out += "pressure (PSI, avg10/avg60): " + parts + "\n";
+}
+
 void render_load(std::string &out, const json &s) {
   section(out, "uptime");
   auto ncpu = number(s, "ncpu");
@@ -133,6 +154,7 @@ void render_load(std::string &out, const json &s) {
     out += fmt::format(" ({:.2f} per CPU over 1 min)", load[0].get<double>() / *ncpu);
   out += fmt::format("\nr {}  b {}   (runnable, blocked in D state)\n", integer(s, "procs_running"),
                      integer(s, "procs_blocked"));
+  render_pressure(out, s);
 }
 
 void render_cpus(std::string &out, const json &s) {

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "core/pressure.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage {
@@ -70,6 +71,7 @@ json empty_snapshot() {
           {"deleted_open_files", json::array()},                  {"tasks", nullptr},
           {"sockets", nullptr},       {"netstat", nullptr},       {"netstat_netns", nullptr},
           {"netstat_netns_is_pid1s", nullptr},                    {"kmsg", json::array()},
+          {"pressure", nullptr},
           {"skipped", json::array()}};
 }
 
@@ -199,6 +201,13 @@ void fill_snapshot(json &snapshot, const SnapshotOptions &options, SkipLog &skip
       snapshot["mem"] = mem_from_meminfo(parse_key_values(text));
       fill_swap_rates(snapshot["mem"], before, after, uptime);
     });
+  });
+  guarded("pressure", skipped, [&] {
+    PressureReading pressure = read_pressure(options.proc_root + "/pressure");
+    if (pressure.any())
+      snapshot["pressure"] = pressure_json(pressure);
+    else
+      skipped.add("pressure", "no /proc/pressure (a kernel without CONFIG_PSI, or booted with psi=0)");
   });
   guarded("filesystems", skipped, [&] {
     with_file(options.proc_root + "/mounts", "filesystems", skipped, [&](const std::string &text) {

@@ -31,7 +31,8 @@ struct SnapshotOptions {
 //    netstat{TcpExt counters by name, Tcp counters as "Tcp"+name}
 //    netstat_netns, netstat_netns_is_pid1s   the network namespace (inode) netstat was read in, and
 //                                            whether PID 1 shares it (null when unknown)
-//    kmsg[{time, level, text}]                                      OOM kills, SYN floods, hung tasks
+//    kmsg[{time, level, text}]                 OOM kills, SYN floods, hung tasks, machine checks
+//    pressure{cpu, io, memory: {some, full: {avg10, avg60, avg300, total_us}}}   PSI, null without it
 //    skipped[{part, reason}]}
 // Strings from the machine are valid UTF-8 in the JSON (invalid bytes become "\xNN") but may hold
 // control characters: pass them through terminal_safe() before printing them raw.

@@ -1,0 +1,164 @@
+#include "sched/cgroup_quota.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace triage::sched {
+namespace {
+
+std::optional<std::string> read_small_file(const std::string &path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+template <typename Number>
+std::optional<Number> to_number(std::string_view text) {
+  Number value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end == text.data()) return std::nullopt;
+  return value;
+}
+
+std::vector<std::string_view> words_of(std::string_view line) {
+  std::vector<std::string_view> words;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t start = line.find_first_not_of(" \t", pos);
+    if (start == std::string_view::npos) break;
+    size_t end = line.find_first_of(" \t", start);
+    words.push_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    pos = end == std::string_view::npos ? line.size() : end;
+  }
+  return words;
+}
+
+template <typename Fn>
+void for_each_line(std::string_view text, Fn &&fn) {
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    fn(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+}
+
+}  // namespace
+
+std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text) {
+  std::vector<CpuHierarchy> out;
+  for_each_line(mounts_text, [&](std::string_view line) {
+    auto words = words_of(line);
+    if (words.size() < 4) return;
+    std::string mount(words[1]);
+    if (words[2] == "cgroup2") {
+      // The v2 hierarchy has quotas only where the cpu controller is enabled at its root.
+      const std::string controllers = read_small_file(mount + "/cgroup.controllers").value_or("");
+      const std::string first_line = controllers.substr(0, controllers.find('\n'));
+      for (auto word : words_of(first_line))
+        if (word == "cpu") out.push_back({mount, true});
+    } else if (words[2] == "cgroup") {
+      std::string_view options = words[3];
+      size_t pos = 0;
+      while (pos <= options.size()) {
+        size_t end = options.find(',', pos);
+        if (options.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos) == "cpu") {
+          out.push_back({mount, false});
+          break;
+        }
+        if (end == std::string_view::npos) break;
+        pos = end + 1;
+      }
+    }
+  });
+  return out;
+}
+
+std::optional<double> read_quota_cpus(const std::string &dir, bool v2) {
+  if (v2) {
+    auto text = read_small_file(dir + "/cpu.max");
+    if (!text) return std::nullopt;
+    const std::string first_line = text->substr(0, text->find('\n'));
+    auto words = words_of(first_line);
+    if (words.size() < 2 || words[0] == "max") return std::nullopt;
+    auto quota = to_number<uint64_t>(words[0]), period = to_number<uint64_t>(words[1]);
+    if (!quota || !period || *period == 0) return std::nullopt;
+    return static_cast<double>(*quota) / static_cast<double>(*period);
+  }
+  auto quota_text = read_small_file(dir + "/cpu.cfs_quota_us"), period_text = read_small_file(dir + "/cpu.cfs_period_us");
+  if (!quota_text || !period_text) return std::nullopt;
+  auto quota = to_number<int64_t>(*quota_text), period = to_number<int64_t>(*period_text);
+  if (!quota || !period || *quota <= 0 || *period <= 0) return std::nullopt;
+  return static_cast<double>(*quota) / static_cast<double>(*period);
+}
+
+std::vector<QuotaCgroup> find_quota_cgroups(const CpuHierarchy &hierarchy, size_t limit, size_t max_dirs) {
+  namespace fs = std::filesystem;
+  std::vector<QuotaCgroup> out;
+  auto consider = [&](const std::string &dir, std::string path) {
+    if (auto quota = read_quota_cpus(dir, hierarchy.v2)) out.push_back({dir, std::move(path), hierarchy.v2, *quota});
+  };
+  consider(hierarchy.mount, "/");  // v1's root may carry a quota; v2's has no cpu.max
+  std::error_code error;
+  fs::recursive_directory_iterator it(hierarchy.mount, fs::directory_options::skip_permission_denied, error), end;
+  size_t visited = 0;
+  for (; !error && it != end && out.size() < limit && visited < max_dirs; it.increment(error)) {
+    if (!it->is_directory(error)) continue;  // cgroupfs holds directories and attribute files only
+    visited++;
+    std::string dir = it->path().string();
+    consider(dir, dir.substr(hierarchy.mount.size()));
+  }
+  return out;
+}
+
+std::optional<CpuStat> parse_cpu_stat(std::string_view text, bool v2) {
+  CpuStat stat;
+  bool periods_seen = false;
+  for_each_line(text, [&](std::string_view line) {
+    auto words = words_of(line);
+    if (words.size() != 2) return;
+    auto value = to_number<uint64_t>(words[1]);
+    if (!value) return;
+    if (words[0] == "nr_periods") {
+      stat.nr_periods = *value;
+      periods_seen = true;
+    } else if (words[0] == "nr_throttled") {
+      stat.nr_throttled = *value;
+    } else if (v2 && words[0] == "throttled_usec") {
+      stat.throttled_ns = *value * 1000;
+    } else if (!v2 && words[0] == "throttled_time") {
+      stat.throttled_ns = *value;
+    } else if (v2 && words[0] == "usage_usec") {
+      stat.usage_ns = *value * 1000;
+    }
+  });
+  if (!periods_seen) return std::nullopt;
+  return stat;
+}
+
+std::optional<CpuStat> read_cpu_stat(const QuotaCgroup &cgroup) {
+  auto text = read_small_file(cgroup.dir + "/cpu.stat");
+  if (!text) return std::nullopt;
+  auto stat = parse_cpu_stat(*text, cgroup.v2);
+  if (stat && !cgroup.v2) {
+    // v1 counts usage in cpuacct, co-mounted with cpu on most distributions ("cpu,cpuacct").
+    if (auto usage = read_small_file(cgroup.dir + "/cpuacct.usage"))
+      stat->usage_ns = to_number<uint64_t>(*usage).value_or(0);
+  }
+  return stat;
+}
+
+std::vector<uint32_t> cgroup_processes(const QuotaCgroup &cgroup, size_t limit) {
+  std::vector<uint32_t> pids;
+  std::ifstream in(cgroup.dir + "/cgroup.procs");
+  uint32_t pid = 0;
+  while (pids.size() < limit && in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+}  // namespace triage::sched
