@@ -28,6 +28,7 @@ bool needs_bpf(const ProbeSpec &probe) { return probe.tp_btf_program || probe.ra
 void BpfObjectCore::reset_attempt(const char *method) {
   ring_.reset();
   links_.clear();
+  iter_links_.clear();
   destroy_object();
   object_ = nullptr;
   statuses_.clear();
@@ -110,8 +111,8 @@ bool BpfObjectCore::attach(std::string_view name) {
   if (!probe || !method_ || !program_for(*probe, method_)) return false;  // the set does without it
   bpf_program *program = program_of(*probe);
   auto left_out = left_out_.find(name);
-  ProbeStatus status{probe->name, family_, probe->hook, probe->run_once ? "iter" : method_, "attached",
-                     fallback_reason_};
+  const bool iterator = probe->run_once || (program && bpf_program__expected_attach_type(program) == BPF_TRACE_ITER);
+  ProbeStatus status{probe->name, family_, probe->hook, iterator ? "iter" : method_, "attached", fallback_reason_};
   if (contains(disabled_, probe->name)) {
     status.status = "skipped";
     status.reason = "disabled by --no-probe";
@@ -129,6 +130,8 @@ bool BpfObjectCore::attach(std::string_view name) {
   } else if (UniqueLink link(bpf_program__attach(program)); !link) {
     status.status = "failed";
     status.reason = fmt::format("attach failed: {}", errno_text(errno));
+  } else if (bpf_program__expected_attach_type(program) == BPF_TRACE_ITER) {
+    iter_links_.insert_or_assign(std::string(name), std::move(link));
   } else {
     links_.push_back(std::move(link));
   }
@@ -148,6 +151,7 @@ Result<void> BpfObjectCore::attach_required(std::initializer_list<const char *> 
 
 void BpfObjectCore::fail_attached(const std::string &reason) {
   links_.clear();
+  iter_links_.clear();
   for (auto &status : statuses_)
     if (status.status == "attached") {
       status.status = "failed";
@@ -160,6 +164,14 @@ bool BpfObjectCore::open_ring(const char *map, ring_buffer_sample_fn on_event, v
   if (fd >= 0) ring_.reset(ring_buffer__new(fd, on_event, ctx, nullptr));
   if (!ring_) log_warning("{}: no ring buffer ({}): {}", family_, errno_text(fd < 0 ? -fd : errno), without);
   return static_cast<bool>(ring_);
+}
+
+Result<UniqueFd> BpfObjectCore::open_iterator(std::string_view probe) const {
+  auto link = iter_links_.find(probe);
+  if (link == iter_links_.end()) return runtime_error(fmt::format("{} is not attached", probe));
+  UniqueFd fd(bpf_iter_create(bpf_link__fd(link->second.get())));
+  if (!fd) return runtime_error(fmt::format("{}: {}", probe, errno_text(errno)));
+  return fd;
 }
 
 bool BpfObjectCore::is_attached(std::string_view probe) const {
@@ -191,6 +203,7 @@ std::vector<int> BpfObjectCore::program_fds() const {
 void BpfObjectCore::close() {
   ring_.reset();
   links_.clear();
+  iter_links_.clear();
   destroy_object();
   object_ = nullptr;
 }

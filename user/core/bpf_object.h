@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/probe_table.h"
 #include "core/result.h"
+#include "core/unique_fd.h"
 
 namespace triage {
 
@@ -52,6 +53,10 @@ class BpfObjectCore {
   // A probe the family attaches by itself (one that needs no BPF), listed with the others.
   void add_status(ProbeStatus status) { statuses_.push_back(std::move(status)); }
 
+  // A fresh run of an iterator probe attached for repeated use (an iter/ program whose row is not
+  // run_once): reading the returned fd to its end runs the program over the kernel's objects.
+  Result<UniqueFd> open_iterator(std::string_view probe) const;
+
   // The ring buffer of the object's map `map`; on failure logs what the family goes without.
   bool open_ring(const char *map, ring_buffer_sample_fn on_event, void *ctx, std::string_view without);
   int event_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
@@ -67,7 +72,8 @@ class BpfObjectCore {
   // The loaded programs that run on events (not the run-once iterators), for bpf_stats.
   std::vector<int> program_fds() const;
 
-  // Detaches the programs and keeps the maps and the ring, for the last drain and sample.
+  // Detaches the programs and keeps the maps and the ring, for the last drain and sample. Iterators
+  // produce nothing by themselves (they run only when read), so the last sample may still run them.
   void stop() { links_.clear(); }
   // Detaches and frees everything; the family then reads nothing more.
   void close();
@@ -92,6 +98,7 @@ class BpfObjectCore {
   std::map<std::string, std::string, std::less<>> left_out_;
   bpf_object *object_ = nullptr;
   std::vector<UniqueLink> links_;
+  std::map<std::string, UniqueLink, std::less<>> iter_links_;  // iterators kept for open_iterator()
   UniqueRingBuffer ring_;
   std::vector<ProbeStatus> statuses_;
 };
