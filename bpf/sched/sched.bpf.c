@@ -47,6 +47,7 @@ const volatile bool switch_has_prev_state = true; /* 5.18+: sched_switch passes 
 #include "sched/sched_run.bpf.h"
 #include "sched/sched_switch.bpf.h"
 #include "sched/sched_seed.bpf.h"
+#include "sched/sched_stacks.bpf.h"
 
 /* ---- tp_btf set: typed arguments, task storage, run-queue waits from the kernel's sched_info ---- */
 
@@ -126,4 +127,18 @@ SEC("iter/task")
 int seed_raw(struct bpf_iter__task *ctx)
 {
 	return seed_task(ctx->task, true);
+}
+
+/* ---- kernel stacks of tasks long in D, run by userspace once per interval ---- */
+
+SEC("iter/task")
+int stacks_btf(struct bpf_iter__task *ctx)
+{
+	return sample_dstate_stack(ctx, false);
+}
+
+SEC("iter/task")
+int stacks_raw(struct bpf_iter__task *ctx)
+{
+	return sample_dstate_stack(ctx, true);
 }

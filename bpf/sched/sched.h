@@ -114,6 +114,21 @@ struct sched_event {
 	char waker_comm[16];
 };
 
+/* A kernel stack of a task in D longer than the threshold, written by the stacks iterator
+ * (sched_stacks.bpf.h) to its seq file, one record per task, read once per interval. Frames are
+ * return addresses, innermost first; the deepest SCHED_STACK_DEPTH are kept (a D wait's story is
+ * at the top of the stack: the wait, what it waits for, the syscall). */
+#define SCHED_STACK_DEPTH 32
+struct sched_stack_sample {
+	__u32 pid;
+	__u32 tgid;
+	__u64 wait_ns;    /* the D wait so far, at the iterator's run */
+	__u32 kind;       /* enum sched_wait_kind of the wait */
+	__u32 nr_frames;  /* valid entries of ips */
+	char comm[16];    /* the group leader's name */
+	__u64 ips[SCHED_STACK_DEPTH];
+};
+
 /* How the per-task state tracks a task between events. */
 enum sched_task_phase {
 	SCHED_PHASE_UNKNOWN = 0, /* not seen since the probes attached */

@@ -22,6 +22,9 @@ static_assert(sizeof(sched_proc_cache) == SCHED_PROC_CACHE_SLOTS * (8 + sizeof(s
 static_assert(sizeof(sched_event) == 72);
 static_assert(offsetof(sched_event, end_ns) == 0);
 static_assert(offsetof(sched_event, comm) == 40 && offsetof(sched_event, waker_comm) == 56);
+static_assert(sizeof(sched_stack_sample) == 40 + 8 * SCHED_STACK_DEPTH);
+static_assert(offsetof(sched_stack_sample, wait_ns) == 8 && offsetof(sched_stack_sample, comm) == 24);
+static_assert(offsetof(sched_stack_sample, ips) == 40);
 
 // The name under which sched_event records are stored in a recording's event_blocks; bump the
 // version whenever struct sched_event changes.

@@ -12,7 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -26,6 +29,7 @@
 #include "sched.skel.h"
 #include "sched/sched_abi.h"
 #include "sched/cpu_health.h"
+#include "sched/kernel_symbols.h"
 #include "sched/sched_cpu_time.h"
 #include "sched/sched_load.h"
 #include "sched/sched_processes.h"
@@ -40,6 +44,10 @@ constexpr size_t kTopCpuDetailed = 10;  // per interval: the largest CPU users r
 constexpr double kDetailedCpuShare = 0.05;  // ... that used at least this share of one CPU in it
 constexpr size_t kThreadsPerProcess = 5;
 constexpr double kMinIntervalS = 0.02;
+// Distinct (process, stack) keys kept in the totals since attach; new ones past it are summed
+// into one row (pid 0, stack_id 0) so that a week of watch cannot grow the sampler's memory.
+constexpr size_t kMaxStackKeys = 4096;
+constexpr const char *kStacksProbe = "sched_dstate_stacks";
 
 }  // namespace
 
@@ -57,6 +65,8 @@ const ProbeSpec kSchedProbes[] = {
      "run-queue latency of newly forked tasks before their first run"},
     {"sched_seed", "iter/task (tasks already waiting at start)", nullptr, "seed_btf", "seed_raw",
      "tasks already waiting when recording started (counted only from their next event)", true},
+    {"sched_dstate_stacks", "iter/task (kernel stacks of tasks long in D, each interval)", nullptr, "stacks_btf",
+     "stacks_raw", "the kernel stacks where tasks waited in D (dstate_stacks): only how long, not where"},
 };
 
 ProbeTable probe_table() { return kSchedProbes; }
@@ -101,14 +111,26 @@ class SchedFamily final : public Family {
     health_ = CpuHealthSampler(options.cgroup_path);
     // Without sched_switch there is no section: a set whose switch program will not attach is
     // refused, so that the next one is tried.
+    // The stacks iterator is the one program a kernel may refuse on its own (bpf_get_task_stack in
+    // an iterator, 5.9+): when the set does not load with it, it loads again without it, so that
+    // only the stacks are missing and say why.
     bool loaded = bpf_.load_first(options, [&](const char *method) -> Result<void> {
-      Result<void> ready = bpf_.try_load(method, kernel, [&](sched_bpf &skel) { return prepare(skel, method, kernel); });
+      auto prepare_set = [&](sched_bpf &skel) { return prepare(skel, method, kernel); };
+      Result<void> ready = bpf_.try_load(method, kernel, prepare_set);
+      if (!ready && !contains(options.disabled_probes, kStacksProbe)) {
+        std::string why = ready.error().message;
+        bpf_.leave_out(kStacksProbe, fmt::format("the {} set did not load with it ({}); loaded without it", method, why));
+        ready = bpf_.try_load(method, kernel, prepare_set);
+        if (!ready) ready = runtime_error(why);  // the set's own failure: the first reason stands
+      }
       return ready ? bpf_.attach_required({"sched_switch"}) : ready;
     });
     if (!loaded) return;
     attach_programs();
     if (!attached()) return;
     bpf_.attach("sched_seed");  // tasks already queued or in D when we attached
+    bpf_.attach(kStacksProbe);  // run by sample(), once per interval
+    last_stack_sample_ns_ = monotonic_ns();
     bpf_.open_ring("events", on_event, this, "outliers will be missing");
     health_.start(monotonic_ns());
     last_integrals_ = integrate_now(monotonic_ns());
@@ -151,6 +173,7 @@ class SchedFamily final : public Family {
     write_config(out);
     sample_histograms(now_ns, out);
     sample_processes(now_ns, dt_s, out);
+    sample_stacks(now_ns, out);
     SchedCounters counters;
     counters.switches = last_integrals_.switches;
     counters.wakeups = last_integrals_.wakeups;
@@ -211,6 +234,8 @@ class SchedFamily final : public Family {
     }
     skel.rodata->base_ns = base_ns_;
     skel.rodata->outlier_threshold_ns = options_.outlier_threshold_ns;
+    // Stacks of the waits the timeline calls outliers: long enough to matter, rare enough to be cheap.
+    skel.rodata->stack_min_wait_ns = options_.outlier_threshold_ns;
     set_filter_rodata(skel.rodata, options_);
     // 5.18 added prev_state to sched_switch; count the arguments rather than trust a version.
     skel.rodata->switch_has_prev_state = kernel.tracepoint_arg_count("sched_switch") >= 4;
@@ -374,6 +399,64 @@ class SchedFamily final : public Family {
     sample_cpu_details(waits, now_ns, dt_s, out);
   }
 
+  // The kernel stacks of tasks in D at least the threshold now: the iterator walks every task once,
+  // and writes a record for those only (bpf/sched/sched_stacks.bpf.h).
+  Result<std::vector<sched_stack_sample>> read_stack_samples() const {
+    Result<UniqueFd> iter = bpf_.open_iterator(kStacksProbe);
+    if (!iter) return iter.error();
+    std::string bytes;
+    char buf[16384];
+    ssize_t n;
+    while ((n = ::read(iter->get(), buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(n));
+    if (n < 0) return runtime_error(fmt::format("reading the stacks iterator: {}", errno_text(errno)));
+    std::vector<sched_stack_sample> samples(bytes.size() / sizeof(sched_stack_sample));
+    std::memcpy(samples.data(), bytes.data(), samples.size() * sizeof(sched_stack_sample));
+    return samples;
+  }
+
+  void sample_stacks(uint64_t now_ns, RecordingWriter &out) {
+    if (!bpf_.is_attached(kStacksProbe)) return;
+    const uint64_t since_last = now_ns > last_stack_sample_ns_ ? now_ns - last_stack_sample_ns_ : 0;
+    last_stack_sample_ns_ = now_ns;
+    const uint64_t started = monotonic_ns();
+    auto samples = read_stack_samples();
+    if (!samples) {
+      if (!stack_error_logged_) log_warning("sched: no D-state stacks this interval: {}", samples.error().message);
+      stack_error_logged_ = true;
+      return;
+    }
+    if (!samples->empty() && !symbols_) {
+      symbols_ = KernelSymbols::load();
+      if (!symbols_->usable()) log_warning("sched: /proc/kallsyms names no address: D-state stacks stay unsymbolized");
+    }
+    for (const auto &sample : *samples) {
+      std::string stack;
+      for (uint32_t i = 0; i < sample.nr_frames && i < SCHED_STACK_DEPTH; i++)
+        stack += (i ? ";" : "") + symbols_->name_of(sample.ips[i]);
+      DStateStackRow key_row;
+      key_row.pid = sample.tgid;
+      key_row.stack_id = DStateStackRow::stack_id_of(stack);
+      auto it = stack_totals_.find(key_row.key());
+      if (it == stack_totals_.end()) {
+        if (stack_totals_.size() >= kMaxStackKeys) key_row = DStateStackRow{};  // the bound's row
+        else {
+          key_row.stack = std::move(stack);
+          key_row.comm = comm_of(sample.comm);
+        }
+        it = stack_totals_.try_emplace(key_row.key(), key_row).first;
+      }
+      DStateStackRow &total = it->second;
+      total.samples++;
+      total.wait_ns += std::min<uint64_t>(sample.wait_ns, since_last);
+      total.max_wait_ns = std::max<uint64_t>(total.max_wait_ns, sample.wait_ns);
+    }
+    std::vector<DStateStackRow> totals;
+    totals.reserve(stack_totals_.size());
+    for (const auto &[key, row] : stack_totals_) totals.push_back(row);
+    stacks_table_.write(now_ns, totals, out);
+    log_debug("sched: D-state stacks: {} in {} us", samples->size(), (monotonic_ns() - started) / 1000);
+  }
+
   static ProcessRow process_row(uint32_t tgid, const sched_proc_stats &s) {
     ProcessRow row;
     row.pid = tgid;
@@ -412,6 +495,11 @@ class SchedFamily final : public Family {
   bool config_written_ = false;
   DeltaTable<SchedCounters> counters_table_{"sched", kCountersTable};
   DeltaTable<ProcessRow> processes_table_{"sched", kProcessesTable};
+  DeltaTable<DStateStackRow> stacks_table_{"sched", kDStateStacksTable};
+  std::map<std::pair<uint32_t, uint64_t>, DStateStackRow> stack_totals_;  // since attach, bounded by kMaxStackKeys
+  std::optional<KernelSymbols> symbols_;  // /proc/kallsyms, read at the first stack
+  uint64_t last_stack_sample_ns_ = 0;
+  bool stack_error_logged_ = false;
   std::unordered_map<uint32_t, uint64_t> last_cpu_totals_;  // CPU time per process at the last sample
   uint64_t window_start_ticks_ = 0;                         // CLOCK_BOOTTIME at attach, in clock ticks
 };

@@ -7,6 +7,10 @@
 //   delta "sched" / "processes"   ProcessRow per process: waits by kind and CPU time
 //   gauge "sched" / "processes/labels"
 //                                 its labels(), written when they change (core/delta_table.h)
+//   delta "sched" / "dstate_stacks"
+//                                 DStateStackRow per (process, kernel stack) of long D waits
+//   gauge "sched" / "dstate_stacks/labels"
+//                                 its labels() (the process's name)
 //   gauge "sched" / "cpu_details/<pid>"
 //                                 CpuDetails: what /proc said of a process at the CPU top
 //   hist  "sched" / runq, d_io, d_mem, d_other
@@ -25,6 +29,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +46,7 @@ inline constexpr const char *kProcessesTable = "processes";
 inline constexpr const char *kCgroupQuotaTable = "cgroup_quota";
 inline constexpr const char *kCalibrationStartMeta = "sched.calibration_start";
 inline constexpr const char *kCalibrationEndMeta = "sched.calibration_end";
+inline constexpr const char *kDStateStacksTable = "dstate_stacks";
 inline std::string cpu_details_gauge(uint32_t pid) { return "cpu_details/" + std::to_string(pid); }
 
 struct SchedConfig {
@@ -141,6 +147,52 @@ struct ProcessRow {
 // every interval, and leaving out the zeros and empty labels halves it.
 inline void to_json(nlohmann::json &j, const ProcessRow &row) { compact_to_json(j, row, ProcessRow::fields()); }
 inline void from_json(const nlohmann::json &j, ProcessRow &row) { compact_from_json(j, row, ProcessRow::fields()); }
+
+// A kernel stack where a process's threads waited in D, sampled once per interval for each task
+// then in D longer than the threshold (bpf/sched/sched_stacks.bpf.h). `samples`: how many times a
+// task of the process was found waiting there. `wait_ns`: the D time those samples saw, each
+// counting the part of its wait (open since at least the threshold) that fell in the interval
+// before it, so for a task that waits across samples it sums to its D time there. Waits shorter
+// than the threshold, or that began and ended between two samples, are not in it.
+struct DStateStackRow {
+  uint32_t pid = 0;        // thread-group id; 0 with stack_id 0: the stacks past the bound, summed
+  uint64_t stack_id = 0;   // stack_id_of(stack): the key, so that rows need not carry the frames
+  // Labels, stored when they change (once per key): the frame names, innermost first, joined by
+  // ';' ("0x<hex>" for an address no symbol names), and the group leader's name.
+  std::string stack, comm;
+  uint64_t samples = 0, wait_ns = 0;
+  uint64_t max_wait_ns = 0;  // the longest wait so far any sample saw
+
+  std::pair<uint32_t, uint64_t> key() const { return {pid, stack_id}; }
+  uint64_t rank() const { return wait_ns; }
+  std::vector<std::string> frames() const {
+    std::vector<std::string> out;
+    for (size_t start = 0; start < stack.size();) {
+      size_t end = std::min(stack.find(';', start), stack.size());
+      out.push_back(stack.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  }
+  // FNV-1a of the joined frames (never 0: that is the bound's row).
+  static uint64_t stack_id_of(const std::string &stack) {
+    uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : stack) h = (h ^ c) * 1099511628211ull;
+    return h ? h : 1;
+  }
+  static constexpr auto labels() { return std::tuple{&DStateStackRow::stack, &DStateStackRow::comm}; }
+  static constexpr auto counters() { return std::tuple{&DStateStackRow::samples, &DStateStackRow::wait_ns}; }
+  static constexpr auto peaks() { return std::tuple{&DStateStackRow::max_wait_ns}; }
+  static constexpr auto histograms() { return std::tuple{}; }
+  static constexpr auto fields() {
+    return std::tuple{Field{"pid", &DStateStackRow::pid},         Field{"stack_id", &DStateStackRow::stack_id},
+                      Field{"samples", &DStateStackRow::samples}, Field{"wait_ns", &DStateStackRow::wait_ns},
+                      Field{"max_wait_ns", &DStateStackRow::max_wait_ns}, Field{"stack", &DStateStackRow::stack},
+                      Field{"comm", &DStateStackRow::comm}};
+  }
+};
+inline void to_json(nlohmann::json &j, const DStateStackRow &row) { compact_to_json(j, row, DStateStackRow::fields()); }
+inline void from_json(const nlohmann::json &j, DStateStackRow &row) { compact_from_json(j, row, DStateStackRow::fields()); }
 
 struct ThreadCpuRow {
   uint32_t tid = 0;
