@@ -11,6 +11,7 @@
 #include "report/outliers.h"
 #include "report/process_names.h"
 #include "report/text_util.h"
+#include "sched/kernel_symbols.h"
 #include "sched/sched_report.h"
 
 namespace triage::sched {
@@ -157,6 +158,32 @@ std::string interval_table(const json &s) {
   }
   return "<details><summary>Per interval (average tasks; busy% of each CPU)</summary>" + table(header, rows, "narrow") +
          "</details>";
+}
+
+// Where tasks in D waited: each of the top stacks as an indented tree of frames, innermost first
+// (the wait itself) down to the syscall, under its process and how much D time it held.
+std::string dstate_stacks_html(const json &s) {
+  constexpr size_t kShown = 5, kFrames = 8;
+  const json &stacks = arr(s, "dstate_stacks");
+  std::string html = fmt::format(
+      R"(<h3>Where tasks in D waited (top {} of {})</h3><p class="note">kernel stacks of tasks in D longer than {}, sampled each interval; frames innermost first</p>)",
+      std::min(stacks.size(), kShown), fmt_exact(num(s, "dstate_stacks_total")),
+      html_escape(format_duration_ns(to_u64(num(s, "outlier_threshold_ns")))));
+  if (stacks.empty()) return html + R"(<p class="absent">no task was in D past the threshold when a sample was taken</p>)";
+  for (size_t i = 0; i < stacks.size() && i < kShown; i++) {
+    const json &st = stacks[i];
+    size_t hidden = 0;
+    const auto frames = interesting_frames(st.value("frames", std::vector<std::string>{}), kFrames, &hidden);
+    html += fmt::format(R"(<details{}><summary>{} ({}): <b>{}</b> in D over {} samples (longest wait seen {})</summary><ul class="stack" style="list-style:none;font-family:monospace;margin:0.2em 0 0.6em 0;padding-left:1em">)",
+                        i == 0 ? " open" : "", esc(st.value("comm", "")), fmt_id(num(st, "pid")),
+                        html_escape(format_duration_ns(to_u64(num(st, "wait_ns")))), fmt_exact(num(st, "samples")),
+                        html_escape(format_duration_ns(to_u64(num(st, "max_wait_ns")))));
+    for (size_t f = 0; f < frames.size(); f++)
+      html += fmt::format(R"(<li style="padding-left:{}em">{}{}</li>)", f, f ? "&#8627; " : "", html_escape(frames[f]));
+    if (hidden) html += fmt::format(R"(<li style="padding-left:{}em" class="note">... {} outer frames</li>)", frames.size(), hidden);
+    html += "</ul></details>";
+  }
+  return html;
 }
 
 }  // namespace
@@ -307,6 +334,7 @@ void render_html(const json &report, std::string &out) {
   }
   out += keyed("top_runq", render_top_html(top_runq_table(), s));
   out += keyed("top_dstate", render_top_html(top_dstate_table(), s));
+  out += keyed("dstate_stacks dstate_stacks_total dstate_stacks_other", dstate_stacks_html(s));
 
   const json &outliers = arr(s, "outliers");
   if (!outliers.empty()) {

@@ -10,6 +10,7 @@
 
 #include "core/histogram.h"
 #include "record/event_batch.h"
+#include "sched/kernel_symbols.h"
 #include "sched/sched_abi.h"
 #include "sched/sched_rows.h"
 #include "report/finding_span.h"
@@ -39,6 +40,7 @@ constexpr size_t kOutliersKept = 200;
 constexpr size_t kSustainedIntervals = 2;
 constexpr size_t kTopProcesses = 50;   // rows per top list in the JSON
 constexpr size_t kTopCpuDetailed = 10;  // top CPU rows with what /proc said of them
+constexpr size_t kTopStacks = 20;       // D-state stacks in the JSON
 
 // A fixed-size kernel name (comm) that may lack its terminating NUL.
 template <size_t N>
@@ -243,6 +245,29 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["top_dstate_total"] = dstate_total;
   s["top_dstate"] = std::move(top_dstate);
 
+  // Where tasks waited in D: the slice's (process, kernel stack) rows, most D time first. The row
+  // of keys past the sampler's bound (pid 0) and the intervals' 'other' rows count only in the sums.
+  const auto stacks = read_table<DStateStackRow>(r, "sched", kDStateStacksTable);
+  json dstate_stacks = json::array();
+  uint64_t listed_samples = 0, listed_wait = 0, all_samples = 0, all_wait = 0;
+  for (const auto &row : stacks.rows) {
+    all_samples += row.samples;
+    all_wait += row.wait_ns;
+    if (dstate_stacks.size() == kTopStacks || row.key() == DStateStackRow{}.key()) continue;
+    listed_samples += row.samples;
+    listed_wait += row.wait_ns;
+    dstate_stacks.push_back({{"pid", row.pid},
+                             {"comm", row.comm},
+                             {"samples", row.samples},
+                             {"wait_ns", row.wait_ns},
+                             {"max_wait_ns", row.max_wait_ns},
+                             {"frames", row.frames()}});
+  }
+  if (stacks.other) all_samples += stacks.other->samples, all_wait += stacks.other->wait_ns;
+  s["dstate_stacks_total"] = stacks.key_count();
+  s["dstate_stacks"] = std::move(dstate_stacks);
+  s["dstate_stacks_other"] = {{"samples", all_samples - listed_samples}, {"wait_ns", all_wait - listed_wait}};
+
   // The run-queue latency heatmap: one row per interval, counts per log2 bucket.
   json heatmap = json::array();
   r.for_each_hist("sched", wait_kind_name(SCHED_WAIT_RUNQ), [&](uint64_t t, const json &h) {
@@ -311,8 +336,32 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
 namespace {
 
 constexpr size_t kOutliersShown = 15;
+constexpr size_t kStacksShown = 5;
+constexpr size_t kFramesShown = 8;
 
 }  // namespace
+
+// The top D-state stacks as indented frames, innermost first (the scheduler's own frames left out).
+void render_dstate_stacks_text(const json &s, std::string &out) {
+  const json &stacks = s.value("dstate_stacks", json::array());
+  out += fmt::format("\nWhere tasks in D waited (kernel stacks of waits past {}, sampled each interval): {} of {}\n",
+                     format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), std::min(stacks.size(), kStacksShown),
+                     s.value("dstate_stacks_total", 0ULL));
+  if (stacks.empty()) {
+    out += "  none: no task was in D past the threshold when a sample was taken\n";
+    return;
+  }
+  for (size_t i = 0; i < stacks.size() && i < kStacksShown; i++) {
+    const json &st = stacks[i];
+    out += fmt::format("  {} ({}): {} in D over {} samples (longest wait seen {})\n", printable(st.value("comm", "")),
+                       st.value("pid", 0), format_duration_ns(st.value("wait_ns", 0ULL)), st.value("samples", 0ULL),
+                       format_duration_ns(st.value("max_wait_ns", 0ULL)));
+    size_t hidden = 0;
+    const auto frames = interesting_frames(st.value("frames", std::vector<std::string>{}), kFramesShown, &hidden);
+    for (size_t f = 0; f < frames.size(); f++) out += fmt::format("    {}{}\n", std::string(f, ' '), printable(frames[f]));
+    if (hidden) out += fmt::format("    {}... {} outer frames\n", std::string(frames.size(), ' '), hidden);
+  }
+}
 
 void render_text(const json &s, std::string &out) {
   heading("Scheduler: waiting for a CPU (R) or stuck in D?", out);
@@ -378,6 +427,7 @@ void render_text(const json &s, std::string &out) {
   render_top_cpu(s, out);
   render_top_text(top_runq_table(), s, out);
   render_top_text(top_dstate_table(), s, out);
+  render_dstate_stacks_text(s, out);
 
   // The longest waits, not the last: the worst one is what a reader looks for.
   const json shown = keep_worst(s["outliers"], kOutliersShown, "duration_ns");
