@@ -169,7 +169,7 @@ std::string dstate_stacks_html(const json &s) {
       R"(<h3>Where tasks in D waited (top {} of {})</h3><p class="note">kernel stacks of tasks in D longer than {}, sampled each interval; frames innermost first</p>)",
       std::min(stacks.size(), kShown), fmt_exact(num(s, "dstate_stacks_total")),
       html_escape(format_duration_ns(to_u64(num(s, "outlier_threshold_ns")))));
-  if (stacks.empty()) return html + R"(<p class="absent">no task was in D past the threshold when a sample was taken</p>)";
+  if (stacks.empty()) return html + R"(<p class="absent">none sampled: no task was in D past the threshold at a sample, or the stacks probe did not run (see Probes)</p>)";
   for (size_t i = 0; i < stacks.size() && i < kShown; i++) {
     const json &st = stacks[i];
     size_t hidden = 0;

@@ -348,7 +348,7 @@ void render_dstate_stacks_text(const json &s, std::string &out) {
                      format_duration_ns(s.value("outlier_threshold_ns", 0ULL)), std::min(stacks.size(), kStacksShown),
                      s.value("dstate_stacks_total", 0ULL));
   if (stacks.empty()) {
-    out += "  none: no task was in D past the threshold when a sample was taken\n";
+    out += "  none sampled: no task was in D past the threshold at a sample, or the stacks probe did not run (see probes)\n";
     return;
   }
   for (size_t i = 0; i < stacks.size() && i < kStacksShown; i++) {
