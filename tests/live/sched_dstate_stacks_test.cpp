@@ -120,4 +120,17 @@ TEST_CASE("sched: the top D-state stack of an fsync storm is the flush wait path
   CHECK(named == frames.size());  // every frame a kernel symbol, none an address
   CHECK(flush_frames >= 1);
   CHECK(sched["dstate_stacks_total"].get<uint64_t>() >= 1);
+
+  // Judged per slice like every aggregate: two slices' D time on this stack adds up to the window's.
+  uint64_t sliced_wait = 0, sliced_samples = 0;
+  for (const auto &slice : {std::vector<std::string>{"--to", "3"}, std::vector<std::string>{"--from", "3"}}) {
+    auto part = live::report_json(dir.file("stacks.db"), slice);
+    for (const auto &st : part["sched"]["dstate_stacks"])
+      if (st["pid"] == (*top)["pid"] && st["frames"] == (*top)["frames"]) {
+        sliced_wait += st["wait_ns"].get<uint64_t>();
+        sliced_samples += st["samples"].get<uint64_t>();
+      }
+  }
+  CHECK(sliced_wait == (*top)["wait_ns"].get<uint64_t>());
+  CHECK(sliced_samples == (*top)["samples"].get<uint64_t>());
 }
