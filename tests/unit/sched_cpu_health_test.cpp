@@ -96,6 +96,11 @@ TEST_CASE("cgroup quotas: hierarchies from mounts, quotas and cpu.stat in v1 and
   CHECK(hierarchies[0].v2);
   CHECK(hierarchies[0].mount == dir.file("v2"));
   CHECK_FALSE(hierarchies[1].v2);
+  CHECK(hierarchies[1].cpuacct_mount == dir.file("v1cpu"));  // co-mounted
+  // cpuacct mounted apart (a hybrid host's /sys/fs/cgroup/cpu and /sys/fs/cgroup/cpuacct)
+  auto apart = sched::cpu_hierarchies("cgroup /c cgroup rw,cpu 0 0\ncgroup /a cgroup rw,cpuacct 0 0\n");
+  REQUIRE(apart.size() == 1);
+  CHECK(apart[0].cpuacct_mount == "/a");
 
   write(dir.file("v2/app/cpu.max"), "20000 100000\n");
   write(dir.file("v2/free/cpu.max"), "max 100000\n");

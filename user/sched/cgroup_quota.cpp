@@ -52,6 +52,7 @@ void for_each_line(std::string_view text, Fn &&fn) {
 
 std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text) {
   std::vector<CpuHierarchy> out;
+  std::string cpuacct_mount;  // v1's cpuacct mounted apart from cpu (its own directory)
   for_each_line(mounts_text, [&](std::string_view line) {
     auto words = words_of(line);
     if (words.size() < 4) return;
@@ -65,17 +66,21 @@ std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text) {
     } else if (words[2] == "cgroup") {
       std::string_view options = words[3];
       size_t pos = 0;
+      bool cpu = false, cpuacct = false;
       while (pos <= options.size()) {
         size_t end = options.find(',', pos);
-        if (options.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos) == "cpu") {
-          out.push_back({mount, false});
-          break;
-        }
+        std::string_view option = options.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+        cpu = cpu || option == "cpu";
+        cpuacct = cpuacct || option == "cpuacct";
         if (end == std::string_view::npos) break;
         pos = end + 1;
       }
+      if (cpu) out.push_back({mount, false, cpuacct ? mount : ""});
+      else if (cpuacct) cpuacct_mount = mount;
     }
   });
+  for (auto &hierarchy : out)
+    if (!hierarchy.v2 && hierarchy.cpuacct_mount.empty()) hierarchy.cpuacct_mount = cpuacct_mount;
   return out;
 }
 
@@ -101,7 +106,12 @@ std::vector<QuotaCgroup> find_quota_cgroups(const CpuHierarchy &hierarchy, size_
   namespace fs = std::filesystem;
   std::vector<QuotaCgroup> out;
   auto consider = [&](const std::string &dir, std::string path) {
-    if (auto quota = read_quota_cpus(dir, hierarchy.v2)) out.push_back({dir, std::move(path), hierarchy.v2, *quota});
+    if (auto quota = read_quota_cpus(dir, hierarchy.v2)) {
+      std::string usage = hierarchy.v2 || hierarchy.cpuacct_mount.empty()
+                              ? ""
+                              : hierarchy.cpuacct_mount + (path == "/" ? "" : path) + "/cpuacct.usage";
+      out.push_back({dir, std::move(path), hierarchy.v2, *quota, std::move(usage)});
+    }
   };
   consider(hierarchy.mount, "/");  // v1's root may carry a quota; v2's has no cpu.max
   std::error_code error;
@@ -145,10 +155,9 @@ std::optional<CpuStat> read_cpu_stat(const QuotaCgroup &cgroup) {
   auto text = read_small_file(cgroup.dir + "/cpu.stat");
   if (!text) return std::nullopt;
   auto stat = parse_cpu_stat(*text, cgroup.v2);
-  if (stat && !cgroup.v2) {
-    // v1 counts usage in cpuacct, co-mounted with cpu on most distributions ("cpu,cpuacct").
-    if (auto usage = read_small_file(cgroup.dir + "/cpuacct.usage"))
-      stat->usage_ns = to_number<uint64_t>(*usage).value_or(0);
+  if (stat && !cgroup.usage_file.empty()) {
+    // v1 counts usage in cpuacct: co-mounted with cpu on most distributions, apart on some.
+    if (auto usage = read_small_file(cgroup.usage_file)) stat->usage_ns = to_number<uint64_t>(*usage).value_or(0);
   }
   return stat;
 }

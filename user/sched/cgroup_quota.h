@@ -19,6 +19,8 @@ namespace triage::sched {
 struct CpuHierarchy {
   std::string mount;  // "/sys/fs/cgroup", "/sys/fs/cgroup/cpu,cpuacct"
   bool v2 = false;
+  // v1: where cpuacct (CPU usage) is mounted, the same as `mount` when co-mounted; empty if nowhere.
+  std::string cpuacct_mount;
 };
 std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text);
 
@@ -27,6 +29,7 @@ struct QuotaCgroup {
   std::string path;      // as /proc/<pid>/cgroup names it: "/system.slice/x.service", "/" for the root
   bool v2 = false;
   double quota_cpus = 0;  // quota / period: 0.2 = a fifth of one CPU
+  std::string usage_file;  // v1: its cpuacct.usage (empty: none); v2 has usage in cpu.stat
 };
 
 // The cgroups under `hierarchy` with a quota, at most `limit`, visiting at most `max_dirs`
@@ -39,7 +42,7 @@ std::optional<double> read_quota_cpus(const std::string &dir, bool v2);
 struct CpuStat {
   uint64_t nr_periods = 0, nr_throttled = 0;
   uint64_t throttled_ns = 0;
-  uint64_t usage_ns = 0;  // v2 usage_usec; v1 reads it from cpuacct when that sits beside cpu (else 0)
+  uint64_t usage_ns = 0;  // v2 usage_usec; v1 cpuacct.usage (0 without cpuacct)
 };
 // cpu.stat's text: v2 ("usage_usec", "throttled_usec") or v1 ("throttled_time" in ns).
 std::optional<CpuStat> parse_cpu_stat(std::string_view text, bool v2);

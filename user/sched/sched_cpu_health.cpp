@@ -182,10 +182,11 @@ void render_cpu_health_text(const json &s, std::string &out) {
     size_t shown = 0;
     for (const auto &q : quotas) {
       if (shown++ == 10) break;
-      out += fmt::format("  {:<40} {:>6.2f} {:>8} {:>8.0f}% {:>11.2f} {:>9.2f}\n", printable(q.value("cgroup", "")),
+      const uint64_t usage_ns = q.value("usage_ns", 0ULL);
+      out += fmt::format("  {:<40} {:>6.2f} {:>8} {:>8.0f}% {:>11.2f} {:>9}\n", printable(q.value("cgroup", "")),
                          q.value("quota_cpus", 0.0), q.value("periods", 0ULL), q.value("throttled_pct", 0.0),
                          static_cast<double>(q.value("throttled_ns", 0ULL)) / 1e9,
-                         static_cast<double>(q.value("usage_ns", 0ULL)) / 1e9);
+                         usage_ns ? fmt::format("{:.2f}", static_cast<double>(usage_ns) / 1e9) : "-");
     }
     if (quotas.size() > shown) out += fmt::format("  ({} of {} shown)\n", shown, quotas.size());
   }
@@ -505,7 +506,10 @@ void add_throttled(const json &report, const json &s, json &findings) {
           {"throttled_periods", q.value("throttled_periods", 0ULL)},
           {"periods", q.value("periods", 0ULL)},
           {"throttled_pct", throttled_pct},
-          {"used_cpus", duration_s > 0 ? static_cast<double>(q.value("usage_ns", 0ULL)) / 1e9 / duration_s : 0.0},
+          // A throttled cgroup used CPU: 0 means this kernel did not say how much (v1 without cpuacct).
+          {"used_cpus", duration_s > 0 && q.value("usage_ns", 0ULL) > 0
+                            ? json(static_cast<double>(q.value("usage_ns", 0ULL)) / 1e9 / duration_s)
+                            : json()},
           {"processes", processes}}},
         {"advice",
          "The cgroup's CPU limit (cpu.max, cpu.cfs_quota_us: a container's CPU limit) stops its tasks for the rest of "

@@ -227,7 +227,7 @@ void render_cpu_health_html(const json &s, std::string &out) {
     if (quotas.size() == 10) break;
     quotas.push_back({html_escape(str(q, "cgroup")), esc(q.value("hierarchy", "")), fmt::format("{:.2f}", num(q, "quota_cpus")),
                       fmt_exact(num(q, "periods")), fmt::format("{:.0f}%", num(q, "throttled_pct")),
-                      fmt::format("{:.2f}s", num(q, "throttled_ns") / 1e9), fmt::format("{:.2f}s", num(q, "usage_ns") / 1e9)});
+                      fmt::format("{:.2f}s", num(q, "throttled_ns") / 1e9), num(q, "usage_ns") > 0 ? fmt::format("{:.2f}s", num(q, "usage_ns") / 1e9) : "-"});
   }
   if (!quotas.empty())
     out += keyed("cgroup_quota cgroup_quota_series",
