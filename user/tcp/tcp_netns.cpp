@@ -41,6 +41,7 @@ std::string read_file(const std::string &path) {
 void snapshot_current(NetnsSnapshot &ns, SnapshotScope scope) {
   uint32_t states = kListenStates;
   if (scope.connections) states |= kConnectionStates | (scope.time_wait ? 1u << TCP_ST_TIME_WAIT : 0);
+  if (scope.connections && scope.established) states |= 1u << TCP_ST_ESTABLISHED;
   std::string error;
   UniqueFd netlink = open_sock_diag(error);
   if (!netlink) {
@@ -64,7 +65,9 @@ void snapshot_current(NetnsSnapshot &ns, SnapshotScope scope) {
   // thread-self: /proc/net follows the thread group leader, which stays in the caller's namespace.
   parse_proc_net_counters(read_file("/proc/thread-self/net/netstat"), ns.counters);
   parse_proc_net_counters(read_file("/proc/thread-self/net/snmp"), ns.counters);
-  ns.time_wait_count = parse_sockstat_time_wait(read_file("/proc/thread-self/net/sockstat"));
+  std::string sockstat = read_file("/proc/thread-self/net/sockstat");
+  ns.time_wait_count = parse_sockstat_time_wait(sockstat);
+  ns.in_use_count = parse_sockstat_time_wait(sockstat, "inuse");
 }
 
 uint32_t inode_of(const std::string &path) {
@@ -94,7 +97,7 @@ void parse_proc_net_counters(const std::string &text, std::map<std::string, uint
   }
 }
 
-uint64_t parse_sockstat_time_wait(const std::string &text) {
+uint64_t parse_sockstat_time_wait(const std::string &text, const char *field) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
@@ -102,7 +105,7 @@ uint64_t parse_sockstat_time_wait(const std::string &text) {
     std::istringstream fields(line.substr(4));
     std::string name, value;
     while (fields >> name >> value)
-      if (name == "tw") return std::strtoull(value.c_str(), nullptr, 10);
+      if (name == field) return std::strtoull(value.c_str(), nullptr, 10);
   }
   return 0;
 }
@@ -189,7 +192,7 @@ uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotSco
 }
 
 std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<uint64_t> &inodes,
-                                                             const std::string &proc_root) {
+                                                             const std::string &proc_root, bool all_holders) {
   std::unordered_map<uint64_t, SocketOwner> owners;
   if (inodes.empty()) return owners;
   std::unordered_set<uint64_t> wanted(inodes.begin(), inodes.end());
@@ -210,13 +213,17 @@ std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<u
       ssize_t n = ::readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
       if (n <= 0 || std::strncmp(target, "socket:[", 8) != 0) continue;
       uint64_t inode = std::strtoull(target + 8, nullptr, 10);
-      if (!wanted.count(inode) || owners.count(inode)) continue;
+      if (!wanted.count(inode)) continue;
+      if (auto known = owners.find(inode); known != owners.end()) {
+        if (all_holders && known->second.pids.back() != pid) known->second.pids.push_back(pid);
+        continue;
+      }
       std::string comm = read_file(fmt::format("{}/{}/comm", proc_root, pid));
       while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-      owners[inode] = {pid, comm};
+      owners[inode] = {pid, comm, {pid}};
     }
     ::closedir(dir);
-    if (owners.size() == wanted.size()) break;
+    if (!all_holders && owners.size() == wanted.size()) break;
   }
   return owners;
 }

@@ -23,6 +23,7 @@ struct NetnsSnapshot {
   bool one_request = false;         // both families came from one request (one walk), not one each
   bool time_wait_listed = false;    // `sockets` holds every TIME_WAIT socket of the namespace
   uint64_t time_wait_count = 0;     // TIME_WAIT sockets per /proc/net/sockstat, listed or not
+  uint64_t in_use_count = 0;        // its "inuse": every TCP socket but TIME_WAIT ones
   std::map<std::string, uint64_t> counters;  // TcpExt + Tcp counters (names as nstat prints them, w/o prefix)
   std::string error;      // why this namespace could not be read (empty when fine)
 };
@@ -56,13 +57,16 @@ struct SnapshotScope {
   bool connections = true;  // walk the established hash for SYN_RECV and CLOSE_WAIT
   bool time_wait = true;    // and list TIME_WAIT sockets (only with connections)
   bool one_request = true;  // both families in one request, where the kernel takes it (false: one each)
+  // With connections: ESTABLISHED sockets too, asked for only while some listener has connections
+  // queued (a server under pressure), to see whether its owner accepts and reads them.
+  bool established = false;
 };
 // Fills sockets and counters of each namespace, entering them from a helper thread so the
 // caller's own namespace never changes. Returns the CPU time the snapshot took (the helper
 // thread's, kernel time included: that is where the hash walks run), in ns.
 uint64_t snapshot_namespaces(std::vector<NetnsSnapshot> &namespaces, SnapshotScope scope = {});
-// The "tw" figure of /proc/net/sockstat's "TCP:" line; 0 when absent.
-uint64_t parse_sockstat_time_wait(const std::string &text);
+// The "tw" figure (or another, `field`) of /proc/net/sockstat's "TCP:" line; 0 when absent.
+uint64_t parse_sockstat_time_wait(const std::string &text, const char *field = "tw");
 
 // /proc/net/netstat or /proc/net/snmp text ("Prefix: names\nPrefix: values" pairs) into
 // counters; only the TcpExt and Tcp lines are kept. Tcp counters take a "Tcp" prefix
@@ -72,9 +76,13 @@ void parse_proc_net_counters(const std::string &text, std::map<std::string, uint
 struct SocketOwner {
   uint32_t pid = 0;
   std::string comm;
+  // Every process holding it (all_holders only): nginx's master and its workers share one listener.
+  std::vector<uint32_t> pids;
 };
-// Which process holds each of `inodes` open (first match by pid order), scanning /proc/*/fd.
+// Which process holds each of `inodes` open (first match by pid order), scanning /proc/*/fd;
+// with all_holders, every process that holds it (the whole of /proc is read).
 std::unordered_map<uint64_t, SocketOwner> find_socket_owners(const std::vector<uint64_t> &inodes,
-                                                             const std::string &proc_root = "/proc");
+                                                             const std::string &proc_root = "/proc",
+                                                             bool all_holders = false);
 
 }  // namespace triage::tcp

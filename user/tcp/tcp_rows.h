@@ -13,6 +13,7 @@
 //   listeners                     gauge  ListenersGauge        every listener's accept queue and owner
 //   close_wait                    gauge  CloseWaitGauge        sockets in CLOSE_WAIT for a second or more
 //   time_wait                     gauge  TimeWaitGauge         the last TIME_WAIT listing by side and port
+//   servers                       gauge  ServersGauge          listeners under pressure, every sample
 // Gauges are written when they change (and at the window's end), so a level holds until the next
 // row: the state at any time is the last row at or before it (RecordingReader::gauge_at).
 // Series "sockets" (one row per sample: the sample times) and "rates" (RateRow); hist rows
@@ -244,11 +245,45 @@ struct ListenerLevel {
   bool full = false;         // the queue at its limit now
   uint32_t pid = 0;          // owner (0: unknown)
   std::string comm;
+  // Distinct remote addresses of those request sockets: a SYN flood comes from many, a client
+  // whose handshakes a full accept queue holds back from the few it has.
+  uint32_t syn_recv_sources = 0;
   auto key() const { return std::tuple{netns, addr, port}; }
   bool operator==(const ListenerLevel &) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ListenerLevel, netns, netns_name, addr, port, backlog, backlog_max,
-                                                syn_recv, full, pid, comm)
+                                                syn_recv, full, pid, comm, syn_recv_sources)
+
+// A listener under pressure at one sample, and whether its owner made progress since the last
+// one: the "servers" rows (gauge rows, but written at every sample while some listener has
+// connections queued or unread, and one empty row when that ends), read per sample by the
+// server-saturated and server-stall findings (report/incidents.cpp).
+struct ServerLevel {
+  uint32_t netns = 0;
+  std::string addr;
+  uint16_t port = 0;
+  std::vector<uint32_t> pids;  // every process holding the listener (master and workers)
+  std::string comm;
+  uint32_t backlog = 0, backlog_max = 0;
+  bool full = false;
+  uint64_t overflows = 0;  // accept-queue overflows attributed to it since the last sample
+  // From the ESTABLISHED/CLOSE_WAIT sockets on its port, when this sample and the one before it
+  // both listed them (`compared`): accepted sockets new since then, accepted sockets holding
+  // unread bytes now, those of them unread since then (no byte read), those read from since.
+  bool compared = false;
+  uint32_t accepted_new = 0, unread_sockets = 0, unread_stuck = 0, read_progress = 0;
+  uint64_t unread_bytes = 0;
+  bool operator==(const ServerLevel &) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServerLevel, netns, addr, port, pids, comm, backlog, backlog_max, full,
+                                                overflows, compared, accepted_new, unread_sockets, unread_stuck,
+                                                read_progress, unread_bytes)
+
+struct ServersGauge {
+  std::vector<ServerLevel> servers;
+  bool operator==(const ServersGauge &) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServersGauge, servers)
 
 struct ListenersGauge {
   std::vector<ListenerLevel> listeners;

@@ -123,7 +123,9 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   std::vector<uint64_t> sample_times, walk_times, history_walks;
   std::pair<uint64_t, uint64_t> last_walk_count{0, 0};  // (time, CLOSE_WAIT sockets), young ones too
   json socket_series = json::array();
+  std::vector<uint64_t> history_samples;  // every sample time up to the slice's end
   r.for_each_series_until("tcp", "sockets", r.slice().to_ns, [&](uint64_t t, const json &d) {
+    history_samples.push_back(t);
     if (d.contains("close_wait")) history_walks.push_back(t);
     if (!r.in_slice(t)) return;
     sample_times.push_back(t);
@@ -262,7 +264,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   struct ListenerView {
     ListenerLevel last;           // the latest level seen in the slice
     bool at_end = false;          // listening at the slice's end
-    uint32_t backlog_peak = 0, syn_recv_peak = 0;
+    uint32_t backlog_peak = 0, syn_recv_peak = 0, syn_recv_sources_peak = 0;
     uint64_t samples = 0, full_samples = 0;
     Log2Histogram fill;
     ListenerCountRow counts;
@@ -282,6 +284,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
       v.last = level;
       v.backlog_peak = std::max(v.backlog_peak, level.backlog);
       v.syn_recv_peak = std::max(v.syn_recv_peak, level.syn_recv);
+      v.syn_recv_sources_peak = std::max(v.syn_recv_sources_peak, level.syn_recv_sources);
       v.samples++;
       v.full_samples += level.full;
       v.fill.add(level.backlog);
@@ -316,6 +319,7 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                              {"backlog_peak", v.backlog_peak},
                              {"syn_recv", v.at_end ? l.syn_recv : 0},
                              {"syn_recv_peak", v.syn_recv_peak},
+                             {"syn_recv_sources_peak", v.syn_recv_sources_peak},
                              {"samples", v.samples},
                              {"full_samples", v.full_samples},
                              {"fill", v.fill.to_json("sockets")},
@@ -375,6 +379,38 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   });
   s["resets"] = {{"sent", c.resets_sent}, {"received", c.resets_received}, {"events", resets}, {"events_total", resets.size()}};
   classify_resets(s, resets);
+  // Listeners under pressure, sample by sample, for the server-saturated and server-stall
+  // findings (report/incidents.cpp): each sample with the one before it (`since_t`), since its
+  // figures compare the two.
+  std::map<std::tuple<uint32_t, std::string, uint16_t>, json> servers;
+  r.for_each_gauge("tcp", "servers", [&](uint64_t t, const json &d) {
+    if (!r.in_slice(t)) return;
+    double t_s = seconds_since_start(t);
+    auto before = std::lower_bound(history_samples.begin(), history_samples.end(), t);
+    double since = before == history_samples.begin() ? t_s - 1.0 : seconds_since_start(*std::prev(before));
+    for (const auto &level : d.get<ServersGauge>().servers) {
+      json &server = servers[{level.netns, level.addr, level.port}];
+      if (server.is_null())
+        server = {{"netns", level.netns}, {"addr", level.addr}, {"port", level.port}, {"samples", json::array()}};
+      server["pids"] = level.pids;
+      server["comm"] = level.comm;
+      server["samples"].push_back({{"t", t_s},
+                                   {"since_t", since},
+                                   {"backlog", level.backlog},
+                                   {"backlog_max", level.backlog_max},
+                                   {"full", level.full},
+                                   {"overflows", level.overflows},
+                                   {"compared", level.compared},
+                                   {"accepted_new", level.accepted_new},
+                                   {"unread_sockets", level.unread_sockets},
+                                   {"unread_stuck", level.unread_stuck},
+                                   {"read_progress", level.read_progress},
+                                   {"unread_bytes", level.unread_bytes}});
+    }
+  });
+  json server_json = json::array();
+  for (auto &[key, server] : servers) server_json.push_back(std::move(server));
+  s["servers"] = server_json;
   s["socket_series"] = socket_series;
   s["rate_series"] = rates;
   s["hz"] = config.hz;

@@ -1,6 +1,7 @@
 #include "tcp/tcp_socket_aggregator.h"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -25,6 +26,8 @@ bool SocketAggregator::attach(const std::vector<NetnsSnapshot> &namespaces, uint
     agg.row.pid = ns.pid;
     agg.counters.last = ns.counters;  // the baseline: what came before the window is not counted
   }
+  in_use_seen_ = 0;
+  for (const auto &ns : namespaces) in_use_seen_ += ns.in_use_count;
   bool self_ok = !namespaces.empty() && namespaces.front().error.empty();
   one_request_ = self_ok && namespaces.front().one_request;
   return self_ok;
@@ -34,7 +37,9 @@ SnapshotScope SocketAggregator::scope(uint64_t now_ns, bool last) const {
   bool walk = last || walks_.due(now_ns);
   bool list_time_wait = walk && (last || time_wait_seen_ < kTimeWaitListAlways ||
                                  now_ns - time_wait_listed_ns_ >= kTimeWaitListPeriodNs);
-  return {walk, list_time_wait};
+  SnapshotScope scope{walk, list_time_wait};
+  scope.established = walk && (pressure_ || in_use_seen_ < kEstablishedListAlways);
+  return scope;
 }
 
 void SocketAggregator::resolve_owners(const std::vector<uint64_t> &inodes) {
@@ -47,6 +52,7 @@ SocketRows SocketAggregator::sample(const SocketInterval &interval, const Listen
   const uint64_t now_ns = interval.now_ns;
   const auto &namespaces = interval.namespaces;
   const bool walk = interval.scope.connections;
+  established_walk_ = walk && interval.scope.established;
   if (walk) {
     walks_.walked(now_ns, interval.walk_cpu_ns);
     if (!namespaces.empty() && namespaces.front().error.empty()) one_request_ = namespaces.front().one_request;
@@ -61,12 +67,23 @@ SocketRows SocketAggregator::sample(const SocketInterval &interval, const Listen
   uint64_t syn_recv_total = 0;
   CloseWaitList close_wait_sockets;
   ListenersGauge levels;
+  ServersGauge servers;
   for (const auto &ns : namespaces) {
     if (!ns.error.empty() && ns.counters.empty()) continue;
-    aggregate_netns(ns, drops, deltas, levels, syn_recv_total, close_wait_sockets);
+    aggregate_netns(ns, drops, deltas, levels, syn_recv_total, close_wait_sockets, servers);
   }
 
   SocketRows rows;
+  // Only the listeners under pressure; an empty row once it ends, so that a reader of the rows
+  // knows it ended.
+  std::erase_if(servers.servers, [](const ServerLevel &l) {
+    return !l.backlog && !l.overflows && !l.unread_sockets && !l.read_progress;
+  });
+  pressure_ = !servers.servers.empty();
+  if (pressure_ || servers_written_nonempty_) {
+    servers_written_nonempty_ = pressure_;
+    rows.servers = std::move(servers);
+  }
   for (const auto &[inode, agg] : netns_) rows.netstat.push_back(agg.row);
   for (const auto &[key, l] : listeners_) rows.listener_counts.push_back(l.counts);
   if (interval.last || levels != listeners_written_) {
@@ -96,6 +113,8 @@ SocketRows SocketAggregator::sample(const SocketInterval &interval, const Listen
     }
   }
   time_wait_seen_ = time_wait_count;
+  in_use_seen_ = 0;
+  for (const auto &ns : namespaces) in_use_seen_ += ns.in_use_count;
 
   if (interval.full_interval) {
     SocketsRow row{interval.dt_s, time_wait_count};
@@ -111,7 +130,8 @@ SocketRows SocketAggregator::sample(const SocketInterval &interval, const Listen
 }
 
 void SocketAggregator::aggregate_netns(const NetnsSnapshot &ns, const ListenDrops &drops, CounterDeltas &deltas,
-                                       ListenersGauge &levels, uint64_t &syn_recv_total, CloseWaitList &close_wait) {
+                                       ListenersGauge &levels, uint64_t &syn_recv_total, CloseWaitList &close_wait,
+                                       ServersGauge &servers) {
   auto &agg = netns_[ns.inode];  // new here: born inside the window, its counters count from 0
   agg.row.netns = ns.inode;
   if (!ns.name.empty()) agg.row.name = ns.name;
@@ -124,11 +144,19 @@ void SocketAggregator::aggregate_netns(const NetnsSnapshot &ns, const ListenDrop
   for (const auto &field : kNetstatFields) agg.row.*field.member += delta_of(field.name);
 
   std::map<std::pair<std::string, uint16_t>, uint32_t> syn_recv_by_port;
-  for (const auto &s : ns.sockets)  // none unless walked
+  std::map<uint16_t, std::set<std::string>> syn_recv_sources;  // by local port
+  bool established_listed = false;
+  for (const auto &s : ns.sockets) {  // none unless walked
     if (s.state == TCP_ST_SYN_RECV || s.state == TCP_ST_NEW_SYN_RECV) {
       syn_recv_by_port[{s.laddr, s.lport}]++;
+      syn_recv_sources[s.lport].insert(s.raddr);
       syn_recv_total++;
     }
+    established_listed |= s.state == TCP_ST_ESTABLISHED;
+  }
+  // The walk asked for ESTABLISHED sockets (none may exist: a stalled server's clients may all
+  // have given up); it did when it was under pressure and walked.
+  established_listed |= ns.connections_walked && established_walk_;
   // The listeners that could own this interval's counters: those listening now, and those that
   // were at the last snapshot and closed since (a server stopped right after its overflows).
   // SO_REUSEPORT sockets of one address and port are one row, and one candidate.
@@ -160,6 +188,8 @@ void SocketAggregator::aggregate_netns(const NetnsSnapshot &ns, const ListenDrop
         if (key.second == s.lport && (key.first == s.laddr || s.laddr == "0.0.0.0" || s.laddr == "::"))
           syn_recv += n;
       l.syn_recv = syn_recv;
+      auto sources = syn_recv_sources.find(s.lport);
+      l.syn_recv_sources = sources == syn_recv_sources.end() ? 0 : static_cast<uint32_t>(sources->second.size());
     }
     l.ever_full |= now.full;
     ListenerSignal sig;
@@ -170,7 +200,30 @@ void SocketAggregator::aggregate_netns(const NetnsSnapshot &ns, const ListenDrop
     signals.push_back(sig);
     const auto &owner = owners_[s.inode];
     levels.listeners.push_back({ns.inode, agg.row.name, s.laddr, s.lport, now.queued, s.wqueue, l.syn_recv, now.full,
-                                owner.pid, owner.comm});
+                                owner.pid, owner.comm, l.syn_recv_sources});
+    ServerLevel server{ns.inode, s.laddr, s.lport, owner.pids, owner.comm, now.queued, s.wqueue, now.full};
+    if (server.pids.empty() && owner.pid) server.pids = {owner.pid};
+    if (established_listed) {
+      // Its connections, accepted (an inode: a file holds it) or still queued (none).
+      std::unordered_map<uint64_t, uint32_t> unread;
+      for (const auto &c : ns.sockets) {
+        if ((c.state != TCP_ST_ESTABLISHED && c.state != TCP_ST_CLOSE_WAIT) || !c.inode || c.lport != s.lport) continue;
+        if (c.laddr != s.laddr && s.laddr != "0.0.0.0" && s.laddr != "::") continue;
+        unread[c.inode] = c.rqueue;
+        if (c.rqueue) server.unread_sockets++, server.unread_bytes += c.rqueue;
+        if (!l.accepted_listed) continue;
+        auto before = l.accepted_unread.find(c.inode);
+        if (before == l.accepted_unread.end()) server.accepted_new++;
+        else if (before->second && c.rqueue >= before->second) server.unread_stuck++;
+        else if (before->second && c.rqueue < before->second) server.read_progress++;
+      }
+      server.compared = l.accepted_listed;
+      l.accepted_unread = std::move(unread);
+    } else {
+      l.accepted_unread.clear();
+    }
+    l.accepted_listed = established_listed;
+    servers.servers.push_back(std::move(server));
   }
   for (auto &[key, l] : listeners_)
     if (std::get<0>(key) == ns.inode && l.present && !listening.count(&l)) {
@@ -203,6 +256,12 @@ void SocketAggregator::aggregate_netns(const NetnsSnapshot &ns, const ListenDrop
     here[i]->counts.overflows += overflows.shares[i];
     here[i]->counts.syn_drops += syn_drops.shares[i];
     here[i]->counts.syncookies += cookies.shares[i];
+  }
+  for (auto &server : servers.servers) {
+    if (server.netns != ns.inode) continue;
+    auto &l = listeners_[{ns.inode, server.addr, server.port}];
+    server.overflows = l.counts.overflows - l.overflows_at_last_sample;
+    l.overflows_at_last_sample = l.counts.overflows;
   }
 
   for (const auto &s : ns.sockets)

@@ -36,12 +36,17 @@ inline constexpr uint64_t kWalkGapMaxNs = 10'000'000'000;
 // sockstat.
 inline constexpr uint64_t kTimeWaitListAlways = 1000;
 inline constexpr uint64_t kTimeWaitListPeriodNs = 5'000'000'000;
+// ESTABLISHED sockets are listed at a walk (to see whether a listener's owner accepts and reads)
+// while few sockets exist, so that a stall is seen from its start, and while some listener is
+// under pressure whatever their number.
+inline constexpr uint64_t kEstablishedListAlways = 2000;
 
 // kfree_skb's TCP_LISTEN_OVERFLOW drops since attach, by (netns, port).
 using ListenDrops = std::map<std::pair<uint32_t, uint16_t>, uint64_t>;
 
 // Which process holds each socket inode open (find_socket_owners in the sampler). Asked only for
-// inodes it was never asked about, and only for listeners and the CLOSE_WAIT sockets kept.
+// inodes it was never asked about, and only for listeners and the CLOSE_WAIT sockets kept. The
+// sampler's names every holder (SocketOwner::pids): a listener's owner is all of its processes.
 using OwnerLookup = std::function<std::unordered_map<uint64_t, SocketOwner>(const std::vector<uint64_t> &inodes)>;
 
 // One interval's snapshots, as read.
@@ -74,6 +79,7 @@ struct SocketRows {
   std::optional<CloseWaitGauge> close_wait;
   std::optional<TimeWaitGauge> time_wait;
   std::optional<SocketsRow> sockets;  // full intervals only
+  std::optional<ServersGauge> servers;  // while some listener is under pressure, and once after
 };
 
 class SocketAggregator {
@@ -102,6 +108,12 @@ class SocketAggregator {
     bool ever_full = false;
     uint64_t drops_seen_last = 0;
     uint32_t syn_recv = 0;
+    uint32_t syn_recv_sources = 0;
+    uint64_t overflows_at_last_sample = 0;
+    // Its accepted sockets' unread bytes by inode at the last sample that listed them, and
+    // whether the sample just before this one did (then this one is compared with it).
+    std::unordered_map<uint64_t, uint32_t> accepted_unread;
+    bool accepted_listed = false;
   };
   struct NetnsAgg {
     NetnsRow row;             // the counters' totals since attach, and the unattributed parts
@@ -114,7 +126,8 @@ class SocketAggregator {
   void resolve_owners(const std::vector<uint64_t> &inodes);
   // One namespace's counters and listeners; appends its listeners' levels, SYN_RECV and CLOSE_WAIT.
   void aggregate_netns(const NetnsSnapshot &ns, const ListenDrops &drops, CounterDeltas &deltas,
-                       ListenersGauge &levels, uint64_t &syn_recv_total, CloseWaitList &close_wait);
+                       ListenersGauge &levels, uint64_t &syn_recv_total, CloseWaitList &close_wait,
+                       ServersGauge &servers);
   CloseWaitGauge close_wait_gauge(uint64_t now_ns, const CloseWaitList &sockets);
 
   uint64_t window_start_ns_;
@@ -126,6 +139,10 @@ class SocketAggregator {
   std::map<uint32_t, NetnsAgg> netns_;
   std::unordered_map<uint64_t, SocketOwner> owners_;
   std::map<FlowTuple, std::pair<uint64_t, bool>> close_wait_entered_;  // when it entered, exactly or not
+  bool established_walk_ = false;     // this sample's walk asked for ESTABLISHED sockets
+  uint64_t in_use_seen_ = UINT64_MAX;  // TCP sockets in use at the last snapshot (all namespaces)
+  bool pressure_ = false;             // a listener had connections queued or unread at the last sample
+  bool servers_written_nonempty_ = false;
   uint64_t time_wait_seen_ = 0;       // TIME_WAIT sockets at the last snapshot
   uint64_t time_wait_listed_ns_ = 0;  // when they were last listed one by one
   // The last gauge rows written: a gauge is written again only when it changed.

@@ -23,6 +23,7 @@ void SocketSampler::sample(uint64_t now_ns, double dt_s, bool full_interval, boo
   if (rows.close_wait) out.add_gauge(now_ns, "tcp", "close_wait", *rows.close_wait);
   if (rows.time_wait) out.add_gauge(now_ns, "tcp", "time_wait", *rows.time_wait);
   if (rows.sockets) out.add_series(now_ns, "tcp", "sockets", *rows.sockets);
+  if (rows.servers) out.add_gauge(now_ns, "tcp", "servers", *rows.servers);
 }
 
 }  // namespace triage::tcp

@@ -20,7 +20,7 @@ namespace triage::tcp {
 class SocketSampler {
  public:
   explicit SocketSampler(uint64_t window_start_ns)
-      : aggregator_(window_start_ns, [](const std::vector<uint64_t> &inodes) { return find_socket_owners(inodes); }) {}
+      : aggregator_(window_start_ns, [](const std::vector<uint64_t> &inodes) { return find_socket_owners(inodes, "/proc", true); }) {}
 
   // Reads every namespace once, as the counters' baseline. False (with the first error) when
   // triage's own namespace cannot be read: then there are no snapshots.
