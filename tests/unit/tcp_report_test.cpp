@@ -465,3 +465,32 @@ TEST_CASE("tcp: the reset event and the per-socket owner keep their layout") {
   CHECK(sizeof(tcp_sock_state) == 56);
   CHECK(sizeof(tcp_fin_info) == 48);
 }
+
+TEST_CASE("tcp: cookies from a full accept queue's own few clients are no syn-flood") {
+  test::RecordingFixture fx(kStart);
+  {
+    auto &w = fx.writer();
+    TcpRows rows(w);
+    rows.counter_table.write(TcpRows::at(1), {counters()}, w);
+    ListenerLevel slow = listener("127.0.0.1", 8080, 16, 4242, "nginx");
+    slow.backlog = 17;
+    slow.full = true;
+    slow.syn_recv = 16;         // handshakes whose last ACK the full accept queue refused
+    slow.syn_recv_sources = 1;  // all from one client
+    w.add_gauge(TcpRows::at(1), "tcp", "listeners", ListenersGauge{{slow}});
+    rows.sample(1);
+    ListenerCountRow counts{1, "127.0.0.1", 8080, 300, 0, 40};
+    rows.listener_table.write(TcpRows::at(2), {counts}, w);
+    NetnsRow ns;
+    ns.netns = 1;
+    ns.SyncookiesSent = 40;
+    ns.ListenOverflows = 300;
+    rows.netns_table.write(TcpRows::at(2), {ns}, w);
+    fx.close();
+  }
+  auto reader = fx.reader();
+  json report = report_of(*reader);
+  CHECK(finding(report, "syn-flood") == nullptr);
+  REQUIRE(finding(report, "listen-overflow"));
+  CHECK(report["tcp"]["listeners"][0]["syn_recv_sources_peak"] == 1);
+}

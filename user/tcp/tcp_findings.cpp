@@ -28,6 +28,9 @@ constexpr uint64_t kRtoMinMs = 200;
 // Ten wasted requests in one window are a pattern, not bad luck: each one is a retry upstream.
 constexpr size_t kReadTimeoutCritical = 10;
 constexpr size_t kKeepaliveRaceCritical = 10;
+// Half-open requests from fewer distinct addresses than this at every walk are a few clients'
+// (a load balancer, a test client, a NAT), not a flood's spread of sources.
+constexpr uint64_t kSynFloodSources = 16;
 
 // A finding's span from tcp.spans (build_section judged it over the slice's rows).
 void stamp_span(const json &s, const std::string &key, json &finding) {
@@ -100,13 +103,34 @@ void listen_overflow(const json &s, const char *id, json &findings) {
   }
 }
 
-// The SYN queue itself filled (cookies or drops), or an implausible number of half-open connections.
+// A full accept queue fills the SYN queue too: a handshake whose last ACK finds the accept queue
+// full stays half-open (the kernel drops that ACK and resends its SYN-ACK), so a slow server's own
+// clients bring cookies and SYN-queue drops. That is no flood: a flood's half-open requests come
+// from many sources.
+bool half_open_held_back_by_full_accept_queue(const json &l) {
+  bool accept_queue_full = u64(l, "overflows") || u64(l, "full_samples");
+  return accept_queue_full && u64(l, "syn_recv_sources_peak") < kSynFloodSources;
+}
+
+// The SYN queue itself filled (cookies or drops), or an implausible number of half-open
+// connections; not when each listener with half-open requests or cookies had its accept queue
+// full and few sources (see above: listen-overflow tells that story).
 void syn_flood(const json &s, const char *id, json &findings) {
   uint64_t cookies = netstat_total(s, "SyncookiesSent"), reqq_drops = netstat_total(s, "TCPReqQFullDrop");
   uint64_t syn_recv_peak = 0;
   std::string flooded = "-";
-  for (const auto &l : s["listeners"])
+  bool any_pressure = false, all_held_back = true;
+  for (const auto &l : s["listeners"]) {
     if (u64(l, "syn_recv_peak") > syn_recv_peak) syn_recv_peak = u64(l, "syn_recv_peak"), flooded = endpoint(l, "addr", "port");
+    if (u64(l, "syn_recv_peak") || u64(l, "syncookies") || u64(l, "syn_drops")) {
+      any_pressure = true;
+      all_held_back &= half_open_held_back_by_full_accept_queue(l);
+    }
+  }
+  // Cookies or drops that no listener could be shown to own keep the finding.
+  uint64_t unattributed = 0;
+  for (const auto &ns : s["netstat"]) unattributed += u64(ns, "unattributed_syncookies") + u64(ns, "unattributed_syn_drops");
+  if (any_pressure && all_held_back && !unattributed) return;
   if (cookies || reqq_drops || syn_recv_peak >= kSynRecvFloodPeak) {
     json &f = findings.emplace_back(json{
         {"id", id},
