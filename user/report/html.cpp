@@ -73,16 +73,34 @@ std::string span_html(const json &f) {
 
 void render_verdict(const json &report, std::string &out) {
   out += section_open("verdict", "Verdict");
+  // A finding another one explains is listed under its cause, not as a verdict of its own.
   std::vector<const json *> serious;
   for (const auto &f : arr(report, "findings"))
-    if (str(f, "severity") != "info") serious.push_back(&f);
+    if (str(f, "severity") != "info" && !f.contains("explained_by")) serious.push_back(&f);
   if (serious.empty()) {
     out += R"(<p class="verdict ok">No warning or critical finding: nothing in this window points at CPU, I/O, memory, disk or network trouble.</p>)";
   } else {
     out += R"(<ul class="verdict">)";
-    for (const json *f : serious)
-      out += fmt::format(R"(<li><span class="badge {}">{}</span> {}{}</li>)", severity_class(str(*f, "severity")),
+    const json &all = arr(report, "findings");
+    for (const json *f : serious) {
+      out += fmt::format(R"(<li><span class="badge {}">{}</span> {}{})", severity_class(str(*f, "severity")),
                          html_escape(str(*f, "severity")), html_escape(str(*f, "title")), span_html(*f));
+      if (f->contains("explains")) {
+        // Its symptoms follow it in the list (report/incidents.h).
+        std::string symptoms;
+        bool after = false;
+        for (const auto &g : all) {
+          if (&g == f) after = true;
+          else if (after && g.contains("explained_by"))
+            symptoms += fmt::format(R"(<li>which explains: {} <code>{}</code>{}</li>)", html_escape(str(g, "title")),
+                                    html_escape(str(g, "id")), span_html(g));
+          else if (after)
+            break;
+        }
+        if (!symptoms.empty()) out += R"(<ul class="explains">)" + symptoms + "</ul>";
+      }
+      out += "</li>";
+    }
     out += "</ul>";
   }
   size_t attached = 0, missing = 0;
@@ -123,8 +141,10 @@ void render_findings(const json &report, std::string &out) {
   for (const auto &f : findings) {
     std::string sev = str(f, "severity");
     out += fmt::format(
-        R"(<div class="finding {}"><h3><span class="badge {}">{}</span> {} <code>{}</code>{}</h3>{}<p class="advice"><b>What to do:</b> {}</p></div>)",
-        severity_class(sev), severity_class(sev), html_escape(sev), html_escape(str(f, "title")), html_escape(str(f, "id")),
+        R"(<div class="finding {}"><h3>{}<span class="badge {}">{}</span> {} <code>{}</code>{}</h3>{}<p class="advice"><b>What to do:</b> {}</p></div>)",
+        std::string(severity_class(sev)) + (f.contains("explained_by") ? " explained" : ""),
+        f.contains("explained_by") ? std::string("&#8627; explained by ") + html_escape(str(f, "explained_by")) + ": " : std::string(),
+        severity_class(sev), html_escape(sev), html_escape(str(f, "title")), html_escape(str(f, "id")),
         span_html(f),
         evidence_html(at(f, "evidence")), html_escape(str(f, "advice")));
   }
@@ -365,6 +385,8 @@ th{background:var(--panel);font-weight:600}
 ul.verdict{list-style:none;padding:0;font-size:15px}ul.verdict li{margin:4px 0}
 .verdict.ok{color:var(--ok);font-weight:600}
 .finding{border-left:4px solid var(--info);background:var(--panel);padding:6px 12px;margin:8px 0}
+.finding.explained{margin-left:28px}
+ul.explains{margin:2px 0 4px 0}
 .finding.critical{border-color:var(--crit)}.finding.warning{border-color:var(--warn)}
 .finding h3{margin:4px 0}
 dl.evidence{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:4px 0;font-size:13px}

@@ -12,6 +12,7 @@
 #include "report/missing_probes.h"
 #include "report/html.h"
 #include "report/process_names.h"
+#include "report/incidents.h"
 #include "report/snapshot_findings.h"
 #include "report/slice_args.h"
 #include "report/snapshot_window.h"
@@ -179,9 +180,11 @@ json build_report(const RecordingReader &r) {
   json findings = json::array();
   for (const auto &family : all_families()) family.add_findings(report, findings);
   add_snapshot_findings_in_slice(report, findings);
+  add_incident_findings(report, findings);
   std::stable_sort(findings.begin(), findings.end(), [](const json &a, const json &b) {
     return severity_rank(a.value("severity", "")) < severity_rank(b.value("severity", ""));
   });
+  link_causes(findings);  // a cause first, the findings it explains under it
   for (auto &f : findings)
     if (f.contains("evidence")) round_evidence(f["evidence"]);
   report["findings"] = findings;
@@ -250,10 +253,21 @@ void render_verdict(const json &report, std::string &out) {
   size_t serious = 0;
   for (const auto &f : findings) {
     std::string sev = f.value("severity", "");
-    if (sev == "info") continue;
+    if (sev == "info" || f.contains("explained_by")) continue;
     serious++;
     out += fmt::format("  [{}] {}{}\n", sev == "critical" ? "CRITICAL" : "warning", printable(f.value("title", "")),
                        span_text(f));
+    // What it explains, under it: symptoms, not separate verdicts (they follow it in the list).
+    if (!f.contains("explains")) continue;
+    bool after = false;
+    for (const auto &symptom : findings) {
+      if (&symptom == &f) after = true;
+      else if (after && symptom.value("explained_by", "") == f.value("id", "") && symptom.contains("explained_by"))
+        out += fmt::format("      which explains: {} ({}){}\n", printable(symptom.value("title", "")),
+                           symptom.value("id", ""), span_text(symptom));
+      else if (after && !symptom.contains("explained_by"))
+        break;
+    }
   }
   if (!serious) out += "  no warning or critical finding: nothing in this window points at CPU, I/O, memory or network trouble\n";
 
@@ -270,8 +284,8 @@ void render_findings(const json &report, std::string &out) {
   heading("Findings", out);
   if (report["findings"].empty()) out += "  (none)\n";
   for (const auto &f : report["findings"]) {
-    out += fmt::format("  [{}] {} ({}){}\n", f.value("severity", ""), printable(f.value("title", "")), f.value("id", ""),
-                       span_text(f));
+    out += fmt::format("  {}[{}] {} ({}){}\n", f.contains("explained_by") ? "    explained by the finding above: " : "",
+                       f.value("severity", ""), printable(f.value("title", "")), f.value("id", ""), span_text(f));
     std::string evidence;
     for (const auto &[key, value] : f["evidence"].items())
       evidence += fmt::format("{}{}={}", evidence.empty() ? "" : ", ", key,
