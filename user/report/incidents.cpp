@@ -77,7 +77,8 @@ double cpus_idle(const json &sched, double t) {
 }
 
 // The listener owners' threads from sched.top_cpu (cumulative from the window's start to the
-// slice's end, as the sched section reads them), and how many do the work.
+// slice's end, as the sched section reads them), and how many do the work: a fifth or more of
+// the owners' CPU time.
 struct OwnerThreads {
   size_t total = 0, workers = 0;
   json rows = json::array();  // busiest first: {pid, tid, comm, cpu_pct}
@@ -87,10 +88,14 @@ OwnerThreads owner_threads(const json &report, const std::set<uint64_t> &pids) {
   const json &w = report["window"];
   double to_s = w.contains("slice") ? d(w["slice"], "to_s") : d(w, "duration_s");
   std::vector<json> rows;
+  // Shares of all the owners' threads together: nginx's master thread is its process's only one,
+  // and no worker.
+  uint64_t sum = 0;
+  for (const auto &p : arr(report["sched"], "top_cpu"))
+    if (pids.count(u(p, "pid")))
+      for (const auto &t : arr(p, "threads")) sum += u(t, "cpu_ns");
   for (const auto &p : arr(report["sched"], "top_cpu")) {
     if (!pids.count(u(p, "pid"))) continue;
-    uint64_t sum = 0;
-    for (const auto &t : arr(p, "threads")) sum += u(t, "cpu_ns");
     for (const auto &t : arr(p, "threads")) {
       out.total++;
       uint64_t ns = u(t, "cpu_ns");
@@ -145,6 +150,14 @@ void server_saturated(const json &report, const json &server, json &findings) {
     backlog_max = std::max(backlog_max, limit);
   }
   if (!span.held()) return;
+  // The listener's own totals over the slice, as listen-overflow states them: the two must agree.
+  for (const auto &l : arr(report["tcp"], "listeners"))
+    if (u(l, "netns") == u(server, "netns") && l.value("addr", "") == server.value("addr", "") &&
+        u(l, "port") == u(server, "port")) {
+      overflows = u(l, "overflows");
+      backlog_peak = std::max(backlog_peak, u(l, "backlog_peak"));
+      backlog_max = std::max(backlog_max, u(l, "backlog_max"));
+    }
   size_t workers = std::max<size_t>(threads.workers, 1);
   std::string comm = server.value("comm", "?");
   std::string listener = listener_of(server);
