@@ -402,3 +402,44 @@ TEST_CASE("tcp sockets: attach fails when our own namespace cannot be read, and 
   CHECK(error == fmt::format("netns {}: sock_diag socket: Permission denied", kHost));
   CHECK_FALSE(aggregator.one_request());
 }
+
+TEST_CASE("tcp sockets: a listener under pressure gets a servers row per sample: accepts, unread sockets, owners") {
+  Harness h;
+  h.processes[11] = {4242, "srv", {4242, 4243}};  // master and worker hold it
+  auto accepted = [](uint64_t inode, uint32_t unread) {
+    DiagSocket s = connection(TCP_ST_ESTABLISHED, "127.0.0.1", 8080, "127.0.0.1", 40000 + inode, inode);
+    s.rqueue = unread;
+    return s;
+  };
+  auto queued = connection(TCP_ST_ESTABLISHED, "127.0.0.1", 8080, "127.0.0.1", 39999);  // no inode: not accepted
+  // 1: idle, one accepted socket read to the end: no row.
+  auto rows = h.sample(1, {netns(kHost, {}, {listener("127.0.0.1", 8080, 0, 16, 11), accepted(100, 0)})});
+  CHECK_FALSE(rows.servers);
+  // 2: three queued, one newly accepted socket with its request unread.
+  rows = h.sample(2, {netns(kHost, {}, {listener("127.0.0.1", 8080, 3, 16, 11), accepted(101, 50), queued})});
+  REQUIRE(rows.servers);
+  REQUIRE(rows.servers->servers.size() == 1);
+  ServerLevel s = rows.servers->servers[0];
+  CHECK(s.pids == std::vector<uint32_t>{4242, 4243});
+  CHECK(s.comm == "srv");
+  CHECK(s.backlog == 3);
+  CHECK(s.compared);
+  CHECK(s.accepted_new == 1);
+  CHECK(s.unread_sockets == 1);
+  CHECK(s.unread_bytes == 50);
+  CHECK(s.unread_stuck == 0);
+  // 3: the queue grows, nothing accepted, the same request still unread: the makings of a stall.
+  rows = h.sample(3, {netns(kHost, {}, {listener("127.0.0.1", 8080, 5, 16, 11), accepted(101, 50)})});
+  REQUIRE(rows.servers);
+  s = rows.servers->servers[0];
+  CHECK(s.backlog == 5);
+  CHECK(s.accepted_new == 0);
+  CHECK(s.unread_stuck == 1);
+  CHECK(s.read_progress == 0);
+  // 4: drained: an empty row says the pressure ended; 5: nothing more.
+  rows = h.sample(4, {netns(kHost, {}, {listener("127.0.0.1", 8080, 0, 16, 11)})});
+  REQUIRE(rows.servers);
+  CHECK(rows.servers->servers.empty());
+  rows = h.sample(5, {netns(kHost, {}, {listener("127.0.0.1", 8080, 0, 16, 11)})});
+  CHECK_FALSE(rows.servers);
+}
