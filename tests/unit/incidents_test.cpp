@@ -42,7 +42,7 @@ json server(const std::vector<int> &pids, const char *comm) {
 json sample(double t, uint64_t backlog, bool full, uint64_t overflows) {
   return {{"t", t},          {"since_t", t - 1},       {"backlog", backlog},  {"backlog_max", 16},
           {"full", full},    {"overflows", overflows}, {"compared", true},    {"accepted_new", 5},
-          {"unread_sockets", 0}, {"unread_stuck", 0},  {"read_progress", 0}, {"unread_bytes", 0}};
+          {"unread_sockets", 0}, {"unread_stuck", 0},  {"read_progress", 0}, {"unread_bytes", 0}, {"app_closes", 0}};
 }
 
 // nginx: master 100 (idle), one worker 101 pegging a CPU, the other CPU mostly idle.

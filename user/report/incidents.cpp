@@ -216,8 +216,10 @@ void server_stall(const json &report, const json &server, json &findings) {
     uint64_t backlog = u(s, "backlog"), backlog_before = consecutive ? u(*previous, "backlog") : 0;
     // No progress between the two samples: nothing accepted, nothing read, while connections
     // waited in its accept queue (not draining) or unread on sockets it had accepted.
+    // Closes by the server's own code count as progress too: they are seen for connections
+    // accepted and closed between two walks, which the walks miss.
     bool stalled = s.value("compared", false) && !u(s, "accepted_new") && !u(s, "read_progress") &&
-                   ((backlog && backlog >= backlog_before) || u(s, "unread_stuck"));
+                   !u(s, "app_closes") && ((backlog && backlog >= backlog_before) || u(s, "unread_stuck"));
     if (stalled) {
       if (!open || std::abs(open->to - since) > 1e-6) {
         if (open) stalls.push_back(*open);

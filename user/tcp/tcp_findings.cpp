@@ -119,18 +119,21 @@ void syn_flood(const json &s, const char *id, json &findings) {
   uint64_t cookies = netstat_total(s, "SyncookiesSent"), reqq_drops = netstat_total(s, "TCPReqQFullDrop");
   uint64_t syn_recv_peak = 0;
   std::string flooded = "-";
-  bool any_pressure = false, all_held_back = true;
+  bool any_pressure = false, all_held_back = true, accept_queue_full = false;
+  uint64_t sources_peak = 0;
   for (const auto &l : s["listeners"]) {
     if (u64(l, "syn_recv_peak") > syn_recv_peak) syn_recv_peak = u64(l, "syn_recv_peak"), flooded = endpoint(l, "addr", "port");
+    sources_peak = std::max(sources_peak, u64(l, "syn_recv_sources_peak"));
+    accept_queue_full |= u64(l, "overflows") || u64(l, "full_samples");
     if (u64(l, "syn_recv_peak") || u64(l, "syncookies") || u64(l, "syn_drops")) {
       any_pressure = true;
       all_held_back &= half_open_held_back_by_full_accept_queue(l);
     }
   }
-  // Cookies or drops that no listener could be shown to own keep the finding.
-  uint64_t unattributed = 0;
-  for (const auto &ns : s["netstat"]) unattributed += u64(ns, "unattributed_syncookies") + u64(ns, "unattributed_syn_drops");
-  if (any_pressure && all_held_back && !unattributed) return;
+  if (any_pressure && all_held_back) return;
+  // Cookies no listener could be shown to own, while an accept queue overflowed and no walk saw
+  // half-open requests from many sources: the same story, told by listen-overflow.
+  if (!any_pressure && accept_queue_full && sources_peak < kSynFloodSources) return;
   if (cookies || reqq_drops || syn_recv_peak >= kSynRecvFloodPeak) {
     json &f = findings.emplace_back(json{
         {"id", id},

@@ -383,11 +383,31 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   // findings (report/incidents.cpp): each sample with the one before it (`since_t`), since its
   // figures compare the two.
   std::map<std::tuple<uint32_t, std::string, uint16_t>, json> servers;
+  // What the server's own code closed per interval (BPF, every connection, also those opened and
+  // closed between two walks): it closed first, or closed what its peer had closed. A stalled
+  // process closes nothing.
+  std::map<std::pair<uint32_t, uint16_t>, std::vector<std::pair<uint64_t, uint64_t>>> app_closes;
+  for_each_interval<PortRow>(r, "tcp", "ports", [&](uint64_t t, const IntervalRows<PortRow> &interval) {
+    for (const auto &row : interval.rows)
+      if (row.role == "server" && (row.active_closes || row.close_wait_left))
+        app_closes[{row.netns, row.port}].emplace_back(t, row.active_closes + row.close_wait_left);
+  });
+  auto closes_between = [&](uint32_t netns, uint16_t port, uint64_t from_ns, uint64_t to_ns) {
+    uint64_t n = 0;
+    auto it = app_closes.find({netns, port});
+    if (it != app_closes.end())
+      for (const auto &[t, count] : it->second)
+        if (t > from_ns && t <= to_ns) n += count;
+    return n;
+  };
   r.for_each_gauge("tcp", "servers", [&](uint64_t t, const json &d) {
     if (!r.in_slice(t)) return;
     double t_s = seconds_since_start(t);
     auto before = std::lower_bound(history_samples.begin(), history_samples.end(), t);
     double since = before == history_samples.begin() ? t_s - 1.0 : seconds_since_start(*std::prev(before));
+    // The ports table is written at the same interval ends, read a little apart.
+    uint64_t since_ns = before == history_samples.begin() ? t - std::min<uint64_t>(t, 1'000'000'000) : *std::prev(before);
+    constexpr uint64_t kSlackNs = 300'000'000;
     for (const auto &level : d.get<ServersGauge>().servers) {
       json &server = servers[{level.netns, level.addr, level.port}];
       if (server.is_null())
@@ -405,7 +425,8 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
                                    {"unread_sockets", level.unread_sockets},
                                    {"unread_stuck", level.unread_stuck},
                                    {"read_progress", level.read_progress},
-                                   {"unread_bytes", level.unread_bytes}});
+                                   {"unread_bytes", level.unread_bytes},
+                                   {"app_closes", closes_between(level.netns, level.port, since_ns + kSlackNs, t + kSlackNs)}});
     }
   });
   json server_json = json::array();
