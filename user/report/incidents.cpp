@@ -251,7 +251,9 @@ void server_stall(const json &report, const json &server, json &findings) {
     if (u(r, "dport") == port && in_stall(d(r, "t"))) timeouts++, timeout_ms_max = std::max(timeout_ms_max, u(r, "timeout_ms"));
   if (report["tcp"].is_object() && report["tcp"].contains("resets"))
     for (const auto &r : arr(report["tcp"]["resets"], "events"))
-      if ((u(r, "sport") == port || u(r, "dport") == port) && in_stall(d(r, "t"))) resets++;
+      // A reset between two local ends is seen sent and received: counted once, as sent.
+      if (r.value("kind", "") == "reset_sent" && (u(r, "sport") == port || u(r, "dport") == port) && in_stall(d(r, "t")))
+        resets++;
 
   ConditionSpan span;
   double longest = 0, total = 0;
@@ -275,9 +277,9 @@ void server_stall(const json &report, const json &server, json &findings) {
   std::string comm = server.value("comm", "?");
   std::string listener = listener_of(server);
   uint64_t safe_ms = static_cast<uint64_t>(std::ceil(longest * 2)) * 1000;
-  std::string clients = timeouts ? fmt::format("; {} client read timeout(s) ({} ms) and {} reset(s) in those spans",
+  std::string clients = timeouts ? fmt::format("; {} client read timeout(s) ({} ms) and {} reset(s) sent in those spans",
                                                timeouts, timeout_ms_max, resets)
-                        : resets ? fmt::format("; {} reset(s) in those spans", resets)
+                        : resets ? fmt::format("; {} reset(s) sent in those spans", resets)
                                  : "";
   json f = {
       {"id", "server-stall"},
@@ -297,7 +299,7 @@ void server_stall(const json &report, const json &server, json &findings) {
         {"busiest_threads", threads.rows},
         {"client_read_timeouts", timeouts},
         {"client_timeout_ms", timeout_ms_max},
-        {"resets", resets}}},
+        {"resets_sent", resets}}},
       {"advice",
        fmt::format("The process held its listener but made no progress for seconds: a stop-the-world pause. For a JVM "
                    "read the GC log (-Xlog:gc*:file=gc.log) for Full GC pauses at these times; give the heap room "
