@@ -284,9 +284,10 @@ void server_stall(const json &report, const json &server, json &findings) {
   json f = {
       {"id", "server-stall"},
       {"severity", longest >= 2 * kStallMinS || timeouts ? "critical" : "warning"},
-      {"title", fmt::format("{} ({}) on {} stopped serving {} time(s), up to {:.1f} s: nothing accepted or read while "
-                            "the process stayed alive{}",
-                            comm, pid_list(server["pids"]), listener, stalls.size(), longest, clients)},
+      {"title", fmt::format("{} ({}) on {} stopped serving {} time(s), the longest for {:.1f} s or more (samples are "
+                            "{:.0f} s apart): nothing accepted or read while the process stayed alive{}",
+                            comm, pid_list(server["pids"]), listener, stalls.size(), longest,
+                            report["window"].value("interval_s", 1.0), clients)},
       {"evidence",
        {{"process", comm},
         {"pids", server["pids"]},
