@@ -10,6 +10,7 @@
 #include "sched/sched_abi.h"
 #include "recording_fixture.h"
 #include "sched_rows_util.h"
+#include "report/html.h"
 #include "report/outliers.h"
 #include "report/report.h"
 #include "report/text_util.h"
@@ -201,4 +202,30 @@ TEST_CASE("outliers: streamed, the same rows are kept while holding no more than
   WorstRows few(20);
   for (const auto &r : json::array({rows[0], rows[1]})) few.offer(r["duration_ns"].get<uint64_t>(), [&] { return r; });
   CHECK(few.take() == json::array({rows[0], rows[1]}));
+}
+
+TEST_CASE("report: the verdict names a cause and lists the findings it explains under it, not beside it") {
+  json report = sched_report(0.2, 0.0);
+  report["findings"] = json::array(
+      {{{"id", "server-saturated"}, {"severity", "critical"}, {"title", "nginx is CPU-bound: too few workers"},
+        {"evidence", json::object()}, {"advice", "more workers"}, {"explains", {"listen-overflow"}},
+        {"first_t", 1.0}, {"last_t", 2.0}, {"peak_t", 1.0}},
+       {{"id", "listen-overflow"}, {"severity", "critical"}, {"title", "Accept queue overflowed 40 times"},
+        {"evidence", json::object()}, {"advice", "accept faster"}, {"explained_by", "server-saturated"},
+        {"first_t", 1.0}, {"last_t", 2.0}, {"peak_t", 1.0}},
+       {{"id", "retransmits"}, {"severity", "warning"}, {"title", "Unrelated retransmits"},
+        {"evidence", json::object()}, {"advice", "check the link"}, {"first_t", 1.0}, {"last_t", 2.0}, {"peak_t", 1.0}}});
+  std::string text = render_text(report);
+  std::string verdict = text.substr(text.find("VERDICT"), text.find("probes attached") - text.find("VERDICT"));
+  INFO(verdict);
+  CHECK(verdict.find("[CRITICAL] nginx is CPU-bound") != std::string::npos);
+  CHECK(verdict.find("      which explains: Accept queue overflowed 40 times (listen-overflow)") != std::string::npos);
+  CHECK(verdict.find("[CRITICAL] Accept queue") == std::string::npos);  // not a verdict of its own
+  CHECK(verdict.find("[warning] Unrelated retransmits") != std::string::npos);
+  CHECK(text.find("explained by the finding above: [critical] Accept queue overflowed 40 times") != std::string::npos);
+
+  std::string html = render_html(report);
+  std::string html_verdict = html.substr(html.find(R"(id="verdict")"), html.find(R"(id="findings")") - html.find(R"(id="verdict")"));
+  CHECK(html_verdict.find(R"(<ul class="explains"><li>which explains: Accept queue overflowed 40 times)") != std::string::npos);
+  CHECK(html.find(R"(class="finding critical explained")") != std::string::npos);
 }
