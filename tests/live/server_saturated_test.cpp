@@ -162,12 +162,28 @@ nlohmann::json record_nginx(int workers) {
 
 }  // namespace
 
+// First, because it needs no idle CPU: on a busy machine the case after it skips the whole
+// binary, so it reports its own failure there rather than have the skip hide it.
+bool enough_workers_failed = false;
+
+TEST_CASE("server-saturated: the same load on two workers is not") {
+  if (::access("/usr/sbin/nginx", X_OK) != 0) live::skip("no /usr/sbin/nginx");
+  auto report = record_nginx(2);
+  INFO(report["findings"].dump(2));
+  bool saturated = tcplive::find_finding(report, "server-saturated") != nullptr;
+  bool stalled = tcplive::find_finding(report, "server-stall") != nullptr;  // it kept accepting and reading
+  enough_workers_failed = saturated || stalled;
+  CHECK_FALSE(saturated);
+  CHECK_FALSE(stalled);
+}
+
 TEST_CASE("server-saturated: one nginx worker pegged while a CPU idles, its accept queue overflowing") {
   if (::access("/usr/sbin/nginx", X_OK) != 0) live::skip("no /usr/sbin/nginx");
   // The condition needs a CPU the server leaves idle: on a machine others keep busy it cannot
   // be made, and the finding rightly stays away.
-  if (double idle = idle_cpus(1.0); idle < 1.5)
+  if (double idle = idle_cpus(1.0); idle < 1.5 && !enough_workers_failed)
     live::skip(fmt::format("the machine is busy ({:.1f} CPUs idle): a pegged worker beside an idle CPU cannot be made", idle));
+  if (enough_workers_failed) return;  // already failed above; a busy machine cannot judge this one
   auto report = record_nginx(1);
   INFO(report["findings"].dump(2));
   INFO(report["tcp"]["servers"].dump());
@@ -189,12 +205,4 @@ TEST_CASE("server-saturated: one nginx worker pegged while a CPU idles, its acce
       CHECK(f.value("explained_by", "") == "server-saturated");
   }
   CHECK(saturated->contains("explains"));
-}
-
-TEST_CASE("server-saturated: the same load on two workers is not") {
-  if (::access("/usr/sbin/nginx", X_OK) != 0) live::skip("no /usr/sbin/nginx");
-  auto report = record_nginx(2);
-  INFO(report["findings"].dump(2));
-  CHECK(tcplive::find_finding(report, "server-saturated") == nullptr);
-  CHECK(tcplive::find_finding(report, "server-stall") == nullptr);  // it kept accepting and reading
 }
