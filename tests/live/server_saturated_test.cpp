@@ -43,7 +43,8 @@ void write_site(const live::TempDir &dir, int workers) {
   }
   std::ofstream conf(dir.file("nginx.conf"));
   std::string d = dir.path();
-  conf << "worker_processes " << workers << ";\n"
+  // user root: the workers must read the file under the test's private (0700) directory.
+  conf << "user root;\nworker_processes " << workers << ";\n"
        << "daemon off;\nmaster_process on;\npid " << d << "/nginx.pid;\nerror_log " << d << "/error.log;\n"
        << "events { worker_connections 1024; }\n"
        << "http {\n  access_log off;\n  client_body_temp_path " << d << "/tmp/body;\n  proxy_temp_path " << d

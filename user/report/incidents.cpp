@@ -168,7 +168,7 @@ void server_saturated(const json &report, const json &server, json &findings) {
       {"severity", overflows ? "critical" : "warning"},
       {"title",
        fmt::format("{} ({}) on {} is CPU-bound on {} thread(s) at {:.0f}% each while {:.1f} of {} CPUs sat idle; its "
-                   "accept queue filled ({} of {} queued, {} overflows): too few workers",
+                   "accept queue filled (up to {} queued, backlog {}; {} overflows): too few workers",
                    comm, pid_list(server["pids"]), listener, workers, std::min(per_thread_pct, 100.0), idle_at_peak,
                    ncpu, backlog_peak, backlog_max, overflows)},
       {"evidence",
