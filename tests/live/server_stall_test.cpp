@@ -148,9 +148,10 @@ TEST_CASE("server-stall: a JVM stopped by full collections is named, with its sp
   if (jvm == 0) {
     int fd = ::open(dir.file("jvm.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
-    // 20 million small linked objects: a serial full collection of them takes seconds.
-    ::execlp("java", "java", "-Xms2g", "-Xmx2g", "-XX:+UseSerialGC", TRIAGE_LIVE_WORKLOADS_DIR "/GcPauseServer.java",
-             std::to_string(kJvmPort).c_str(), "20", static_cast<char *>(nullptr));
+    // 35 million small linked objects: a serial full collection of them takes 2 s or more, what
+    // samples 1 s apart need to see a whole interval without progress (20 million gave 0.6-2 s).
+    ::execlp("java", "java", "-Xms3g", "-Xmx3g", "-XX:+UseSerialGC", TRIAGE_LIVE_WORKLOADS_DIR "/GcPauseServer.java",
+             std::to_string(kJvmPort).c_str(), "35", static_cast<char *>(nullptr));
     ::_exit(127);
   }
   struct Reap {
