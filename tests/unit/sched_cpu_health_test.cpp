@@ -261,4 +261,15 @@ TEST_CASE("cpu-throttled explains cpu-saturation when its tasks hold the run-que
   REQUIRE(finding(report, "cpu-saturation") != nullptr);
   CHECK((*throttled)["explains"] == json::array({"cpu-saturation"}));
   CHECK((*throttled)["evidence"]["runq_wait_share_pct"] == 100);
+  // The verdict's order: the cause, then its symptom right under it.
+  const json &findings = report["findings"];
+  size_t cause_at = findings.size(), symptom_at = findings.size();
+  for (size_t i = 0; i < findings.size(); i++) {
+    if (findings[i]["id"] == "cpu-throttled") cause_at = i;
+    if (findings[i]["id"] == "cpu-saturation") symptom_at = i;
+  }
+  REQUIRE(symptom_at < findings.size());
+  CHECK(findings[symptom_at]["explained_by"] == "cpu-throttled");
+  CHECK(symptom_at == cause_at + 1);
+  CHECK(render_text(report).find("which explains: CPU-") != std::string::npos);
 }

@@ -317,9 +317,11 @@ int rank(const json &f) {
   return s == "critical" ? 0 : s == "warning" ? 1 : 2;
 }
 
+// Causes: the server incidents, and a finding whose own family already named what it explains
+// (cpu-throttled: its throttled tasks hold the run-queue wait that cpu-saturation counts).
 bool is_cause(const json &f) {
   std::string id = f.value("id", "");
-  return id == "server-saturated" || id == "server-stall";
+  return id == "server-saturated" || id == "server-stall" || f.contains("explains");
 }
 
 // Whether finding `f` is one of the things `cause` explains.
@@ -331,6 +333,11 @@ bool explains(const json &cause, const json &f) {
       return false;
   }
   std::string id = f.value("id", "");
+  if (cause.contains("explains")) {
+    for (const auto &named : cause["explains"])
+      if (named == id) return true;
+    return false;
+  }
   std::string listener = ce.value("listener", "");
   std::string port = ":" + std::to_string(u(ce, "port"));
   auto ends_with_port = [&](const char *key) {
