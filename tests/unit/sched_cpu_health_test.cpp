@@ -13,6 +13,7 @@
 #include "sched/cpu_calibration.h"
 #include "sched/sched_rows.h"
 #include "sched_rows_util.h"
+#include "snapshot/snapshot.h"
 #include "scratch_dir.h"
 
 using namespace triage;
@@ -272,4 +273,26 @@ TEST_CASE("cpu-throttled explains cpu-saturation when its tasks hold the run-que
   CHECK(findings[symptom_at]["explained_by"] == "cpu-throttled");
   CHECK(symptom_at == cause_at + 1);
   CHECK(render_text(report).find("which explains: CPU-") != std::string::npos);
+}
+
+TEST_CASE("hardware errors in the kernel log: the reports count, the drivers' banners do not") {
+  CHECK(is_hardware_error_message("mce: [Hardware Error]: Machine check events logged"));
+  CHECK(is_hardware_error_message("EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0"));
+  CHECK(is_hardware_error_message("CPU3: Core temperature above threshold, cpu clock throttled"));
+  CHECK_FALSE(is_hardware_error_message("EDAC MC: Ver: 3.0.0"));
+  CHECK_FALSE(is_hardware_error_message("mce: CPU0: Thermal monitoring enabled (TM1)"));
+  CHECK_FALSE(is_hardware_error_message("MCE: In-kernel MCE decoding enabled."));
+
+  auto with_kmsg = [](const std::string &line) {
+    return cpus_report([](int, int) { return std::pair{0.0, 0.0}; }, [&](RecordingWriter &w) {
+      json end = {{"kmsg", {{{"time", 5.0}, {"level", 3}, {"text", line}}}}};
+      w.put_snapshot("end", end);
+    });
+  };
+  const json banner = with_kmsg("EDAC MC: Ver: 3.0.0");
+  CHECK(finding(banner, "cpu-anomaly") == nullptr);
+  const json error = with_kmsg("mce: [Hardware Error]: CPU 1: Machine Check: 0 Bank 5: be00000000800400");
+  const json *anomaly = finding(error, "cpu-anomaly");
+  REQUIRE(anomaly != nullptr);
+  CHECK((*anomaly)["evidence"]["hardware_errors"].size() == 1);
 }

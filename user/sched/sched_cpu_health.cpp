@@ -11,6 +11,7 @@
 
 #include "report/finding_span.h"
 #include "report/text_util.h"
+#include "snapshot/snapshot.h"
 #include "sched/cpu_calibration.h"
 #include "sched/sched_report.h"
 #include "sched/sched_rows.h"
@@ -353,11 +354,7 @@ void add_anomaly(const json &report, const json &s, json &findings) {
     if (end.is_object())
       for (const auto &line : end.value("kmsg", json::array())) {
         const std::string text = line.value("text", "");
-        for (const char *phrase : {"mce:", "Machine check", "Hardware Error", "EDAC"})
-          if (text.find(phrase) != std::string::npos) {
-            if (hardware_errors.size() < 5) hardware_errors.push_back(text);
-            break;
-          }
+        if (is_hardware_error_message(text) && hardware_errors.size() < 5) hardware_errors.push_back(text);
       }
   }
   bool any_cpu = false;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/unique_fd.h"
+#include "snapshot/snapshot.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage::snapshot_detail {
@@ -23,8 +24,6 @@ constexpr std::string_view kInterestingPhrases[] = {
     "Out of memory", "oom-kill", "Killed process",  // OOM killer
     "SYN flooding",                                 // listen queue overflow with syncookies
     "blocked for more than",                        // hung task detector
-    // A failing CPU, memory or bus: machine-check exceptions and the EDAC drivers' reports.
-    "mce:", "Machine check", "Hardware Error", "EDAC",
 };
 
 // /dev/kmsg never returns more than this per record; smaller buffers make read() fail with EINVAL.
@@ -33,6 +32,7 @@ constexpr size_t kReadBuffer = 16384;
 constexpr size_t kMaxBytesRead = 64 << 20;
 
 bool is_interesting(std::string_view text) {
+  if (is_hardware_error_message(text)) return true;
   for (auto phrase : kInterestingPhrases)
     if (text.find(phrase) != std::string_view::npos) return true;
   return false;
@@ -118,3 +118,23 @@ std::optional<json> read_kmsg(const std::string &kmsg_path, std::string *reason)
 }
 
 }  // namespace triage::snapshot_detail
+
+namespace triage {
+
+bool is_hardware_error_message(std::string_view text) {
+  constexpr std::string_view kAlways[] = {
+      "[Hardware Error]",                // mce and APEI/GHES reports
+      "Machine check events logged",     // mcelog's summary
+      "Machine Check Exception",         // a fatal one, logged on the way down
+      "temperature above threshold",     // thermal throttling: the CPU clocked down
+  };
+  for (auto phrase : kAlways)
+    if (text.find(phrase) != std::string_view::npos) return true;
+  // EDAC drivers report corrected (CE) and uncorrected (UE) errors; their banners say neither.
+  if (text.find("EDAC") == std::string_view::npos) return false;
+  for (std::string_view word : {" CE ", " UE ", " CE: ", "error"})
+    if (text.find(word) != std::string_view::npos) return true;
+  return false;
+}
+
+}  // namespace triage

@@ -51,4 +51,9 @@ std::string elapsed_text(double seconds);
 // text lie about its order, become "?". Printable UTF-8 is kept as is.
 std::string terminal_safe(std::string_view text);
 
+// Whether a kernel-log line reports a hardware error or a CPU clocked down for heat: a machine
+// check, a corrected or uncorrected EDAC memory error, thermal throttling. Not the drivers' boot
+// banners ("EDAC MC: Ver: 3.0.0", "mce: CPU0: Thermal monitoring enabled").
+bool is_hardware_error_message(std::string_view text);
+
 }  // namespace triage
