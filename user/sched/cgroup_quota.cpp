@@ -1,10 +1,11 @@
 #include "sched/cgroup_quota.h"
 
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+
+#include "core/text_fields.h"
 
 namespace triage::sched {
 namespace {
@@ -17,35 +18,11 @@ std::optional<std::string> read_small_file(const std::string &path) {
   return text.str();
 }
 
-template <typename Number>
-std::optional<Number> to_number(std::string_view text) {
-  Number value{};
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end == text.data()) return std::nullopt;
-  return value;
-}
-
-std::vector<std::string_view> words_of(std::string_view line) {
-  std::vector<std::string_view> words;
-  size_t pos = 0;
-  while (pos < line.size()) {
-    size_t start = line.find_first_not_of(" \t", pos);
-    if (start == std::string_view::npos) break;
-    size_t end = line.find_first_of(" \t", start);
-    words.push_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    pos = end == std::string_view::npos ? line.size() : end;
-  }
-  return words;
-}
-
-template <typename Fn>
-void for_each_line(std::string_view text, Fn &&fn) {
-  while (!text.empty()) {
-    size_t end = text.find('\n');
-    fn(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
+// A one-value file's value ("50000\n"), as a view into `text`.
+std::string_view first_word(const std::string &text) {
+  auto lines = split_lines(text);
+  auto words = lines.empty() ? std::vector<std::string_view>{} : split_words(lines[0]);
+  return words.empty() ? std::string_view() : words[0];
 }
 
 }  // namespace
@@ -53,15 +30,15 @@ void for_each_line(std::string_view text, Fn &&fn) {
 std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text) {
   std::vector<CpuHierarchy> out;
   std::string cpuacct_mount;  // v1's cpuacct mounted apart from cpu (its own directory)
-  for_each_line(mounts_text, [&](std::string_view line) {
-    auto words = words_of(line);
-    if (words.size() < 4) return;
+  for (std::string_view line : split_lines(mounts_text)) {
+    auto words = split_words(line);
+    if (words.size() < 4) continue;
     std::string mount(words[1]);
     if (words[2] == "cgroup2") {
       // The v2 hierarchy has quotas only where the cpu controller is enabled at its root.
       const std::string controllers = read_small_file(mount + "/cgroup.controllers").value_or("");
       const std::string first_line = controllers.substr(0, controllers.find('\n'));
-      for (auto word : words_of(first_line))
+      for (auto word : split_words(first_line))
         if (word == "cpu") out.push_back({mount, true});
     } else if (words[2] == "cgroup") {
       std::string_view options = words[3];
@@ -78,7 +55,7 @@ std::vector<CpuHierarchy> cpu_hierarchies(std::string_view mounts_text) {
       if (cpu) out.push_back({mount, false, cpuacct ? mount : ""});
       else if (cpuacct) cpuacct_mount = mount;
     }
-  });
+  }
   for (auto &hierarchy : out)
     if (!hierarchy.v2 && hierarchy.cpuacct_mount.empty()) hierarchy.cpuacct_mount = cpuacct_mount;
   return out;
@@ -89,7 +66,7 @@ std::optional<double> read_quota_cpus(const std::string &dir, bool v2) {
     auto text = read_small_file(dir + "/cpu.max");
     if (!text) return std::nullopt;
     const std::string first_line = text->substr(0, text->find('\n'));
-    auto words = words_of(first_line);
+    auto words = split_words(first_line);
     if (words.size() < 2 || words[0] == "max") return std::nullopt;
     auto quota = to_number<uint64_t>(words[0]), period = to_number<uint64_t>(words[1]);
     if (!quota || !period || *period == 0) return std::nullopt;
@@ -97,7 +74,7 @@ std::optional<double> read_quota_cpus(const std::string &dir, bool v2) {
   }
   auto quota_text = read_small_file(dir + "/cpu.cfs_quota_us"), period_text = read_small_file(dir + "/cpu.cfs_period_us");
   if (!quota_text || !period_text) return std::nullopt;
-  auto quota = to_number<int64_t>(*quota_text), period = to_number<int64_t>(*period_text);
+  auto quota = to_number<int64_t>(first_word(*quota_text)), period = to_number<int64_t>(first_word(*period_text));
   if (!quota || !period || *quota <= 0 || *period <= 0) return std::nullopt;
   return static_cast<double>(*quota) / static_cast<double>(*period);
 }
@@ -129,11 +106,11 @@ std::vector<QuotaCgroup> find_quota_cgroups(const CpuHierarchy &hierarchy, size_
 std::optional<CpuStat> parse_cpu_stat(std::string_view text, bool v2) {
   CpuStat stat;
   bool periods_seen = false;
-  for_each_line(text, [&](std::string_view line) {
-    auto words = words_of(line);
-    if (words.size() != 2) return;
+  for (std::string_view line : split_lines(text)) {
+    auto words = split_words(line);
+    if (words.size() != 2) continue;
     auto value = to_number<uint64_t>(words[1]);
-    if (!value) return;
+    if (!value) continue;
     if (words[0] == "nr_periods") {
       stat.nr_periods = *value;
       periods_seen = true;
@@ -146,7 +123,7 @@ std::optional<CpuStat> parse_cpu_stat(std::string_view text, bool v2) {
     } else if (v2 && words[0] == "usage_usec") {
       stat.usage_ns = *value * 1000;
     }
-  });
+  }
   if (!periods_seen) return std::nullopt;
   return stat;
 }
@@ -157,7 +134,7 @@ std::optional<CpuStat> read_cpu_stat(const QuotaCgroup &cgroup) {
   auto stat = parse_cpu_stat(*text, cgroup.v2);
   if (stat && !cgroup.usage_file.empty()) {
     // v1 counts usage in cpuacct: co-mounted with cpu on most distributions, apart on some.
-    if (auto usage = read_small_file(cgroup.usage_file)) stat->usage_ns = to_number<uint64_t>(*usage).value_or(0);
+    if (auto usage = read_small_file(cgroup.usage_file)) stat->usage_ns = to_number<uint64_t>(first_word(*usage)).value_or(0);
   }
   return stat;
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/unique_fd.h"
+#include "core/text_fields.h"
 #include "snapshot/snapshot_parts.h"
 
 namespace triage::snapshot_detail {
@@ -92,39 +93,6 @@ json SkipLog::to_json() const {
 }
 
 namespace {
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    size_t end = text.find('\n');
-    lines.push_back(text.substr(0, end));
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
-  }
-  return lines;
-}
-
-std::vector<std::string_view> split_words(std::string_view line) {
-  std::vector<std::string_view> words;
-  size_t pos = 0;
-  while (pos < line.size()) {
-    size_t start = line.find_first_not_of(" \t", pos);
-    if (start == std::string_view::npos) break;
-    size_t end = line.find_first_of(" \t", start);
-    if (end == std::string_view::npos) end = line.size();
-    words.push_back(line.substr(start, end - start));
-    pos = end;
-  }
-  return words;
-}
-
-template <typename Number>
-std::optional<Number> to_number(std::string_view word) {
-  Number value{};
-  auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), value);
-  if (error != std::errc() || end != word.data() + word.size()) return std::nullopt;
-  return value;
-}
 
 }  // namespace
 
