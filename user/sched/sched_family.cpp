@@ -410,7 +410,8 @@ class SchedFamily final : public Family {
     while ((n = ::read(iter->get(), buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(n));
     if (n < 0) return runtime_error(fmt::format("reading the stacks iterator: {}", errno_text(errno)));
     std::vector<sched_stack_sample> samples(bytes.size() / sizeof(sched_stack_sample));
-    std::memcpy(samples.data(), bytes.data(), samples.size() * sizeof(sched_stack_sample));
+    // An interval with no task long in D reads nothing: memcpy must not see the empty vector's null.
+    if (!samples.empty()) std::memcpy(samples.data(), bytes.data(), samples.size() * sizeof(sched_stack_sample));
     return samples;
   }
 
