@@ -2,9 +2,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
-
-#include "core/log.h"
 
 namespace triage::sched {
 namespace {
@@ -15,6 +14,7 @@ constexpr size_t kRediscoverEvery = 10;
 constexpr size_t kMaxQuotaCgroups = 256;
 constexpr size_t kMaxCgroupDirs = 20'000;
 constexpr size_t kMembersListed = 8;
+constexpr double kMinPressureIntervalS = 0.02;
 
 std::string read_mounts() {
   std::ifstream in("/proc/self/mounts");
@@ -67,7 +67,8 @@ void CpuHealthSampler::sample(uint64_t now_ns, double dt_s, RecordingWriter &out
   }
 
   PressureReading pressure = read_pressure();
-  if (pressure.any() && last_pressure_.any() && dt_s > 0) {
+  // The final flush's sliver of an interval joins no row (as the load split's): its shares are noise.
+  if (pressure.any() && last_pressure_.any() && dt_s >= kMinPressureIntervalS) {
     const double elapsed_us = static_cast<double>(now_ns - last_pressure_ns_) / 1e3;
     auto pct = [&](const std::optional<ResourcePressure> &before, const std::optional<ResourcePressure> &after,
                    std::optional<PressureLine> ResourcePressure::*line) {
@@ -90,9 +91,17 @@ void CpuHealthSampler::sample(uint64_t now_ns, double dt_s, RecordingWriter &out
 }
 
 void CpuHealthSampler::sample_quotas(uint64_t now_ns, RecordingWriter &out) {
-  // Totals since attach: a cgroup that went away keeps its last row, so the intervals still sum.
+  // Only the cgroups the last walk found are kept: one that went (or lost its quota) wrote all it
+  // added already, and forgetting its baseline too means that, should it come back, it counts from
+  // its new first reading, never twice. A week of container churn cannot grow these maps.
+  std::set<std::string> current;
+  for (const auto &cgroup : quota_cgroups_) current.insert(cgroup.path);
+  std::erase_if(last_throttled_, [&](const auto &e) { return !current.contains(e.first); });
+  std::erase_if(baselines_, [&](const auto &e) { return !current.contains(e.first); });
+  std::erase_if(members_, [&](const auto &e) { return !current.contains(e.first); });
   std::map<std::string, CgroupQuotaRow> by_path;
-  for (auto &row : totals_) by_path[row.cgroup] = std::move(row);
+  for (auto &row : totals_)
+    if (current.contains(row.cgroup)) by_path[row.cgroup] = std::move(row);
   for (const auto &cgroup : quota_cgroups_) {
     auto stat = read_cpu_stat(cgroup);
     if (!stat) continue;
