@@ -212,29 +212,28 @@ std::map<uint32_t, json> processes_by_pid(const json &s) {
 void add_steal(const json &s, json &findings) {
   ConditionSpan span;
   size_t intervals = 0, critical_intervals = 0;
-  double worst = 0, weighted = 0, span_s = 0, prev_t = 0;
+  double worst = 0;
   int worst_cpu = 0;
   for (const auto &row : s.value("cpu_busy_series", json::array())) {
     const auto steal = row.value("steal_pct", json::array());
     if (steal.empty()) continue;
-    double t = row.value("t", 0.0), highest = 0, total = 0;
+    double t = row.value("t", 0.0), highest = 0;
     int highest_cpu = 0;
     for (size_t c = 0; c < steal.size(); c++) {
       double v = steal[c].is_number() ? steal[c].get<double>() : 0;
-      total += v;
       if (v > highest) highest = v, highest_cpu = static_cast<int>(c);
     }
-    const double dt = std::max(0.0, t - prev_t);
-    prev_t = t;
-    weighted += total / static_cast<double>(steal.size()) * dt;
-    span_s += dt;
     if (highest > worst) worst = highest, worst_cpu = highest_cpu;
     bool holds = highest >= kStealCpuPct;
     intervals += holds;
     critical_intervals += highest >= kStealCriticalPct;
     span.observe(t, highest, holds);
   }
-  const double machine_avg = span_s > 0 ? weighted / span_s : 0;
+  // The machine's share over the slice: the mean of the CPUs' averages the section shows.
+  double machine_avg = 0;
+  const auto cpus = s.value("cpus", json::array());
+  for (const auto &c : cpus) machine_avg += c.value("steal_pct", 0.0);
+  if (!cpus.empty()) machine_avg /= static_cast<double>(cpus.size());
   if (intervals < kSustainedIntervals && machine_avg < kStealMachinePct) return;
   json finding = {
       {"id", "cpu-steal"},
