@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "core/text_fields.h"
 
 namespace triage {
 namespace {
@@ -57,11 +57,8 @@ std::optional<ResourcePressure> parse_pressure(std::string_view text) {
 
 PressureReading read_pressure(const std::string &dir) {
   auto read = [&](const char *name) -> std::optional<ResourcePressure> {
-    std::ifstream in(dir + "/" + name);
-    if (!in) return std::nullopt;
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_pressure(text.str());
+    auto text = read_small_file(dir + "/" + name);
+    return text ? parse_pressure(*text) : std::nullopt;
   };
   return {read("cpu"), read("io"), read("memory")};
 }

@@ -3,12 +3,24 @@
 #pragma once
 
 #include <charconv>
+#include <fstream>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace triage {
+
+// A small file's whole text (a /proc, /sys or cgroupfs attribute); nullopt if it cannot be opened.
+inline std::optional<std::string> read_small_file(const std::string &path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 inline std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;

@@ -10,14 +10,6 @@
 namespace triage::sched {
 namespace {
 
-std::optional<std::string> read_small_file(const std::string &path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // A one-value file's value ("50000\n"), as a view into `text`.
 std::string_view first_word(const std::string &text) {
   auto lines = split_lines(text);

@@ -1,9 +1,9 @@
 #include "sched/cpu_health.h"
 
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
+
+#include "core/text_fields.h"
 
 namespace triage::sched {
 namespace {
@@ -16,12 +16,7 @@ constexpr size_t kMaxCgroupDirs = 20'000;
 constexpr size_t kMembersListed = 8;
 constexpr double kMinPressureIntervalS = 0.02;
 
-std::string read_mounts() {
-  std::ifstream in("/proc/self/mounts");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_mounts() { return read_small_file("/proc/self/mounts").value_or(""); }
 
 // Whether a quota at `dir` can throttle the tasks of --cgroup `filter`: on its path or below it.
 bool concerns(const std::string &dir, const std::string &filter) {
