@@ -192,7 +192,7 @@ TEST_CASE("tcp: overflows with no listener seen at all are said to come from one
 
 TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a ceiling") {
   constexpr uint64_t ms = 1'000'000;
-  tcp::WalkSchedule walks(0.005, 10'000 * ms);
+  tcp::WalkSchedule walks(0.005, 0.02, 10'000 * ms);
   CHECK(walks.due(0));  // the first walk is never held back
   walks.walked(1000 * ms, 2 * ms);  // an idle machine's walk: 2 ms of CPU, due again 400 ms later
   CHECK_FALSE(walks.due(1399 * ms));
@@ -206,6 +206,19 @@ TEST_CASE("tcp: the connection walk waits in proportion to what it cost, up to a
   CHECK(walks.walks() == 4);
   CHECK(walks.cpu_ns() == 523 * ms);
   CHECK(walks.longest_gap_seen_ns() == 10'000 * ms);
+}
+
+TEST_CASE("tcp: while a listener is under pressure the walks may run four times as often") {
+  constexpr uint64_t ms = 1'000'000;
+  tcp::WalkSchedule walks(0.005, 0.02, 10'000 * ms);
+  walks.walked(1000 * ms, 20 * ms);  // a slow walk: 4 s to wait idle, 1 s under pressure
+  CHECK_FALSE(walks.due(1999 * ms, true));
+  CHECK(walks.due(2000 * ms, true));
+  CHECK_FALSE(walks.due(2000 * ms, false));
+  CHECK(walks.due(5000 * ms, false));
+  walks.walked(2000 * ms, 400 * ms);  // even under pressure the ceiling holds
+  CHECK_FALSE(walks.due(11'999 * ms, true));
+  CHECK(walks.due(12'000 * ms, true));
 }
 
 namespace {

@@ -346,8 +346,8 @@ class TcpFamily final : public Family {
   // The run's constants, to meta once and again only if one changes (the walk request is known
   // after the first walk).
   void write_config(RecordingWriter &out) {
-    TcpConfig config{method_,          hz_, state_attached_, retransmit_attached_, snapshots_ok_, kWalkCpuShare,
-                     sockets_.one_request() ? "both families" : "per family"};
+    TcpConfig config{method_,        hz_,           state_attached_, retransmit_attached_, snapshots_ok_,
+                     kWalkCpuShare, kWalkPressureCpuShare, sockets_.one_request() ? "both families" : "per family"};
     if (config == config_written_) return;
     out.set_meta("tcp.config", config);
     config_written_ = config;

@@ -137,8 +137,12 @@ void WalkSchedule::walked(uint64_t now_ns, uint64_t cpu_ns) {
   if (walks_++) longest_gap_seen_ns_ = std::max(longest_gap_seen_ns_, now_ns - last_ns_);
   cpu_ns_ += cpu_ns;
   last_ns_ = now_ns;
-  double wait_ns = static_cast<double>(cpu_ns) / cpu_share_;
-  next_ns_ = now_ns + (wait_ns >= static_cast<double>(longest_gap_ns_) ? longest_gap_ns_ : static_cast<uint64_t>(wait_ns));
+  auto wait_for = [&](double share) {
+    double wait_ns = static_cast<double>(cpu_ns) / share;
+    return now_ns + (wait_ns >= static_cast<double>(longest_gap_ns_) ? longest_gap_ns_ : static_cast<uint64_t>(wait_ns));
+  };
+  next_ns_ = wait_for(cpu_share_);
+  next_under_pressure_ns_ = wait_for(pressure_cpu_share_);
 }
 
 }  // namespace triage::tcp

@@ -78,10 +78,17 @@ void add_port_copies(tcp_port_stats &total, const std::vector<tcp_port_stats> &p
 // machine, so its cost grows with the load it is there to observe (~1.5 ms idle here, ~10 ms under
 // loopback churn with its TIME_WAIT listing). Each walk waits cost / cpu_share after the one
 // before, so walks stay within cpu_share of one CPU, but never longer than longest_gap_ns.
+// While a listener is under pressure the walks are what tell a stalled server from a busy one
+// (nothing accepted or read between two of them), so they may run as often as cost /
+// pressure_cpu_share allows: a slow host (or triage's sanitized build) that thins the idle walks
+// to one every few seconds still brackets a stall with walks a sample apart.
 class WalkSchedule {
  public:
-  WalkSchedule(double cpu_share, uint64_t longest_gap_ns) : cpu_share_(cpu_share), longest_gap_ns_(longest_gap_ns) {}
-  bool due(uint64_t now_ns) const { return now_ns >= next_ns_; }
+  WalkSchedule(double cpu_share, double pressure_cpu_share, uint64_t longest_gap_ns)
+      : cpu_share_(cpu_share), pressure_cpu_share_(pressure_cpu_share), longest_gap_ns_(longest_gap_ns) {}
+  bool due(uint64_t now_ns, bool under_pressure = false) const {
+    return now_ns >= next_ns_ || (under_pressure && now_ns >= next_under_pressure_ns_);
+  }
   void walked(uint64_t now_ns, uint64_t cpu_ns);
   uint64_t walks() const { return walks_; }
   uint64_t cpu_ns() const { return cpu_ns_; }
@@ -89,9 +96,9 @@ class WalkSchedule {
   uint64_t next_ns() const { return next_ns_; }
 
  private:
-  double cpu_share_;
+  double cpu_share_, pressure_cpu_share_;
   uint64_t longest_gap_ns_;
-  uint64_t walks_ = 0, cpu_ns_ = 0, last_ns_ = 0, next_ns_ = 0, longest_gap_seen_ns_ = 0;
+  uint64_t walks_ = 0, cpu_ns_ = 0, last_ns_ = 0, next_ns_ = 0, next_under_pressure_ns_ = 0, longest_gap_seen_ns_ = 0;
 };
 
 }  // namespace triage::tcp

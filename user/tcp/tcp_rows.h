@@ -38,11 +38,13 @@ struct TcpConfig {
   unsigned hz = 0;
   bool state_attached = false, retransmit_attached = false, snapshots = false;
   double connection_walk_cpu_share = 0;
+  double connection_walk_pressure_cpu_share = 0;  // 0 in recordings older than the pressure budget
   std::string connection_walk_request;  // "both families" | "per family"
   bool operator==(const TcpConfig &) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TcpConfig, method, hz, state_attached, retransmit_attached, snapshots,
-                                                connection_walk_cpu_share, connection_walk_request)
+                                                connection_walk_cpu_share, connection_walk_pressure_cpu_share,
+                                                connection_walk_request)
 
 // One row of the "rates" series: what the BPF side counted in the interval (dt_s long).
 struct RateRow {

@@ -180,13 +180,16 @@ json build_section(const RecordingReader &r, uint64_t start_mono) {
   s["close_wait_leaks"] = close_wait_leaks(sorted_unique(history_walks), history_rows, start_mono, r.slice().from_ns);
 
   // How often SYN_RECV and CLOSE_WAIT were counted: the walk that finds them is held to a CPU
-  // budget, so under heavy churn it ran less often than every interval.
+  // budget (a larger one while a listener is under pressure), so under heavy churn it ran less
+  // often than every interval.
   s["connection_walks"] = {{"count", c.connection_walks},
                            {"cpu_ms", static_cast<double>(c.connection_walk_cpu_ns) / 1e6},
                            {"longest_gap_s", static_cast<double>(c.connection_walk_longest_gap_ns) / 1e9},
                            {"interval_s", r.meta("interval_s").value_or(json(1.0))},
                            {"cpu_share", config.connection_walk_cpu_share},
                            {"request", config.connection_walk_request}};
+  if (config.connection_walk_pressure_cpu_share > 0)
+    s["connection_walks"]["pressure_cpu_share"] = config.connection_walk_pressure_cpu_share;
 
   // TIME_WAIT: the count from every sample (sockstat), the split by side and port from the listings.
   uint64_t tw_count = 0, tw_peak = 0;

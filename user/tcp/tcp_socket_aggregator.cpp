@@ -34,7 +34,7 @@ bool SocketAggregator::attach(const std::vector<NetnsSnapshot> &namespaces, uint
 }
 
 SnapshotScope SocketAggregator::scope(uint64_t now_ns, bool last) const {
-  bool walk = last || walks_.due(now_ns);
+  bool walk = last || walks_.due(now_ns, pressure_);
   bool list_time_wait = walk && (last || time_wait_seen_ < kTimeWaitListAlways ||
                                  now_ns - time_wait_listed_ns_ >= kTimeWaitListPeriodNs);
   SnapshotScope scope{walk, list_time_wait};

@@ -29,6 +29,9 @@ namespace triage::tcp {
 // was most of triage's own CPU. Listeners, their accept queues and the counters are read every
 // interval whatever it costs.
 inline constexpr double kWalkCpuShare = 0.005;
+// While a listener has connections queued or unread, up to 2 % of one CPU: enough for a walk every
+// sample on this kind of host even in triage's sanitized build (~20 ms a walk).
+inline constexpr double kWalkPressureCpuShare = 0.02;
 inline constexpr uint64_t kWalkGapMaxNs = 10'000'000'000;
 // Few TIME_WAIT sockets: listed at every walk. Many (a TIME_WAIT storm, where listing 100k of
 // them cost ~17 ms of kernel time and held the hash's bucket locks against the very connections
@@ -133,7 +136,7 @@ class SocketAggregator {
   uint64_t window_start_ns_;
   OwnerLookup lookup_owners_;
   uint64_t first_sample_ns_ = 0;
-  WalkSchedule walks_{kWalkCpuShare, kWalkGapMaxNs};
+  WalkSchedule walks_{kWalkCpuShare, kWalkPressureCpuShare, kWalkGapMaxNs};
   bool one_request_ = false;  // the kernel answered the one request for both families
   std::map<ListenerKey, ListenerAgg> listeners_;
   std::map<uint32_t, NetnsAgg> netns_;
