@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_fields.h"
 #include "report/incidents.h"
 
 using nlohmann::json;
@@ -152,6 +153,25 @@ TEST_CASE("incidents: a quiet server, or one whose stall is shorter than a secon
   json findings = json::array();
   add_incident_findings(report, findings);
   CHECK(findings.empty());
+}
+
+TEST_CASE("incidents: a damaged recording's numbers (negative, huge, strings) read as defaults, never throw") {
+  json report = one_worker_nginx();
+  for (auto &s : report["tcp"]["servers"][0]["samples"]) {
+    s["backlog"] = -1;
+    s["overflows"] = 1e300;
+    s["accepted_new"] = "many";
+    s["t"] = nullptr;
+  }
+  report["sched"]["top_cpu"][0]["cpu_ns"] = -5.5;
+  report["tcp"]["read_timeouts"] = json::array({{{"t", "x"}, {"dport", -8080}, {"timeout_ms", 1e300}}});
+  json findings = json::array();
+  REQUIRE_NOTHROW(add_incident_findings(report, findings));
+  for (const auto &f : findings) CHECK(f["title"].is_string());
+  CHECK(u64(json{{"n", -1}}, "n") == 0);
+  CHECK(u64(json{{"n", 1e300}}, "n") == UINT64_MAX);
+  CHECK(u64(json{{"n", "7"}}, "n") == 0);
+  CHECK(u64(json::array(), "n") == 0);
 }
 
 TEST_CASE("incidents: a cause is listed first, its symptoms under it, and takes their severity") {

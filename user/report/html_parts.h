@@ -14,22 +14,20 @@
 #include <nlohmann/json.hpp>
 
 #include "report/html.h"
+#include "core/json_fields.h"
 
 namespace triage::html {
 
 using nlohmann::json;
 
-// ---- tolerant accessors --------------------------------------------------------------------
-// A report from an older build or a damaged recording may miss a key or hold another type: the
-// page shows a default rather than throw.
+// ---- tolerant accessors: core/json_fields.h's, here too so that html::num names them -------
+using triage::arr;
+using triage::at;
+using triage::num;
+using triage::str;
+using triage::to_u64;
+using triage::u64;
 
-const json &at(const json &object, const char *key);
-double num(const json &object, const char *key, double fallback = 0);
-// A recorded number as an unsigned integer: a damaged row's -1, 1e300 or NaN must clamp, since
-// converting an out-of-range double to an integer is undefined behaviour.
-uint64_t to_u64(double v);
-std::string str(const json &object, const char *key);
-const json &arr(const json &object, const char *key);
 // Any value as escaped HTML text; null as "-".
 std::string esc(const json &value);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "report/finding_span.h"
+#include "core/json_fields.h"
 
 namespace triage {
 namespace {
@@ -31,28 +32,11 @@ constexpr double kSameSampleS = 0.3;
 // clients give up after their timeouts and retry with backoff (1 s, 3 s, 7 s ...).
 constexpr double kSymptomBeforeS = 2.0, kSymptomAfterS = 10.0;
 
-uint64_t u(const json &row, const char *key) {
-  if (!row.is_object()) return 0;
-  auto it = row.find(key);
-  return it != row.end() && it->is_number() ? it->get<uint64_t>() : 0;
-}
-double d(const json &row, const char *key) {
-  if (!row.is_object()) return 0;
-  auto it = row.find(key);
-  return it != row.end() && it->is_number() ? it->get<double>() : 0.0;
-}
-const json &arr(const json &parent, const char *key) {
-  static const json empty = json::array();
-  if (!parent.is_object()) return empty;
-  auto it = parent.find(key);
-  return it != parent.end() && it->is_array() ? *it : empty;
-}
-
 // The row of a per-interval series taken at the sample ending at t, if any.
 const json *row_at(const json &series, double t) {
   const json *best = nullptr;
   for (const auto &row : series)
-    if (std::abs(d(row, "t") - t) <= kSameSampleS && (!best || std::abs(d(row, "t") - t) < std::abs(d(*best, "t") - t)))
+    if (std::abs(num(row, "t") - t) <= kSameSampleS && (!best || std::abs(num(row, "t") - t) < std::abs(num(*best, "t") - t)))
       best = &row;
   return best;
 }
@@ -63,7 +47,7 @@ double cpus_used(const json &sched, const std::set<uint64_t> &pids, double t, do
   if (!row || dt <= 0) return -1;
   uint64_t ns = 0;
   for (const auto &p : arr(*row, "rows"))
-    if (pids.count(u(p, "pid"))) ns += u(p, "cpu_ns");
+    if (pids.count(u64(p, "pid"))) ns += u64(p, "cpu_ns");
   return static_cast<double>(ns) / (dt * 1e9);
 }
 
@@ -86,35 +70,35 @@ struct OwnerThreads {
 OwnerThreads owner_threads(const json &report, const std::set<uint64_t> &pids) {
   OwnerThreads out;
   const json &w = report["window"];
-  double to_s = w.contains("slice") ? d(w["slice"], "to_s") : d(w, "duration_s");
+  double to_s = w.contains("slice") ? num(w["slice"], "to_s") : num(w, "duration_s");
   std::vector<json> rows;
   // Shares of all the owners' threads together: nginx's master thread is its process's only one,
   // and no worker.
   uint64_t sum = 0;
   for (const auto &p : arr(report["sched"], "top_cpu"))
-    if (pids.count(u(p, "pid")))
-      for (const auto &t : arr(p, "threads")) sum += u(t, "cpu_ns");
+    if (pids.count(u64(p, "pid")))
+      for (const auto &t : arr(p, "threads")) sum += u64(t, "cpu_ns");
   for (const auto &p : arr(report["sched"], "top_cpu")) {
-    if (!pids.count(u(p, "pid"))) continue;
+    if (!pids.count(u64(p, "pid"))) continue;
     for (const auto &t : arr(p, "threads")) {
       out.total++;
-      uint64_t ns = u(t, "cpu_ns");
+      uint64_t ns = u64(t, "cpu_ns");
       if (sum && ns && static_cast<double>(ns) >= kWorkerThreadShare * static_cast<double>(sum)) out.workers++;
-      rows.push_back({{"pid", u(p, "pid")},
-                      {"tid", u(t, "tid")},
+      rows.push_back({{"pid", u64(p, "pid")},
+                      {"tid", u64(t, "tid")},
                       {"comm", t.value("comm", "")},
                       {"cpu_pct", to_s > 0 ? std::round(static_cast<double>(ns) / (to_s * 1e7) * 10) / 10 : 0.0}});
     }
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return d(a, "cpu_pct") > d(b, "cpu_pct"); });
+  std::stable_sort(rows.begin(), rows.end(), [](const json &a, const json &b) { return num(a, "cpu_pct") > num(b, "cpu_pct"); });
   for (size_t i = 0; i < rows.size() && i < 8; i++) out.rows.push_back(rows[i]);
   return out;
 }
 
 std::string listener_of(const json &server) {
   std::string addr = server.value("addr", "");
-  return addr.find(':') != std::string::npos ? fmt::format("[{}]:{}", addr, u(server, "port"))
-                                             : fmt::format("{}:{}", addr, u(server, "port"));
+  return addr.find(':') != std::string::npos ? fmt::format("[{}]:{}", addr, u64(server, "port"))
+                                             : fmt::format("{}:{}", addr, u64(server, "port"));
 }
 
 std::string pid_list(const json &pids) {
@@ -133,9 +117,9 @@ void server_saturated(const json &report, const json &server, json &findings) {
   uint64_t overflows = 0, backlog_peak = 0, backlog_max = 0, full_samples = 0;
   double cpus_at_peak = 0, idle_at_peak = 0;
   for (const auto &s : arr(server, "samples")) {
-    double t = d(s, "t"), dt = t - d(s, "since_t");
-    uint64_t backlog = u(s, "backlog"), limit = u(s, "backlog_max");
-    bool pressure = s.value("full", false) || u(s, "overflows") || (backlog && 2 * backlog >= limit);
+    double t = num(s, "t"), dt = t - num(s, "since_t");
+    uint64_t backlog = u64(s, "backlog"), limit = u64(s, "backlog_max");
+    bool pressure = s.value("full", false) || u64(s, "overflows") || (backlog && 2 * backlog >= limit);
     double cpus = cpus_used(sched, pids, t, dt), idle = cpus_idle(sched, t);
     // As many CPUs as it has serving threads, each near 100%: it cannot go faster on its threads.
     double workers = static_cast<double>(std::max<size_t>(threads.workers, 1));
@@ -144,7 +128,7 @@ void server_saturated(const json &report, const json &server, json &findings) {
     if (!holds) continue;
     if (!span.held() || cpus > span.peak()) cpus_at_peak = cpus, idle_at_peak = idle;
     span.observe(t, cpus, true);
-    overflows += u(s, "overflows");
+    overflows += u64(s, "overflows");
     full_samples += s.value("full", false);
     backlog_peak = std::max(backlog_peak, backlog);
     backlog_max = std::max(backlog_max, limit);
@@ -152,11 +136,11 @@ void server_saturated(const json &report, const json &server, json &findings) {
   if (!span.held()) return;
   // The listener's own totals over the slice, as listen-overflow states them: the two must agree.
   for (const auto &l : arr(report["tcp"], "listeners"))
-    if (u(l, "netns") == u(server, "netns") && l.value("addr", "") == server.value("addr", "") &&
-        u(l, "port") == u(server, "port")) {
-      overflows = u(l, "overflows");
-      backlog_peak = std::max(backlog_peak, u(l, "backlog_peak"));
-      backlog_max = std::max(backlog_max, u(l, "backlog_max"));
+    if (u64(l, "netns") == u64(server, "netns") && l.value("addr", "") == server.value("addr", "") &&
+        u64(l, "port") == u64(server, "port")) {
+      overflows = u64(l, "overflows");
+      backlog_peak = std::max(backlog_peak, u64(l, "backlog_peak"));
+      backlog_max = std::max(backlog_max, u64(l, "backlog_max"));
     }
   size_t workers = std::max<size_t>(threads.workers, 1);
   std::string comm = server.value("comm", "?");
@@ -175,7 +159,7 @@ void server_saturated(const json &report, const json &server, json &findings) {
        {{"process", comm},
         {"pids", server["pids"]},
         {"listener", listener},
-        {"port", u(server, "port")},
+        {"port", u64(server, "port")},
         {"threads", threads.total},
         {"busy_threads", workers},
         {"cpus_used", std::round(cpus_at_peak * 100) / 100},
@@ -211,15 +195,15 @@ void server_stall(const json &report, const json &server, json &findings) {
   std::optional<Stall> open;
   const json *previous = nullptr;
   for (const auto &s : samples) {
-    double t = d(s, "t"), since = d(s, "since_t");
-    bool consecutive = previous && std::abs(d(*previous, "t") - since) < 1e-6;
-    uint64_t backlog = u(s, "backlog"), backlog_before = consecutive ? u(*previous, "backlog") : 0;
+    double t = num(s, "t"), since = num(s, "since_t");
+    bool consecutive = previous && std::abs(num(*previous, "t") - since) < 1e-6;
+    uint64_t backlog = u64(s, "backlog"), backlog_before = consecutive ? u64(*previous, "backlog") : 0;
     // No progress between the two samples: nothing accepted, nothing read, while connections
     // waited in its accept queue (not draining) or unread on sockets it had accepted.
     // Closes by the server's own code count as progress too: they are seen for connections
     // accepted and closed between two walks, which the walks miss.
-    bool stalled = s.value("compared", false) && !u(s, "accepted_new") && !u(s, "read_progress") &&
-                   !u(s, "app_closes") && ((backlog && backlog >= backlog_before) || u(s, "unread_stuck"));
+    bool stalled = s.value("compared", false) && !u64(s, "accepted_new") && !u64(s, "read_progress") &&
+                   !u64(s, "app_closes") && ((backlog && backlog >= backlog_before) || u64(s, "unread_stuck"));
     if (stalled) {
       if (!open || std::abs(open->to - since) > 1e-6) {
         if (open) stalls.push_back(*open);
@@ -227,8 +211,8 @@ void server_stall(const json &report, const json &server, json &findings) {
       }
       open->to = t;
       open->backlog_peak = std::max(open->backlog_peak, backlog);
-      open->unread_sockets = std::max<uint64_t>(open->unread_sockets, u(s, "unread_sockets"));
-      open->unread_bytes = std::max(open->unread_bytes, u(s, "unread_bytes"));
+      open->unread_sockets = std::max<uint64_t>(open->unread_sockets, u64(s, "unread_sockets"));
+      open->unread_bytes = std::max(open->unread_bytes, u64(s, "unread_bytes"));
       double cpus = cpus_used(report["sched"], pids, t, t - since);
       if (cpus < 0) open->cpu_known = false;
       else open->cpu_s += cpus * (t - since);
@@ -239,7 +223,7 @@ void server_stall(const json &report, const json &server, json &findings) {
   std::erase_if(stalls, [](const Stall &s) { return s.to - s.from < kStallMinS - 0.05; });
   if (stalls.empty()) return;
 
-  uint16_t port = static_cast<uint16_t>(u(server, "port"));
+  uint16_t port = static_cast<uint16_t>(u64(server, "port"));
   auto in_stall = [&](double t) {
     for (const auto &s : stalls)
       if (t >= s.from - 0.5 && t <= s.to + 1.0) return true;
@@ -248,11 +232,11 @@ void server_stall(const json &report, const json &server, json &findings) {
   size_t timeouts = 0, resets = 0;
   uint64_t timeout_ms_max = 0;
   for (const auto &r : arr(report["tcp"], "read_timeouts"))
-    if (u(r, "dport") == port && in_stall(d(r, "t"))) timeouts++, timeout_ms_max = std::max(timeout_ms_max, u(r, "timeout_ms"));
+    if (u64(r, "dport") == port && in_stall(num(r, "t"))) timeouts++, timeout_ms_max = std::max(timeout_ms_max, u64(r, "timeout_ms"));
   if (report["tcp"].is_object() && report["tcp"].contains("resets"))
     for (const auto &r : arr(report["tcp"]["resets"], "events"))
       // A reset between two local ends is seen sent and received: counted once, as sent.
-      if (r.value("kind", "") == "reset_sent" && (u(r, "sport") == port || u(r, "dport") == port) && in_stall(d(r, "t")))
+      if (r.value("kind", "") == "reset_sent" && (u64(r, "sport") == port || u64(r, "dport") == port) && in_stall(num(r, "t")))
         resets++;
 
   ConditionSpan span;
@@ -329,7 +313,7 @@ bool explains(const json &cause, const json &f) {
   const json &ce = cause["evidence"];
   const json &fe = f.contains("evidence") ? f["evidence"] : json::object();
   if (f.contains("first_t") && cause.contains("first_t")) {
-    if (d(f, "last_t") < d(cause, "first_t") - kSymptomBeforeS || d(f, "first_t") > d(cause, "last_t") + kSymptomAfterS)
+    if (num(f, "last_t") < num(cause, "first_t") - kSymptomBeforeS || num(f, "first_t") > num(cause, "last_t") + kSymptomAfterS)
       return false;
   }
   std::string id = f.value("id", "");
@@ -339,20 +323,20 @@ bool explains(const json &cause, const json &f) {
     return false;
   }
   std::string listener = ce.value("listener", "");
-  std::string port = ":" + std::to_string(u(ce, "port"));
+  std::string port = ":" + std::to_string(u64(ce, "port"));
   auto ends_with_port = [&](const char *key) {
     std::string v = fe.is_object() ? fe.value(key, "") : "";
     return v.size() > port.size() && v.compare(v.size() - port.size(), port.size(), port) == 0;
   };
   std::set<uint64_t> pids;
   for (const auto &p : arr(ce, "pids")) pids.insert(p.get<uint64_t>());
-  if (id == "listen-overflow" || id == "syn-flood") return fe.value("listener", "") == listener || (u(fe, "pid") && pids.count(u(fe, "pid")));
+  if (id == "listen-overflow" || id == "syn-flood") return fe.value("listener", "") == listener || (u64(fe, "pid") && pids.count(u64(fe, "pid")));
   if (id == "read-timeout" || id == "keepalive-race" || id == "connect-timeout-risk") return ends_with_port("target");
   if (id == "retransmits") {
     std::string flow = fe.value("worst_flow", "");
     return flow.find(port + " ") != std::string::npos;
   }
-  if (id == "time-wait-churn") return fe.value("top", "").find("port " + std::to_string(u(ce, "port"))) != std::string::npos;
+  if (id == "time-wait-churn") return fe.value("top", "").find("port " + std::to_string(u64(ce, "port"))) != std::string::npos;
   // One pegged server thread is one busy CPU beside idle ones.
   if (id == "cpu-imbalance") return cause.value("id", "") == "server-saturated";
   // A stalled JVM's collector threads crowd the run queues.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_fields.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_parts.h"
 
@@ -57,24 +58,8 @@ constexpr size_t kListed = 5;  // names or paths quoted in a title or evidence
 const std::set<std::string> kNotJudgedForSpace = {"tmpfs",  "devtmpfs", "ramfs", "overlay", "squashfs",
                                                   "iso9660", "udf",     "erofs", "cramfs",  "romfs"};
 
-const json &part(const json &snapshot, const char *key) {
-  static const json null_value;
-  if (!snapshot.is_object()) return null_value;
-  auto it = snapshot.find(key);
-  return it == snapshot.end() ? null_value : *it;
-}
-
-double number(const json &object, const char *key, double fallback = -1) {
-  if (!object.is_object()) return fallback;
-  auto it = object.find(key);
-  return it != object.end() && it->is_number() ? it->get<double>() : fallback;
-}
-
-std::string text(const json &object, const char *key) {
-  if (!object.is_object()) return "";
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
+// A snapshot's figure, -1 when it was not read (a missing /proc file is no zero).
+double number(const json &object, const char *key, double fallback = -1) { return num(object, key, fallback); }
 
 std::string format_kb(double kb) {
   if (kb >= 1024.0 * 1024 * 1024) return fmt::format("{:.1f} TiB", kb / (1024.0 * 1024 * 1024));
@@ -90,7 +75,7 @@ json finding(const char *id, const char *severity, std::string title, json evide
 
 // The snapshot to judge a level by: the end (what the machine is like now), else the start.
 const json &latest(const json &start, const json &end, const char *key) {
-  return part(end, key).is_null() ? part(start, key) : part(end, key);
+  return at(end, key).is_null() ? at(start, key) : at(end, key);
 }
 
 void memory_pressure(const json &start, const json &end, json &findings) {
@@ -98,7 +83,7 @@ void memory_pressure(const json &start, const json &end, json &findings) {
   double worst_pct = 101, total = 0, available = 0;
   const char *when = "";
   for (auto [snapshot, name] : {std::pair{&start, "start"}, std::pair{&end, "end"}}) {
-    const json &mem = part(*snapshot, "mem");
+    const json &mem = at(*snapshot, "mem");
     double t = number(mem, "total_kb"), a = number(mem, "available_kb");
     if (t <= 0 || a < 0) continue;
     double pct = 100.0 * a / t;
@@ -120,7 +105,7 @@ void swap_activity(const json &start, const json &end, json &findings) {
   double worst_in = 0, worst_out = 0;
   bool measured = false;
   for (const json *snapshot : {&start, &end}) {
-    const json &mem = part(*snapshot, "mem");
+    const json &mem = at(*snapshot, "mem");
     double in = number(mem, "swap_in_per_s"), out = number(mem, "swap_out_per_s");
     if (in < 0 && out < 0) continue;
     measured = true;
@@ -147,8 +132,8 @@ void zombies(const json &start, const json &end, json &findings) {
   if (count < static_cast<double>(kZombiesInfo)) return;
   // Who should reap them: the parents, most zombies first.
   std::map<std::string, int> by_parent;
-  for (const auto &z : part(tasks, "zombies"))
-    by_parent[fmt::format("{} ({})", text(z, "parent_comm").empty() ? "?" : text(z, "parent_comm"),
+  for (const auto &z : at(tasks, "zombies"))
+    by_parent[fmt::format("{} ({})", str(z, "parent_comm").empty() ? "?" : str(z, "parent_comm"),
                           static_cast<int64_t>(number(z, "ppid", 0)))]++;
   std::vector<std::pair<std::string, int>> parents(by_parent.begin(), by_parent.end());
   std::stable_sort(parents.begin(), parents.end(), [](auto &a, auto &b) { return a.second > b.second; });
@@ -186,22 +171,22 @@ void pid_exhaustion(const json &start, const json &end, json &findings) {
 }
 
 bool judged_for_space(const json &fs) {
-  if (kNotJudgedForSpace.count(text(fs, "fstype"))) return false;
+  if (kNotJudgedForSpace.count(str(fs, "fstype"))) return false;
   if (fs.is_object() && fs.value("read_only", false)) return false;  // when a snapshot says so
   return number(fs, "size_kb", 0) > 0;
 }
 
 // The same mount in the other snapshot, to show how fast it filled during the window.
 const json *same_mount(const json &snapshot, const std::string &mount) {
-  for (const auto &fs : part(snapshot, "filesystems"))
-    if (text(fs, "mount") == mount) return &fs;
+  for (const auto &fs : at(snapshot, "filesystems"))
+    if (str(fs, "mount") == mount) return &fs;
   return nullptr;
 }
 
 void disk_and_inodes_full(const json &start, const json &end, json &findings) {
   const json &filesystems = latest(start, end, "filesystems");
   // Only when the level comes from the end snapshot is there an earlier one to compare with.
-  const json *earlier = part(end, "filesystems").is_null() ? nullptr : &start;
+  const json *earlier = at(end, "filesystems").is_null() ? nullptr : &start;
   struct Rule {
     const char *id, *pct_key;
     double warning, critical;
@@ -213,10 +198,10 @@ void disk_and_inodes_full(const json &start, const json &end, json &findings) {
       double pct = number(fs, rule.pct_key);
       if (!judged_for_space(fs) || pct < rule.warning) continue;
       bool critical = pct >= rule.critical;
-      std::string mount = text(fs, "mount");
+      std::string mount = str(fs, "mount");
       json evidence = {{"mount", mount},
-                       {"device", text(fs, "device")},
-                       {"fstype", text(fs, "fstype")},
+                       {"device", str(fs, "device")},
+                       {"fstype", str(fs, "fstype")},
                        {"used_pct", pct},
                        {"threshold_pct", critical ? rule.critical : rule.warning}};
       std::string title;
@@ -255,7 +240,7 @@ const json *filesystem_of(const json &filesystems, const std::string &path) {
   const json *best = nullptr;
   size_t best_len = 0;
   for (const auto &fs : filesystems) {
-    std::string mount = text(fs, "mount");
+    std::string mount = str(fs, "mount");
     bool under = mount == "/" || path == mount || (path.starts_with(mount) && path.size() > mount.size() &&
                                                     path[mount.size()] == '/');
     if (under && mount.size() >= best_len) best = &fs, best_len = mount.size();
@@ -264,14 +249,14 @@ const json *filesystem_of(const json &filesystems, const std::string &path) {
 }
 
 void deleted_open_files(const json &start, const json &end, json &findings) {
-  const json &snapshot = part(end, "deleted_open_files").is_null() ? start : end;
+  const json &snapshot = at(end, "deleted_open_files").is_null() ? start : end;
   // One file held by many processes (forked workers) takes its space once.
   std::map<std::string, std::pair<double, std::string>> by_path;  // path -> size, holder
-  for (const auto &f : part(snapshot, "deleted_open_files")) {
+  for (const auto &f : at(snapshot, "deleted_open_files")) {
     double kb = number(f, "size_kb", 0);
-    auto &entry = by_path[text(f, "path")];
+    auto &entry = by_path[str(f, "path")];
     if (kb > entry.first || entry.second.empty())
-      entry = {std::max(entry.first, kb), fmt::format("{} ({})", text(f, "comm"), static_cast<int64_t>(number(f, "pid", 0)))};
+      entry = {std::max(entry.first, kb), fmt::format("{} ({})", str(f, "comm"), static_cast<int64_t>(number(f, "pid", 0)))};
   }
   double total_kb = 0;
   for (const auto &[path, e] : by_path) total_kb += e.first;
@@ -280,13 +265,13 @@ void deleted_open_files(const json &start, const json &end, json &findings) {
   std::stable_sort(files.begin(), files.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
 
   // Critical when releasing it would relieve a filesystem that is itself nearly full.
-  const json &filesystems = part(snapshot, "filesystems");
+  const json &filesystems = at(snapshot, "filesystems");
   std::string full_mount;
   for (const auto &[path, e] : files) {
     const json *fs = filesystem_of(filesystems, path);
     if (fs && e.first >= static_cast<double>(kDeletedHeldInfoKb) && judged_for_space(*fs) &&
         number(*fs, "used_pct") >= kDiskUsedWarningPct) {
-      full_mount = text(*fs, "mount");
+      full_mount = str(*fs, "mount");
       break;
     }
   }
@@ -328,7 +313,7 @@ void kernel_log(const json &start, const json &end, json &findings) {
   double latest_before_s = -1;
   for (const auto &line : lines) {
     if (!line.is_object() || !line.contains("in_window") || !line["in_window"].is_boolean()) continue;  // not placed
-    std::string kind = kmsg_kind(text(line, "text"));
+    std::string kind = kmsg_kind(str(line, "text"));
     double before_s = number(line, "before_window_s");
     if (before_s >= 0) {
       before++;
@@ -340,11 +325,11 @@ void kernel_log(const json &start, const json &end, json &findings) {
   }
   if (!hung_inside.empty()) {
     json reports = json::array();
-    for (size_t i = 0; i < hung_inside.size() && i < kListed; i++) reports.push_back(text(*hung_inside[i], "text"));
+    for (size_t i = 0; i < hung_inside.size() && i < kListed; i++) reports.push_back(str(*hung_inside[i], "text"));
     findings.push_back(finding(
         "hung-task", "warning",
         fmt::format("The kernel reported {} hung task(s) during the window: {}", hung_inside.size(),
-                    text(*hung_inside[0], "text")),
+                    str(*hung_inside[0], "text")),
         {{"reports", hung_inside.size()}, {"first", reports}},
         "A task stayed in uninterruptible sleep (D) past kernel.hung_task_timeout_secs: see the D-state processes "
         "and the devices they waited on; the kernel log holds its stack (dmesg). A stuck device, a hung NFS server "
@@ -368,8 +353,8 @@ void kernel_log(const json &start, const json &end, json &findings) {
 
 void add_snapshot_findings(const json &report, json &findings) {
   if (!report.is_object() || !report.contains("snapshot") || !report["snapshot"].is_object()) return;
-  const json &start = part(report["snapshot"], "start");
-  const json &end = part(report["snapshot"], "end");
+  const json &start = at(report["snapshot"], "start");
+  const json &end = at(report["snapshot"], "end");
   if (!start.is_object() && !end.is_object()) return;
   memory_pressure(start, end, findings);
   swap_activity(start, end, findings);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/json_fields.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_parts.h"
 
@@ -42,29 +43,17 @@ std::string terminal_safe(std::string_view text) {
 
 namespace {
 
-// ---- tolerant accessors: a missing key, a null or a wrong type all read as "absent" ----------
-
-const json &field(const json &object, const char *key) {
-  static const json absent;
-  if (!object.is_object()) return absent;
-  auto it = object.find(key);
-  return it == object.end() ? absent : *it;
-}
+// ---- tolerant accessors (with core/json_fields.h): a missing key, a null or a wrong type all
+// read as "absent" -----------------------------------------------------------------------------
 
 std::optional<double> number(const json &object, const char *key) {
-  const json &value = field(object, key);
+  const json &value = at(object, key);
   if (!value.is_number()) return std::nullopt;
   return value.get<double>();
 }
 
-const json &array(const json &object, const char *key) {
-  static const json empty = json::array();
-  const json &value = field(object, key);
-  return value.is_array() ? value : empty;
-}
-
 std::string text(const json &object, const char *key) {
-  const json &value = field(object, key);
+  const json &value = at(object, key);
   return value.is_string() ? terminal_safe(value.get_ref<const std::string &>()) : std::string("-");
 }
 
@@ -123,14 +112,14 @@ void section(std::string &out, std::string_view title) { out += fmt::format("\n=
 // PSI beside the load average: the load counts tasks, pressure says how much of the time they
 // stalled. "cpu some 3.0%" = in 3 % of the last 10 s at least one task waited for a CPU.
 void render_pressure(std::string &out, const json &s) {
-  const json &pressure = field(s, "pressure");
+  const json &pressure = at(s, "pressure");
   if (!pressure.is_object()) return;
   std::string parts;
   for (const char *resource : {"cpu", "io", "memory"}) {
-    const json &r = field(pressure, resource);
+    const json &r = at(pressure, resource);
     if (!r.is_object()) continue;
     for (const char *kind : {"some", "full"}) {
-      const json &line = field(r, kind);
+      const json &line = at(r, kind);
       // The machine-wide cpu "full" line exists since 5.13 and is always 0: noise.
       if (!line.is_object() || (std::string_view(resource) == "cpu" && std::string_view(kind) == "full")) continue;
       auto avg10 = number(line, "avg10"), avg60 = number(line, "avg60");
@@ -144,7 +133,7 @@ void render_pressure(std::string &out, const json &s) {
 void render_load(std::string &out, const json &s) {
   section(out, "uptime");
   auto ncpu = number(s, "ncpu");
-  const json &load = field(s, "loadavg");
+  const json &load = at(s, "loadavg");
   std::string loads = "-";
   if (load.is_array() && load.size() == 3 && load[0].is_number())
     loads = fmt::format("{:.2f} {:.2f} {:.2f}", load[0].get<double>(), load[1].get<double>(), load[2].get<double>());
@@ -158,7 +147,7 @@ void render_load(std::string &out, const json &s) {
 }
 
 void render_cpus(std::string &out, const json &s) {
-  const json &cpus = array(s, "cpus");
+  const json &cpus = arr(s, "cpus");
   if (cpus.empty()) return;
   section(out, "CPU % (mpstat -P ALL)");
   out += fmt::format("{:>4} {:>6} {:>6} {:>6} {:>6} {:>6}\n", "CPU", "%usr", "%sys", "%iowait", "%idle", "%steal");
@@ -169,7 +158,7 @@ void render_cpus(std::string &out, const json &s) {
 }
 
 void render_memory(std::string &out, const json &s) {
-  const json &mem = field(s, "mem");
+  const json &mem = at(s, "mem");
   if (!mem.is_object()) return;
   section(out, "memory MB (free -m)");
   auto mb = [](std::optional<double> kb) { return kb ? fmt::format("{}", static_cast<int64_t>(*kb / 1024)) : "-"; };
@@ -191,7 +180,7 @@ void render_memory(std::string &out, const json &s) {
 
 void render_filesystems(std::string &out, const json &s) {
   std::vector<const json *> shown;
-  for (const auto &fs : array(s, "filesystems"))
+  for (const auto &fs : arr(s, "filesystems"))
     if (number(fs, "size_kb").value_or(0) > 0) shown.push_back(&fs);
   if (shown.empty()) return;
   section(out, "filesystems (df -h, df -i)");
@@ -206,7 +195,7 @@ void render_filesystems(std::string &out, const json &s) {
 }
 
 void render_deleted_files(std::string &out, const json &s) {
-  const json &files = array(s, "deleted_open_files");
+  const json &files = arr(s, "deleted_open_files");
   if (files.empty()) return;
   section(out, "deleted files still open (lsof +L1)");
   for (const auto &file : files)
@@ -215,34 +204,34 @@ void render_deleted_files(std::string &out, const json &s) {
 }
 
 void render_tasks(std::string &out, const json &s) {
-  const json &tasks = field(s, "tasks");
+  const json &tasks = at(s, "tasks");
   if (!tasks.is_object()) return;
   section(out, "tasks (processes by state)");
   out += fmt::format("R {}  S {}  D {}  Z {}  T {}  I {}   total {}  threads {}  pid_max {}\n", integer(tasks, "R"),
                      integer(tasks, "S"), integer(tasks, "D"), integer(tasks, "Z"), integer(tasks, "T"),
                      integer(tasks, "I"), integer(tasks, "total"), integer(tasks, "threads"),
                      integer(tasks, "pid_max"));
-  for (const auto &zombie : array(tasks, "zombies"))
+  for (const auto &zombie : arr(tasks, "zombies"))
     out += fmt::format("zombie {} {} of parent {} {}\n", integer(zombie, "pid"), text(zombie, "comm"),
                        integer(zombie, "ppid"), text(zombie, "parent_comm"));
 }
 
 void render_sockets(std::string &out, const json &s) {
-  const json &sockets = field(s, "sockets");
+  const json &sockets = at(s, "sockets");
   if (!sockets.is_object()) return;
   section(out, "TCP sockets (ss -tan)");
   std::vector<std::string> states;
-  const json &by_state = field(sockets, "states");
+  const json &by_state = at(sockets, "states");
   if (by_state.is_object())
     for (const auto &[name, count] : by_state.items())
       if (count.is_number() && count.get<double>() > 0)
         states.push_back(fmt::format("{} {}", terminal_safe(name), count.get<int64_t>()));
   out += states.empty() ? "no TCP sockets\n" : fmt::format("{}\n", fmt::join(states, "  "));
-  const json &ports = array(sockets, "by_port");
+  const json &ports = arr(sockets, "by_port");
   for (size_t i = 0; i < ports.size() && i < 10; ++i)
     out += fmt::format("  port {:>5} {:<12} {}\n", integer(ports[i], "port"), text(ports[i], "state"),
                        integer(ports[i], "count"));
-  for (const auto &listener : array(sockets, "listeners")) {
+  for (const auto &listener : arr(sockets, "listeners")) {
     auto queue = number(listener, "backlog"), max = number(listener, "backlog_max");
     std::string fill = queue && max && *max > 0 ? fmt::format(" ({:.0f}% full)", *queue * 100 / *max) : "";
     out += fmt::format("  listen {}:{} accept queue {}/{}{}\n", text(listener, "addr"), integer(listener, "port"),
@@ -254,7 +243,7 @@ void render_sockets(std::string &out, const json &s) {
 std::string netstat_scope(const json &s) {
   auto netns = number(s, "netstat_netns");
   if (!netns) return "";
-  const json &pid1 = field(s, "netstat_netns_is_pid1s");
+  const json &pid1 = at(s, "netstat_netns_is_pid1s");
   return fmt::format(", network namespace {} only (triage's own{})", integer(netns),
                      !pid1.is_boolean() ? ""
                      : pid1.get<bool>() ? ", PID 1's"
@@ -264,7 +253,7 @@ std::string netstat_scope(const json &s) {
 // What the tcp family counted per namespace during the window, beside the since-boot numbers of
 // one namespace above: retransmits in a container's namespace never show in the host's counters.
 void render_netstat_during_window(std::string &out, const json &s, const char *const *shown, size_t shown_count) {
-  const json &namespaces = field(s, "netstat_during_window");
+  const json &namespaces = at(s, "netstat_during_window");
   if (!namespaces.is_array()) return;
   if (namespaces.empty()) {
     out += "during the window (every network namespace, tcp family): none of these counters moved\n";
@@ -273,19 +262,19 @@ void render_netstat_during_window(std::string &out, const json &s, const char *c
   out += "during the window, per network namespace (tcp family):\n";
   for (const auto &ns : namespaces) {
     std::vector<std::string> moved;
-    const json &counters = field(ns, "counters");
+    const json &counters = at(ns, "counters");
     for (size_t i = 0; i < shown_count; ++i)
       if (number(counters, shown[i]).value_or(0) > 0) moved.push_back(fmt::format("{} +{}", shown[i], integer(counters, shown[i])));
     if (moved.empty()) continue;
     std::string name = text(ns, "name");
-    const json &own = field(ns, "this_namespace");
+    const json &own = at(ns, "this_namespace");
     out += fmt::format("  netns {}{}{}: {}\n", integer(ns, "netns"), name == "-" || name.empty() ? "" : " (" + name + ")",
                        own.is_boolean() && own.get<bool>() ? " (the one above)" : "", fmt::join(moved, ", "));
   }
 }
 
 void render_netstat(std::string &out, const json &s) {
-  const json &counters = field(s, "netstat");
+  const json &counters = at(s, "netstat");
   if (!counters.is_object()) return;
   section(out, fmt::format("TCP counters since boot (netstat -s){}", netstat_scope(s)));
   static const char *const key_counters[] = {"TcpRetransSegs",    "TcpEstabResets",    "TcpOutRsts",         "ListenOverflows",
@@ -315,12 +304,12 @@ std::string kmsg_line(const json &line, std::string_view when) {
 // then) or before it (history: an OOM kill three hours earlier is not this incident). A
 // standalone snapshot has no window and lists them as dmesg does.
 void render_kmsg(std::string &out, const json &s) {
-  const json &lines = array(s, "kmsg");
+  const json &lines = arr(s, "kmsg");
   if (lines.empty()) return;
   section(out, "kernel log: OOM kills, SYN floods, hung tasks (dmesg)");
   std::vector<const json *> before, inside;
   for (const auto &line : lines) {
-    const json &in_window = field(line, "in_window");
+    const json &in_window = at(line, "in_window");
     if (!in_window.is_boolean()) {
       out += kmsg_line(line, "");
       continue;
@@ -341,7 +330,7 @@ void render_kmsg(std::string &out, const json &s) {
 }
 
 void render_skipped(std::string &out, const json &s) {
-  const json &skipped = array(s, "skipped");
+  const json &skipped = arr(s, "skipped");
   if (skipped.empty()) return;
   section(out, "not collected");
   for (const auto &entry : skipped) out += fmt::format("{}: {}\n", text(entry, "part"), text(entry, "reason"));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "record/recording.h"
+#include "core/json_fields.h"
 #include "tcp/tcp_rows.h"
 
 namespace triage::tcp {
@@ -36,8 +37,6 @@ inline constexpr uint64_t kTimeWaitPortExhaustion = 28232 / 4;
 inline constexpr size_t kFlowsShown = 10, kCloseWaitShown = 10, kTimeWaitPortsShown = 5;
 inline constexpr size_t kListedEvents = 10;  // read timeouts, keep-alive races, reset events
 
-// A field of a report row as a number; 0 when the row or the field is missing.
-inline uint64_t u64(const json &row, const char *key) { return row.is_object() ? row.value(key, uint64_t{0}) : 0; }
 // "addr:port" of a report row, from its address and port fields.
 std::string endpoint(const json &row, const char *addr, const char *port);
 
