@@ -154,8 +154,13 @@ TEST_CASE("tcp: retransmitted segments equal the kernel's TcpRetransSegs") {
                 side.name, static_cast<unsigned long long>(side.segs), static_cast<unsigned long long>(side.syn),
                 static_cast<unsigned long long>(kernel_segs), static_cast<unsigned long long>(kernel_syn),
                 static_cast<unsigned long long>(kernel_fail));
-    CHECK(side.segs == kernel_segs);
-    CHECK(side.syn == kernel_syn);
+    // Exact, unless the kernel skipped a nested run of the retransmit program (a retransmit timer
+    // in a softirq that interrupted one of triage's tcp programs on that CPU): it counts those in
+    // the programs' recursion_misses, which the report carries, as block_loop_test allows its own.
+    const uint64_t skipped = report["tcp"].value("recursion_misses", 0ULL);
+    std::printf("  %s: recursion misses of the tcp programs: %llu\n", side.name, static_cast<unsigned long long>(skipped));
+    CHECK((side.segs == kernel_segs || (side.segs < kernel_segs && kernel_segs - side.segs <= skipped)));
+    CHECK((side.syn == kernel_syn || (side.syn < kernel_syn && kernel_syn - side.syn <= skipped)));
     total += side.segs;
   }
   CHECK(sides[0].segs > 0);
