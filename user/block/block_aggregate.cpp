@@ -1,6 +1,7 @@
 #include "block/block_aggregate.h"
 
 #include "core/compact_json.h"
+#include "core/family.h"
 
 #include <fmt/format.h>
 
@@ -9,10 +10,6 @@
 
 namespace triage::block {
 namespace {
-
-// The final flush usually lands right after the last tick: a sliver of an interval would show as
-// a spike in IOPS (a few requests over a few ms), so it joins no timeline row.
-constexpr double kMinIntervalS = 0.02;
 
 Log2Histogram merged_latency(const DeviceTotals &d, std::initializer_list<int> ops) {
   Log2Histogram h;
@@ -63,7 +60,8 @@ void add_cached_processes(std::vector<ProcessDeviceTotals> &processes, const std
 void BlockSampler::sample(uint64_t now_ns, const SampleInput &in, RecordingWriter &out) {
   write_config({in.method, in.outlier_threshold_ns}, out);
   double dt_s = now_ns > last_t_ns_ ? static_cast<double>(now_ns - last_t_ns_) / 1e9 : 0;
-  bool timeline_row = dt_s >= kMinIntervalS;
+  // A sliver of an interval (kMinSeriesIntervalS) would show as a spike in IOPS: no timeline row.
+  bool timeline_row = dt_s >= kMinSeriesIntervalS;
 
   std::vector<DeviceOpRow> device_rows;
   std::vector<DeviceTotals> sorted = in.devices;

@@ -27,6 +27,11 @@ struct RecordOptions {
   bool debug = false;
 };
 
+// The final flush usually lands right after the last tick: an interval shorter than this is a
+// sliver whose rates and shares would show as noise, so no family writes a series row for it
+// (what it counted still goes to the histograms and delta tables).
+inline constexpr double kMinSeriesIntervalS = 0.02;
+
 struct LossCounters {
   uint64_t produced = 0;  // events the BPF side offered to its ring buffer
   uint64_t lost = 0;      // of those, dropped because the buffer was full

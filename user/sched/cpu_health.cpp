@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/family.h"
 #include "core/text_fields.h"
 
 namespace triage::sched {
@@ -14,7 +15,6 @@ constexpr size_t kRediscoverEvery = 10;
 constexpr size_t kMaxQuotaCgroups = 256;
 constexpr size_t kMaxCgroupDirs = 20'000;
 constexpr size_t kMembersListed = 8;
-constexpr double kMinPressureIntervalS = 0.02;
 
 std::string read_mounts() { return read_small_file("/proc/self/mounts").value_or(""); }
 
@@ -62,8 +62,8 @@ void CpuHealthSampler::sample(uint64_t now_ns, double dt_s, RecordingWriter &out
   }
 
   PressureReading pressure = read_pressure();
-  // The final flush's sliver of an interval joins no row (as the load split's): its shares are noise.
-  if (pressure.any() && last_pressure_.any() && dt_s >= kMinPressureIntervalS) {
+  // A sliver of an interval joins no row, as the load split's does.
+  if (pressure.any() && last_pressure_.any() && dt_s >= kMinSeriesIntervalS) {
     const double elapsed_us = static_cast<double>(now_ns - last_pressure_ns_) / 1e3;
     auto pct = [&](const std::optional<ResourcePressure> &before, const std::optional<ResourcePressure> &after,
                    std::optional<PressureLine> ResourcePressure::*line) {

@@ -43,7 +43,6 @@ using SchedObject = BpfObject<sched_bpf, sched_bpf__open, sched_bpf__load, sched
 constexpr size_t kTopCpuDetailed = 10;  // per interval: the largest CPU users read from /proc
 constexpr double kDetailedCpuShare = 0.05;  // ... that used at least this share of one CPU in it
 constexpr size_t kThreadsPerProcess = 5;
-constexpr double kMinIntervalS = 0.02;
 // Distinct (process, stack) keys kept in the totals since attach; new ones past it are summed
 // into one row (pid 0, stack_id 0) so that a week of watch cannot grow the sampler's memory.
 constexpr size_t kMaxStackKeys = 4096;
@@ -159,9 +158,8 @@ class SchedFamily final : public Family {
     std::vector<CpuTimes> cpu_times = read_proc_stat_cpus();
     LoadInterval load = load_between(last_integrals_, integrals, last_cpu_times_, cpu_times);
     double dt_s = static_cast<double>(integrals.t_ns - last_integrals_.t_ns) / 1e9;
-    // The final flush usually lands right after the last tick: a sliver of an interval would
-    // show as noise in the timeline, so it joins no row (its waits are in the histograms).
-    if (dt_s >= kMinIntervalS) {
+    // A sliver of an interval joins no row (its waits are in the histograms).
+    if (dt_s >= kMinSeriesIntervalS) {
       LoadRow row{dt_s, load.running, load.runnable, load.blocked, load.blocked_io, load.blocked_mem, load.blocked_other};
       out.add_series(now_ns, "sched", "load", row);
       out.add_series(now_ns, "sched", "cpus", CpusRow::of(dt_s, load.cpus));

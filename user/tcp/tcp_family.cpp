@@ -43,7 +43,6 @@ namespace {
 
 using TcpObject = BpfObject<tcp_bpf, tcp_bpf__open, tcp_bpf__load, tcp_bpf__destroy>;
 
-constexpr double kMinIntervalS = 0.02;
 
 }  // namespace
 
@@ -157,7 +156,7 @@ class TcpFamily final : public Family {
 
   void sample(uint64_t now_ns, RecordingWriter &out) override {
     double dt_s = static_cast<double>(now_ns - last_sample_ns_) / 1e9;
-    bool full_interval = dt_s >= kMinIntervalS;
+    bool full_interval = dt_s >= kMinSeriesIntervalS;
     last_sample_ns_ = now_ns;
     if (bpf_.loaded()) sample_bpf(now_ns, dt_s, full_interval, out);
     if (snapshots_ok_) sockets_.sample(now_ns, dt_s, full_interval, final_sample_, listen_drops_, deltas_, out);
